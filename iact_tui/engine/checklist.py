@@ -1,0 +1,316 @@
+"""The checklist format: pydantic models of a checklist file (see README "Checklist format").
+
+Every model forbids unknown keys, so a typo is reported instead of silently ignored.
+Cross-references (variables, captures, hosts, ids) are checked in ``load.py`` after the
+shape is valid.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
+STEP_ID = r"^[a-z0-9][a-z0-9._-]*$"
+
+Scalar = str | int | float | bool
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _check_regex(value: str | None) -> str | None:
+    if value is not None:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from None
+    return value
+
+
+class ChecklistInfo(Strict):
+    id: str
+    title: str
+    version: str
+    roles: list[str] = []
+    description: str = ""
+    owner: str = ""
+    source: str = ""  # the document the checklist encodes
+
+
+class Var(Strict):
+    default: Scalar | None = None
+    prompt: str | None = None  # asked at start in the TUI / on a terminal
+    secret: bool = False  # never written anywhere; redacted by value from every output
+    env: str | None = None  # environment variable that supplies the value
+    description: str = ""
+    choices: list[str] | None = None
+    # The value is a shell fragment inserted verbatim (e.g. the restart command of a service).
+    # Only for variables the checklist author declares so; every other value is shell-quoted.
+    command: bool = False
+
+
+class Host(Strict):
+    address: str | None = None  # name, IP, or ~/.ssh/config alias; defaults to the host's key
+    user: str | None = None
+    port: int | str | None = None  # may be a placeholder, e.g. "{ssh_port}"
+    identity: str | None = None  # private key file
+    known_hosts: str | None = None  # known_hosts file (default: ~/.ssh/known_hosts)
+    proxy_jump: str | None = None
+    members: list[str] | None = None  # a host group: the names of other hosts
+    description: str = ""
+
+
+class Hint(Strict):
+    pattern: str
+    advice: str
+    title: str = ""
+
+    _v = field_validator("pattern")(_check_regex)
+
+
+class Troubleshooting(Strict):
+    """A known problem (the seed's "Problemas comunes"): shown when a failure matches it."""
+
+    id: str
+    title: str
+    pattern: str  # regex searched in the failing step's output and message
+    advice: str  # Markdown; commands of the fix
+    steps: list[str] | None = None  # only for these step ids (default: any step)
+    error: str = ""  # the error text as the document gives it
+
+    _v = field_validator("pattern")(_check_regex)
+
+
+class Targets(Strict):
+    """DORA metric targets (the seed's "Métricas de Deployment")."""
+
+    deployment_frequency_per_week: float | None = None  # at least
+    change_failure_rate: float | None = None  # below (fraction, 0.10 = 10 %)
+    mttr_minutes: float | None = None  # below
+    lead_time_hours: float | None = None  # below
+
+
+class SummaryItem(Strict):
+    text: str
+    steps: list[str]
+
+
+class SummarySection(Strict):
+    """A section of the document's closing checklist, mapped onto step ids (for exports)."""
+
+    title: str
+    items: list[SummaryItem]
+
+
+class StepBase(Strict):
+    id: Annotated[str, Field(pattern=STEP_ID)]
+    title: str = ""
+    instructions: str = ""  # Markdown, shown in the TUI
+    when: str | None = None  # variable name; the step runs only when it is truthy
+    confirm: bool = False  # ask before running (destructive steps)
+    on_failure: Literal["stop", "rollback", "continue"] = "stop"
+    idempotent: bool = False  # may be re-run after an interruption without asking
+    changes_target: bool | None = None  # None: the kind's default (see ``changes``)
+    hints: list[Hint] = []
+    timeout: float | None = Field(default=None, gt=0)
+    retries: int = Field(default=0, ge=0, le=100)
+    retry_delay: float = Field(default=0, ge=0, le=3600)
+    reference: str = ""  # where in the document this step comes from, e.g. "PASO 2.1"
+
+    @property
+    def changes(self) -> bool:
+        if self.changes_target is not None:
+            return self.changes_target
+        return self._default_changes()
+
+    def _default_changes(self) -> bool:
+        return False
+
+    @property
+    def display_title(self) -> str:
+        return self.title or self.id
+
+
+class CommandStep(StepBase):
+    run: str
+    expect_exit: int | list[int] = 0
+    expect_output: str | None = None  # regex; some line must match
+    reject_output: str | None = None  # regex; no line may match
+    capture: dict[str, str] = {}  # name -> regex with one group, first matching line wins
+    artifact: str | None = None  # a file the step makes: its size (> 0) and sha256 are recorded
+
+    _v = field_validator("expect_output", "reject_output")(_check_regex)
+
+    @field_validator("capture")
+    @classmethod
+    def _captures(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, pattern in value.items():
+            if not re.match(IDENT, name):
+                raise ValueError(f"capture name {name!r} is not an identifier")
+            _check_regex(pattern)
+            if re.compile(pattern).groups < 1:
+                raise ValueError(f"capture {name!r}: the regex needs one group, e.g. '(\\S+)'")
+        return value
+
+    def _default_changes(self) -> bool:
+        return True
+
+    @property
+    def exit_codes(self) -> list[int]:
+        return [self.expect_exit] if isinstance(self.expect_exit, int) else list(self.expect_exit)
+
+
+class SshStep(CommandStep):
+    kind: Literal["ssh"]
+    host: str
+    sudo: bool = False
+
+
+class LocalStep(CommandStep):
+    kind: Literal["local"]
+    cwd: str | None = None
+    env: dict[str, str] = {}
+
+
+class HttpStep(StepBase):
+    kind: Literal["http"]
+    url: str
+    method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] = "GET"
+    headers: dict[str, str] = {}
+    json_body: Any = Field(default=None, alias="json")
+    body: str | None = None
+    expect_status: int | list[int] = 200
+    expect_json: dict[str, Scalar] = {}  # dotted path -> expected value
+    expect_body: str | None = None  # regex searched in the body
+    max_latency_ms: float | None = Field(default=None, gt=0)
+    capture_json: dict[str, str] = {}  # name -> dotted path in the JSON response
+    verify_tls: bool = True
+    follow_redirects: bool = False
+
+    _v = field_validator("expect_body")(_check_regex)
+
+    def _default_changes(self) -> bool:
+        return self.method not in ("GET", "HEAD", "OPTIONS")
+
+    @property
+    def statuses(self) -> list[int]:
+        s = self.expect_status
+        return [s] if isinstance(s, int) else list(s)
+
+
+class ManualStep(StepBase):
+    kind: Literal["manual"]
+    role: str | None = None
+    four_eyes: bool = False  # the approver must be someone other than the operator
+    checks: list[str] = []  # the items to look at (the document's ✅ lists)
+    evidence: bool = False  # ask for a link or note as evidence
+
+
+class NotifyStep(StepBase):
+    kind: Literal["notify"]
+    message: str
+    webhook: str | None = None  # usually "{webhook_url}" (a secret variable); empty: tick "sent"
+    format: Literal["slack", "mattermost", "teams", "text"] = "slack"
+    required: bool = False  # a failed post fails the step (default: it only warns)
+    channel: str = ""
+
+
+Step = Annotated[
+    Union[SshStep, LocalStep, HttpStep, ManualStep, NotifyStep],
+    Field(discriminator="kind"),
+]
+
+STEP_KINDS = ["ssh", "local", "http", "manual", "notify"]
+
+
+class Alternative(Strict):
+    id: Annotated[str, Field(pattern=STEP_ID)]
+    title: str
+    description: str = ""
+    steps: list[Step]
+
+
+class Phase(Strict):
+    id: Annotated[str, Field(pattern=STEP_ID)]
+    title: str
+    description: str = ""
+    reference: str = ""
+    rollback: bool = False  # runs only when a rollback is started
+    steps: list[Step] = []
+    alternatives: list[Alternative] = []
+    default: str | list[str] | None = None  # default alternative(s) for headless runs
+    multiple: bool = False  # more than one alternative may be chosen (run in file order)
+
+    @model_validator(mode="after")
+    def _steps_or_alternatives(self) -> Phase:
+        if self.steps and self.alternatives:
+            raise ValueError("a phase has either 'steps' or 'alternatives', not both")
+        if not self.steps and not self.alternatives:
+            raise ValueError("a phase needs 'steps' or 'alternatives'")
+        if isinstance(self.default, list) and not self.multiple:
+            raise ValueError("a list of defaults needs 'multiple = true'")
+        return self
+
+    @property
+    def defaults(self) -> list[str]:
+        if self.default is None:
+            return []
+        return [self.default] if isinstance(self.default, str) else list(self.default)
+
+    def all_steps(self) -> list[tuple[Alternative | None, Any]]:
+        if self.steps:
+            return [(None, s) for s in self.steps]
+        return [(alt, s) for alt in self.alternatives for s in alt.steps]
+
+
+class Checklist(Strict):
+    schema_version: Literal[1] = 1
+    checklist: ChecklistInfo
+    vars: dict[str, Var] = {}
+    hosts: dict[str, Host] = {}
+    phases: list[Phase]
+    troubleshooting: list[Troubleshooting] = []
+    targets: Targets = Targets()
+    summary: list[SummarySection] = []
+
+    @field_validator("vars")
+    @classmethod
+    def _var_names(cls, value: dict[str, Var]) -> dict[str, Var]:
+        for name in value:
+            if not re.match(IDENT, name):
+                raise ValueError(f"variable name {name!r} is not an identifier")
+        return value
+
+    # -- navigation -------------------------------------------------------------------------
+
+    def iter_steps(self) -> list[tuple[Phase, Alternative | None, Any]]:
+        return [(p, alt, s) for p in self.phases for alt, s in p.all_steps()]
+
+    def step(self, step_id: str) -> Any:
+        for _, _, s in self.iter_steps():
+            if s.id == step_id:
+                return s
+        raise KeyError(step_id)
+
+    def phase_of(self, step_id: str) -> tuple[Phase, Alternative | None]:
+        for p, alt, s in self.iter_steps():
+            if s.id == step_id:
+                return p, alt
+        raise KeyError(step_id)
+
+    def phase(self, phase_id: str) -> Phase:
+        for p in self.phases:
+            if p.id == phase_id:
+                return p
+        raise KeyError(phase_id)
+
+    @property
+    def step_ids(self) -> list[str]:
+        return [s.id for _, _, s in self.iter_steps()]
+
+    def secret_names(self) -> set[str]:
+        return {name for name, v in self.vars.items() if v.secret}

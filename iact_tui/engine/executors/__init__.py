@@ -1,0 +1,24 @@
+"""One executor per step kind. Adding a kind: a module here and one line in ``EXECUTORS``."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+EXECUTORS: dict[str, str] = {
+    "ssh": "iact_tui.engine.executors.ssh:SshExecutor",
+    "local": "iact_tui.engine.executors.local:LocalExecutor",
+    "http": "iact_tui.engine.executors.http:HttpExecutor",
+    "manual": "iact_tui.engine.executors.manual:ManualExecutor",
+    "notify": "iact_tui.engine.executors.notify:NotifyExecutor",
+}
+
+_cache: dict[str, Any] = {}
+
+
+def executor_for(kind: str) -> Any:
+    """The executor instance for a step kind (modules are imported on first use)."""
+    if kind not in _cache:
+        module, _, name = EXECUTORS[kind].partition(":")
+        _cache[kind] = getattr(importlib.import_module(module), name)()
+    return _cache[kind]

@@ -1,0 +1,283 @@
+"""Run state as a pure projection of the run's records (the append-only audit trail).
+
+The journal holds records; the state (each step's status, attempts, times, evidence) is derived
+from them here, the same way on the live run, on resume, in `list`, in exports and in `verify`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+STEP_STATES = (
+    "pending",
+    "running",
+    "waiting",
+    "passed",
+    "failed",
+    "skipped",
+    "not_applicable",
+    "interrupted",
+)
+DONE_STATES = {"passed", "skipped", "not_applicable"}
+RUN_STATES = ("running", "paused", "succeeded", "failed", "rolled_back", "aborted")
+FINAL_RUN_STATES = {"succeeded", "rolled_back", "aborted"}
+
+
+def parse_time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+@dataclass
+class StepRecord:
+    id: str
+    phase: str
+    kind: str
+    title: str
+    alternative: str = ""
+    rollback: bool = False
+    status: str = "pending"
+    attempts: int = 0
+    started_at: str = ""
+    finished_at: str = ""
+    duration: float | None = None
+    exit_status: int | None = None
+    command: str = ""
+    message: str = ""
+    output_tail: list[str] = field(default_factory=list)
+    lines: int = 0
+    log: str = ""
+    log_sha256: str = ""
+    log_bytes: int = 0
+    note: str = ""
+    ticked_by: str = ""
+    ticked_at: str = ""
+    skip_reason: str = ""
+    skipped_by: str = ""
+    captures: dict[str, Any] = field(default_factory=dict)
+    evidence: dict[str, Any] = field(default_factory=dict)
+    artifacts: list[dict[str, Any]] = field(default_factory=list)
+    hints: list[str] = field(default_factory=list)
+    decision: str = ""
+    decision_reason: str = ""
+
+    def to_toml(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in self.__dict__.items():
+            if value in (None, "", [], {}):
+                continue
+            if key in ("started_at", "finished_at", "ticked_at"):
+                value = parse_time(value)
+            out[key] = value
+        return out
+
+
+@dataclass
+class RunState:
+    run_id: str = ""
+    info: dict[str, Any] = field(default_factory=dict)
+    status: str = "running"
+    started_at: str = ""
+    finished_at: str = ""
+    steps: dict[str, StepRecord] = field(default_factory=dict)
+    choices: dict[str, list[str]] = field(default_factory=dict)
+    captures: dict[str, Any] = field(default_factory=dict)
+    secret_captures: set[str] = field(default_factory=set)
+    hosts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    approvers: dict[str, str] = field(default_factory=dict)
+    rollback_started: bool = False
+    rollback_reason: str = ""
+    pause_reason: str = ""
+    checklist_sha256: str = ""
+    last_seq: int = 0
+    last_hash: str = ""
+    confirmed: set[str] = field(default_factory=set)
+
+    @property
+    def operator(self) -> str:
+        return str(self.info.get("operator", ""))
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for s in self.steps.values():
+            out[s.status] = out.get(s.status, 0) + 1
+        return out
+
+    def progress(self) -> tuple[int, int]:
+        """(done, total) over the steps that can still matter."""
+        relevant = [s for s in self.steps.values() if s.status != "not_applicable"]
+        done = [s for s in relevant if s.status in DONE_STATES or (s.status == "failed" and s.decision == "continue")]
+        return len(done), len(relevant)
+
+    def apply(self, rec: dict[str, Any]) -> None:
+        """Fold one record into the state."""
+        self.last_seq = int(rec.get("seq", self.last_seq))
+        self.last_hash = str(rec.get("hash", self.last_hash))
+        kind = rec["type"]
+        handler = getattr(self, f"_on_{kind}", None)
+        if handler is not None:
+            handler(rec)
+
+    # -- run-level ----------------------------------------------------------------------------
+
+    def _on_run_created(self, r: dict[str, Any]) -> None:
+        self.run_id = r["run_id"]
+        self.info = {k: v for k, v in r.items() if k not in ("seq", "hash", "prev", "type", "plan")}
+        self.started_at = r["at"]
+        self.checklist_sha256 = r.get("checklist_sha256", "")
+        self.status = "running"
+        for p in r.get("plan", []):
+            self.steps[p["id"]] = StepRecord(
+                id=p["id"],
+                phase=p["phase"],
+                kind=p["kind"],
+                title=p.get("title", ""),
+                alternative=p.get("alternative", ""),
+                rollback=bool(p.get("rollback", False)),
+                log=f"logs/{p['id']}.log",
+            )
+
+    def _on_run_resumed(self, r: dict[str, Any]) -> None:
+        self.status = "running"
+        self.finished_at = ""
+        self.pause_reason = ""
+
+    def _on_run_paused(self, r: dict[str, Any]) -> None:
+        self.status = "paused"
+        self.pause_reason = r.get("reason", "")
+
+    def _on_run_finished(self, r: dict[str, Any]) -> None:
+        self.status = r["status"]
+        self.finished_at = r["at"]
+
+    def _on_checklist_changed(self, r: dict[str, Any]) -> None:
+        if r.get("decision") == "use-new":
+            self.checklist_sha256 = r.get("sha256_new", self.checklist_sha256)
+            for p in r.get("plan", []):
+                if p["id"] not in self.steps:
+                    self.steps[p["id"]] = StepRecord(
+                        id=p["id"], phase=p["phase"], kind=p["kind"], title=p.get("title", ""),
+                        alternative=p.get("alternative", ""), rollback=bool(p.get("rollback", False)),
+                        log=f"logs/{p['id']}.log",
+                    )
+
+    def _on_host_connected(self, r: dict[str, Any]) -> None:
+        self.hosts[r["host"]] = {
+            k: v for k, v in r.items() if k in ("host", "address", "port", "user", "fingerprint", "key_type")
+        }
+
+    def _on_alternative_chosen(self, r: dict[str, Any]) -> None:
+        self.choices[r["phase"]] = list(r["alternatives"])
+
+    def _on_rollback_started(self, r: dict[str, Any]) -> None:
+        self.rollback_started = True
+        self.rollback_reason = r.get("reason", "")
+
+    # -- step-level ---------------------------------------------------------------------------
+
+    def _step(self, r: dict[str, Any]) -> StepRecord:
+        sid = r["step"]
+        if sid not in self.steps:  # a step unknown to the plan (changed checklist): keep it
+            self.steps[sid] = StepRecord(id=sid, phase=r.get("phase", ""), kind=r.get("kind", ""), title=sid, log=f"logs/{sid}.log")
+        return self.steps[sid]
+
+    def _on_step_started(self, r: dict[str, Any]) -> None:
+        s = self._step(r)
+        s.status = "running"
+        s.attempts = int(r.get("attempt", s.attempts + 1))
+        s.started_at = s.started_at or r["at"]
+        s.finished_at = ""
+        s.command = r.get("command", s.command)
+        s.message = ""
+
+    def _on_step_finished(self, r: dict[str, Any]) -> None:
+        s = self._step(r)
+        s.status = r["status"]
+        s.finished_at = r["at"]
+        s.duration = r.get("duration")
+        s.exit_status = r.get("exit_status")
+        s.message = r.get("message", "")
+        s.output_tail = list(r.get("output_tail", []))
+        s.lines = int(r.get("lines", 0))
+        if r.get("log_sha256"):
+            s.log_sha256 = r["log_sha256"]
+            s.log_bytes = int(r.get("log_bytes", 0))
+        s.captures.update(r.get("captures", {}))
+        self.captures.update(r.get("captures", {}))
+        self.secret_captures.update(r.get("secret_captures", []))
+        if r.get("evidence"):
+            s.evidence = dict(r["evidence"])
+        if r.get("artifacts"):
+            s.artifacts = list(r["artifacts"])
+        if r.get("hints"):
+            s.hints = list(r["hints"])
+
+    def _on_step_waiting(self, r: dict[str, Any]) -> None:
+        s = self._step(r)
+        s.status = "waiting"
+        s.started_at = s.started_at or r["at"]
+
+    def _on_step_ticked(self, r: dict[str, Any]) -> None:
+        s = self._step(r)
+        result = r.get("result", "passed")
+        s.status = "failed" if result == "failed" else "passed"
+        s.ticked_by = r.get("by", "")
+        s.ticked_at = r["at"]
+        s.finished_at = r["at"]
+        if s.started_at and s.duration is None:
+            s.duration = _seconds(s.started_at, r["at"])
+        if r.get("note"):
+            s.note = r["note"]
+        if result == "failed":
+            s.message = r.get("note", "") or "failed by the person who ticked it"
+        if r.get("role"):
+            self.approvers[s.id] = f"{r.get('by', '')} ({r['role']})"
+
+    def _on_step_skipped(self, r: dict[str, Any]) -> None:
+        s = self._step(r)
+        s.status = "skipped"
+        s.skip_reason = r.get("reason", "")
+        s.skipped_by = r.get("by", "")
+        s.finished_at = r["at"]
+
+    def _on_step_not_applicable(self, r: dict[str, Any]) -> None:
+        s = self._step(r)
+        s.status = "not_applicable"
+        s.message = r.get("reason", "")
+
+    def _on_step_interrupted(self, r: dict[str, Any]) -> None:
+        s = self._step(r)
+        s.status = "interrupted"
+        s.message = r.get("reason", "interrupted")
+
+    def _on_step_reset(self, r: dict[str, Any]) -> None:
+        s = self._step(r)
+        s.status = "pending"
+        s.message = ""
+
+    def _on_step_confirmed(self, r: dict[str, Any]) -> None:
+        self.confirmed.add(r["step"])
+
+    def _on_note_added(self, r: dict[str, Any]) -> None:
+        s = self._step(r)
+        s.note = (s.note + "\n" if s.note else "") + r.get("note", "")
+
+    def _on_failure_decision(self, r: dict[str, Any]) -> None:
+        s = self._step(r)
+        s.decision = r.get("decision", "")
+        s.decision_reason = r.get("reason", "")
+
+
+def _seconds(start: str, end: str) -> float:
+    a, b = parse_time(start), parse_time(end)
+    if a is None or b is None:
+        return 0.0
+    return round((b - a).total_seconds(), 3)
+
+
+def reduce(records: list[dict[str, Any]]) -> RunState:
+    state = RunState()
+    for rec in records:
+        state.apply(rec)
+    return state
