@@ -26,6 +26,9 @@ BUILTIN_VARS = {
     "checklist_id": "the checklist's id",
     "checklist_version": "the checklist's version",
     "date": "the run's start date, YYYY-MM-DD",
+    "elapsed_minutes": "minutes since the run started (whole minutes)",
+    "rollback_reason": "why the rollback was started (empty before)",
+    "run_folder": "the run's folder",
 }
 
 

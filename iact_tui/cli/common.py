@@ -1,0 +1,43 @@
+"""Shared by the commands: exit codes, the runs folder, clean error messages."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+import click
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_PAUSED = 3
+EXIT_INTERRUPTED = 130
+
+
+def runs_dir_option(f):  # type: ignore[no-untyped-def]
+    return click.option(
+        "--runs-dir",
+        type=click.Path(file_okay=False),
+        envvar="IACT_RUNS_DIR",
+        help="Where runs are kept (default: $IACT_RUNS_DIR or the per-user state folder).",
+    )(f)
+
+
+def runs_dir(value: str | None) -> Path:
+    if value is None:
+        ctx = click.get_current_context(silent=True)
+        while ctx is not None and value is None:
+            if ctx.obj and ctx.obj.get("runs_dir"):
+                value = ctx.obj["runs_dir"]
+            ctx = ctx.parent
+    if value:
+        return Path(value).expanduser()
+    from iact_tui.engine.store import default_runs_dir
+
+    return default_runs_dir()
+
+
+def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
+    click.echo(f"iact-tui: {message}", err=True)
+    sys.exit(code)
