@@ -1,14 +1,15 @@
-"""The checklist format: pydantic models of a checklist file (see README "Checklist format").
+"""The checklist format: pydantic models of a checklist file (docs/checklist-format.md).
 
-Every model forbids unknown keys, so a typo is reported instead of silently ignored.
-Cross-references (variables, captures, hosts, ids) are checked in ``load.py`` after the
-shape is valid.
+Every model forbids unknown keys, so a typo is reported instead of silently ignored, and
+validates strictly: TOML has types, so ``timeout = "600"`` is a mistake to report, not a
+string to convert. Cross-references (variables, captures, hosts, ids) are checked in
+``load.py`` once the shape is valid.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -19,7 +20,7 @@ Scalar = str | int | float | bool
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, strict=True)
 
 
 def _check_regex(value: str | None) -> str | None:
@@ -31,12 +32,25 @@ def _check_regex(value: str | None) -> str | None:
     return value
 
 
+def _check_identifiers(what: str, names: dict[str, Any]) -> None:
+    for name in names:
+        if not re.match(IDENT, name):
+            raise ValueError(
+                f"{what} name {name!r} is not an identifier (letters, digits and '_', "
+                "not starting with a digit)"
+            )
+
+
 class ChecklistInfo(Strict):
     id: str
     title: str
     version: str
     roles: list[str] = []
-    description: str = ""
+    description: str = ""  # Markdown: the document's objective
+    scope: str = ""  # Markdown: what the procedure covers and what it does not
+    prerequisites: list[str] = []
+    responsibilities: dict[str, str] = {}  # role -> what that role does
+    references: list[str] = []  # related documents, links
     owner: str = ""
     source: str = ""  # the document the checklist encodes
 
@@ -63,6 +77,17 @@ class Host(Strict):
     members: list[str] | None = None  # a host group: the names of other hosts
     description: str = ""
 
+    templated: ClassVar[tuple[str, ...]] = (
+        "address", "user", "port", "identity", "known_hosts", "proxy_jump",
+    )
+
+    @field_validator("port")
+    @classmethod
+    def _port(cls, value: int | str | None) -> int | str | None:
+        if isinstance(value, int) and not 0 < value < 65536:
+            raise ValueError(f"port {value} is out of range (1-65535)")
+        return value
+
 
 class Hint(Strict):
     pattern: str
@@ -78,9 +103,10 @@ class Troubleshooting(Strict):
     id: str
     title: str
     pattern: str  # regex searched in the failing step's output and message
-    advice: str  # Markdown; commands of the fix
+    advice: str  # Markdown; commands of the fix, shown as written
     steps: list[str] | None = None  # only for these step ids (default: any step)
     error: str = ""  # the error text as the document gives it
+    reference: str = ""  # where in the document, e.g. "Problema 1"
 
     _v = field_validator("pattern")(_check_regex)
 
@@ -88,28 +114,28 @@ class Troubleshooting(Strict):
 class Targets(Strict):
     """DORA metric targets (the seed's "Métricas de Deployment")."""
 
-    deployment_frequency_per_week: float | None = None  # at least
-    change_failure_rate: float | None = None  # below (fraction, 0.10 = 10 %)
-    mttr_minutes: float | None = None  # below
-    lead_time_hours: float | None = None  # below
+    deployment_frequency_per_week: float | None = Field(default=None, ge=0)  # at least
+    change_failure_rate: float | None = Field(default=None, ge=0, le=1)  # below; 0.10 = 10 %
+    mttr_minutes: float | None = Field(default=None, gt=0)  # below
+    lead_time_hours: float | None = Field(default=None, gt=0)  # below
 
 
 class SummaryItem(Strict):
     text: str
-    steps: list[str]
+    steps: list[str] = Field(min_length=1)
 
 
 class SummarySection(Strict):
     """A section of the document's closing checklist, mapped onto step ids (for exports)."""
 
     title: str
-    items: list[SummaryItem]
+    items: list[SummaryItem] = Field(min_length=1)
 
 
 class StepBase(Strict):
     id: Annotated[str, Field(pattern=STEP_ID)]
     title: str = ""
-    instructions: str = ""  # Markdown, shown in the TUI
+    instructions: str = ""  # Markdown, shown in the TUI; placeholders are filled
     when: str | None = None  # variable name; the step runs only when it is truthy
     confirm: bool = False  # ask before running (destructive steps)
     on_failure: Literal["stop", "rollback", "continue"] = "stop"
@@ -120,6 +146,9 @@ class StepBase(Strict):
     retries: int = Field(default=0, ge=0, le=100)
     retry_delay: float = Field(default=0, ge=0, le=3600)
     reference: str = ""  # where in the document this step comes from, e.g. "PASO 2.1"
+
+    # The fields whose ``{name}`` placeholders are filled (load.py checks the names exist).
+    templated: ClassVar[tuple[str, ...]] = ("title", "instructions")
 
     @property
     def changes(self) -> bool:
@@ -136,21 +165,22 @@ class StepBase(Strict):
 
 
 class CommandStep(StepBase):
-    run: str
+    run: str = Field(min_length=1)
     expect_exit: int | list[int] = 0
     expect_output: str | None = None  # regex; some line must match
     reject_output: str | None = None  # regex; no line may match
     capture: dict[str, str] = {}  # name -> regex with one group, first matching line wins
     artifact: str | None = None  # a file the step makes: its size (> 0) and sha256 are recorded
 
+    templated: ClassVar[tuple[str, ...]] = (*StepBase.templated, "run", "artifact")
+
     _v = field_validator("expect_output", "reject_output")(_check_regex)
 
     @field_validator("capture")
     @classmethod
     def _captures(cls, value: dict[str, str]) -> dict[str, str]:
+        _check_identifiers("capture", value)
         for name, pattern in value.items():
-            if not re.match(IDENT, name):
-                raise ValueError(f"capture name {name!r} is not an identifier")
             _check_regex(pattern)
             if re.compile(pattern).groups < 1:
                 raise ValueError(f"capture {name!r}: the regex needs one group, e.g. '(\\S+)'")
@@ -175,10 +205,12 @@ class LocalStep(CommandStep):
     cwd: str | None = None
     env: dict[str, str] = {}
 
+    templated: ClassVar[tuple[str, ...]] = (*CommandStep.templated, "cwd", "env")
+
 
 class HttpStep(StepBase):
     kind: Literal["http"]
-    url: str
+    url: str = Field(min_length=1)
     method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] = "GET"
     headers: dict[str, str] = {}
     json_body: Any = Field(default=None, alias="json")
@@ -191,7 +223,21 @@ class HttpStep(StepBase):
     verify_tls: bool = True
     follow_redirects: bool = False
 
+    templated: ClassVar[tuple[str, ...]] = (*StepBase.templated, "url", "headers", "json_body", "body")
+
     _v = field_validator("expect_body")(_check_regex)
+
+    @field_validator("capture_json")
+    @classmethod
+    def _capture_names(cls, value: dict[str, str]) -> dict[str, str]:
+        _check_identifiers("capture", value)
+        return value
+
+    @model_validator(mode="after")
+    def _one_body(self) -> HttpStep:
+        if self.json_body is not None and self.body is not None:
+            raise ValueError("an http step has either 'json' or 'body', not both")
+        return self
 
     def _default_changes(self) -> bool:
         return self.method not in ("GET", "HEAD", "OPTIONS")
@@ -209,29 +255,41 @@ class ManualStep(StepBase):
     checks: list[str] = []  # the items to look at (the document's ✅ lists)
     evidence: bool = False  # ask for a link or note as evidence
 
+    templated: ClassVar[tuple[str, ...]] = (*StepBase.templated, "checks")
+
 
 class NotifyStep(StepBase):
     kind: Literal["notify"]
-    message: str
+    message: str = Field(min_length=1)
     webhook: str | None = None  # usually "{webhook_url}" (a secret variable); empty: tick "sent"
     format: Literal["slack", "mattermost", "teams", "text"] = "slack"
     required: bool = False  # a failed post fails the step (default: it only warns)
     channel: str = ""
 
+    templated: ClassVar[tuple[str, ...]] = (*StepBase.templated, "message", "webhook", "channel")
+
 
 Step = Annotated[
-    Union[SshStep, LocalStep, HttpStep, ManualStep, NotifyStep],
+    Union[SshStep, LocalStep, HttpStep, ManualStep, NotifyStep],  # noqa: UP007 - discriminated
     Field(discriminator="kind"),
 ]
 
-STEP_KINDS = ["ssh", "local", "http", "manual", "notify"]
+STEP_CLASSES: dict[str, type[StepBase]] = {
+    "ssh": SshStep,
+    "local": LocalStep,
+    "http": HttpStep,
+    "manual": ManualStep,
+    "notify": NotifyStep,
+}
+STEP_KINDS = list(STEP_CLASSES)
 
 
 class Alternative(Strict):
     id: Annotated[str, Field(pattern=STEP_ID)]
     title: str
     description: str = ""
-    steps: list[Step]
+    reference: str = ""
+    steps: list[Step] = Field(min_length=1)
 
 
 class Phase(Strict):
@@ -272,7 +330,7 @@ class Checklist(Strict):
     checklist: ChecklistInfo
     vars: dict[str, Var] = {}
     hosts: dict[str, Host] = {}
-    phases: list[Phase]
+    phases: list[Phase] = Field(min_length=1)
     troubleshooting: list[Troubleshooting] = []
     targets: Targets = Targets()
     summary: list[SummarySection] = []
@@ -280,9 +338,7 @@ class Checklist(Strict):
     @field_validator("vars")
     @classmethod
     def _var_names(cls, value: dict[str, Var]) -> dict[str, Var]:
-        for name in value:
-            if not re.match(IDENT, name):
-                raise ValueError(f"variable name {name!r} is not an identifier")
+        _check_identifiers("variable", value)
         return value
 
     # -- navigation -------------------------------------------------------------------------

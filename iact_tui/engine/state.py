@@ -46,10 +46,10 @@ class StepRecord:
     command: str = ""
     message: str = ""
     output_tail: list[str] = field(default_factory=list)
-    lines: int = 0
+    lines: int | None = None
     log: str = ""
     log_sha256: str = ""
-    log_bytes: int = 0
+    log_bytes: int | None = None
     note: str = ""
     ticked_by: str = ""
     ticked_at: str = ""
@@ -135,7 +135,6 @@ class RunState:
                 title=p.get("title", ""),
                 alternative=p.get("alternative", ""),
                 rollback=bool(p.get("rollback", False)),
-                log=f"logs/{p['id']}.log",
             )
 
     def _on_run_resumed(self, r: dict[str, Any]) -> None:
@@ -159,7 +158,6 @@ class RunState:
                     self.steps[p["id"]] = StepRecord(
                         id=p["id"], phase=p["phase"], kind=p["kind"], title=p.get("title", ""),
                         alternative=p.get("alternative", ""), rollback=bool(p.get("rollback", False)),
-                        log=f"logs/{p['id']}.log",
                     )
 
     def _on_host_connected(self, r: dict[str, Any]) -> None:
@@ -179,7 +177,7 @@ class RunState:
     def _step(self, r: dict[str, Any]) -> StepRecord:
         sid = r["step"]
         if sid not in self.steps:  # a step unknown to the plan (changed checklist): keep it
-            self.steps[sid] = StepRecord(id=sid, phase=r.get("phase", ""), kind=r.get("kind", ""), title=sid, log=f"logs/{sid}.log")
+            self.steps[sid] = StepRecord(id=sid, phase=r.get("phase", ""), kind=r.get("kind", ""), title=sid)
         return self.steps[sid]
 
     def _on_step_started(self, r: dict[str, Any]) -> None:
@@ -199,8 +197,9 @@ class RunState:
         s.exit_status = r.get("exit_status")
         s.message = r.get("message", "")
         s.output_tail = list(r.get("output_tail", []))
-        s.lines = int(r.get("lines", 0))
+        s.lines = r.get("lines")
         if r.get("log_sha256"):
+            s.log = f"logs/{s.id}.log"
             s.log_sha256 = r["log_sha256"]
             s.log_bytes = int(r.get("log_bytes", 0))
         s.captures.update(r.get("captures", {}))

@@ -1,0 +1,269 @@
+"""`iact-tui run` and `iact-tui resume`: the TUI by default, `--headless` for CI and scripts."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from iact_tui.cli.common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_PAUSED, fail, runs_dir, runs_dir_option
+
+
+@dataclass
+class Launch:
+    """Everything `run`/`resume`/`demo` hand to a front end."""
+
+    runs_dir: Path
+    checklist: str | None = None  # run
+    run_ref: str | None = None  # resume
+    overrides: dict[str, str] = field(default_factory=dict)
+    choices: dict[str, list[str]] = field(default_factory=dict)
+    operator: str | None = None
+    on_failure: str = "stop"
+    assume_yes: bool = False
+    verbose: bool = False
+    rerun: tuple[str, ...] = ()
+    rollback: bool = False
+    checklist_changed: str | None = None
+    mode: str = "headless"
+    auto_tick: str | None = None
+    auto_tick_note: str = ""
+    ssh_config: list[str] | None = None
+    known_hosts: str | None = None
+    banner: str = ""  # shown first (the demo names its sandbox here)
+
+
+def common_options(f: Any) -> Any:
+    options = [
+        click.option("--var", "vars_", multiple=True, metavar="K=V", help="Set a variable (repeatable)."),
+        runs_dir_option,
+        click.option("--headless", is_flag=True, help="No screen: one line per state change (CI)."),
+        click.option("--operator", metavar="NAME", help="Who runs it (default: $IACT_OPERATOR, git user.name, login)."),
+        click.option("--on-failure", type=click.Choice(["stop", "rollback", "ask"]), default="stop", show_default=True,
+                     help="Headless: what a failed step does (ask: on the terminal)."),
+        click.option("--choose", multiple=True, metavar="PHASE=ALT", help="Pick a phase's alternative(s) (repeatable)."),
+        click.option("--yes", "assume_yes", is_flag=True, help="Headless: answer yes to confirmations."),
+        click.option("-v", "--verbose", is_flag=True, help="Headless: print the steps' output too."),
+        click.option("--ssh-config", type=click.Path(dir_okay=False), multiple=True,
+                     help="OpenSSH client config to use instead of ~/.ssh/config."),
+        click.option("--known-hosts", type=click.Path(dir_okay=False), help="known_hosts file (default ~/.ssh/known_hosts)."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+@click.command("run")
+@click.argument("checklist", type=click.Path(dir_okay=False))
+@common_options
+@click.option("--dry-run", is_flag=True, help="Execute nothing; print every resolved command and request.")
+def run(checklist: str, vars_: tuple[str, ...], runs_dir: str | None, headless: bool, operator: str | None,
+        on_failure: str, choose: tuple[str, ...], assume_yes: bool, verbose: bool, ssh_config: tuple[str, ...],
+        known_hosts: str | None, dry_run: bool) -> None:
+    """Start a run of CHECKLIST."""
+    from iact_tui.engine.session import BadInput, parse_choices, parse_vars
+
+    try:
+        launch = Launch(
+            runs_dir=_runs_dir(runs_dir),
+            checklist=checklist,
+            overrides=parse_vars(vars_),
+            choices=parse_choices(choose),
+            operator=operator,
+            on_failure=on_failure,
+            assume_yes=assume_yes,
+            verbose=verbose,
+            mode="headless" if headless else "tui",
+            ssh_config=list(ssh_config) or None,
+            known_hosts=known_hosts,
+        )
+    except BadInput as exc:
+        fail(str(exc))
+    if dry_run:
+        sys.exit(dry_run_checklist(launch))
+    sys.exit(start(launch))
+
+
+@click.command("resume")
+@click.argument("run_ref", metavar="[RUN]", required=False)
+@common_options
+@click.option("--rerun", multiple=True, metavar="STEP", help="Re-run this interrupted step (repeatable).")
+@click.option("--rollback", is_flag=True, help="Start the rollback now.")
+@click.option("--checklist-changed", type=click.Choice(["use-new", "keep-pinned"]),
+              help="If the checklist changed since the run started: which version to run.")
+def resume(run_ref: str | None, vars_: tuple[str, ...], runs_dir: str | None, headless: bool, operator: str | None,
+           on_failure: str, choose: tuple[str, ...], assume_yes: bool, verbose: bool, ssh_config: tuple[str, ...],
+           known_hosts: str | None, rerun: tuple[str, ...], rollback: bool, checklist_changed: str | None) -> None:
+    """Resume RUN (an id, its folder or its report); default: the latest unfinished run."""
+    from iact_tui.engine.session import BadInput, parse_choices, parse_vars
+
+    try:
+        launch = Launch(
+            runs_dir=_runs_dir(runs_dir),
+            run_ref=run_ref,
+            overrides=parse_vars(vars_),
+            choices=parse_choices(choose),
+            operator=operator,
+            on_failure=on_failure,
+            assume_yes=assume_yes,
+            verbose=verbose,
+            rerun=rerun,
+            rollback=rollback,
+            checklist_changed=checklist_changed,
+            mode="headless" if headless else "tui",
+            ssh_config=list(ssh_config) or None,
+            known_hosts=known_hosts,
+        )
+    except BadInput as exc:
+        fail(str(exc))
+    sys.exit(start(launch))
+
+
+def _runs_dir(value: str | None) -> Path:
+    return runs_dir(value)
+
+
+def start(launch: Launch) -> int:
+    """Run or resume in the chosen front end; returns the exit code."""
+    if launch.mode != "headless":
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            click.echo("iact-tui: no terminal for the TUI; running headless (use --headless to say so)", err=True)
+            launch.mode = "headless"
+        else:
+            from iact_tui.tui.launch import run_tui
+
+            return int(run_tui(launch))
+    return run_headless(launch)
+
+
+def spec_for(launch: Launch) -> Any:
+    from iact_tui.engine.runner import RunOptions
+    from iact_tui.engine.session import SessionSpec, default_operator
+
+    options = RunOptions(
+        mode=launch.mode,
+        choices=launch.choices,
+        rerun=set(launch.rerun),
+        rollback=launch.rollback,
+        ssh_config=launch.ssh_config,
+        known_hosts=launch.known_hosts,
+    )
+    return SessionSpec(
+        runs_dir=launch.runs_dir,
+        operator=launch.operator or default_operator(),
+        overrides=launch.overrides,
+        options=options,
+        checklist_changed=launch.checklist_changed,
+    )
+
+
+def run_headless(launch: Launch, out: Any = None) -> int:
+    from iact_tui.engine.headless import HeadlessOperator, Printer, Terminal, ask_value_on_terminal
+    from iact_tui.engine.session import (
+        BadInput,
+        NeedsPerson,
+        exit_code,
+        latest_unfinished,
+        new_session,
+        resume_session,
+    )
+    from iact_tui.engine.store import ReportError, resolve_run
+
+    out = out or sys.stdout
+    spec = spec_for(launch)
+    interactive = Terminal.available()
+    terminal = Terminal(out) if interactive else None
+    operator = HeadlessOperator(
+        spec.operator,
+        on_failure=launch.on_failure,
+        terminal=terminal,
+        assume_yes=launch.assume_yes,
+        auto_tick=launch.auto_tick,
+        auto_tick_note=launch.auto_tick_note,
+    )
+    printer = Printer(out, verbose=launch.verbose)
+    ask = ask_value_on_terminal(out) if interactive else None
+    if launch.banner:
+        out.write(launch.banner.rstrip() + "\n")
+    try:
+        if launch.checklist is not None:
+            runner = new_session(launch.checklist, spec, operator, printer, ask, prompt_all=interactive)
+            resumed = False
+        else:
+            folder = resolve_run(launch.run_ref, launch.runs_dir) if launch.run_ref else latest_unfinished(launch.runs_dir)
+            runner = resume_session(folder, spec, operator, printer, ask, None)
+            resumed = True
+    except (BadInput, ReportError) as exc:
+        click.echo(f"iact-tui: {exc}", err=True)
+        return EXIT_BAD_INPUT
+    except NeedsPerson as exc:
+        click.echo(f"iact-tui: {exc}", err=True)
+        return EXIT_PAUSED
+    printer.runner = runner
+    return _drive(runner, resumed, exit_code)
+
+
+def _drive(runner: Any, resumed: bool, exit_code: Any) -> int:
+    async def main() -> str:
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        assert task is not None
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            return str(await runner.run(resumed=resumed))
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+
+    try:
+        status = asyncio.run(main())
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        click.echo(f"iact-tui: interrupted; resume with: iact-tui resume {runner.run_id}", err=True)
+        return EXIT_INTERRUPTED
+    finally:
+        runner.store.lock.release()
+    if status == "paused":
+        click.echo(f"iact-tui: paused; continue with: iact-tui resume {runner.run_id}", err=True)
+    return int(exit_code(status))
+
+
+def dry_run_checklist(launch: Launch) -> int:
+    from iact_tui.engine.load import ChecklistError, load_checklist
+    from iact_tui.engine.session import BadInput, _check_names, dry_run_lines
+    from iact_tui.engine.values import Values
+
+    spec = spec_for(launch)
+    try:
+        loaded = load_checklist(launch.checklist or "")
+        _check_names(loaded, spec)
+    except ChecklistError as exc:
+        fail(str(exc))
+    except BadInput as exc:
+        fail(str(exc))
+    builtins = {"operator": spec.operator, "checklist_id": loaded.checklist.checklist.id,
+                "checklist_version": loaded.checklist.checklist.version, "run_id": "<run_id>"}
+    values = Values.resolve(loaded.checklist, spec.overrides, builtins=builtins)
+    for line in dry_run_lines(loaded, values):
+        click.echo(line)
+    missing = [n for n in values.missing() if n not in _captured(loaded)]
+    if missing:
+        click.echo(f"values still needed at run time: {', '.join(missing)}")
+    return 0
+
+
+def _captured(loaded: Any) -> set[str]:
+    from iact_tui.engine.session import captured_names
+
+    return captured_names(loaded)
+
+
+def open_start_screen(runs_dir_value: str | None) -> int:
+    from iact_tui.tui.launch import run_start_screen
+
+    return int(run_start_screen(runs_dir(runs_dir_value)))

@@ -1,0 +1,91 @@
+"""`iact-tui tick RUN STEP`: a person's answer to a step, from any terminal.
+
+When another process drives the run, the tick goes through the run's inbox and that process
+records it (and says whether it was accepted); otherwise it is recorded here directly.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import click
+
+from iact_tui.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, runs_dir, runs_dir_option
+
+ANSWER_WAIT = 15.0  # seconds a live run gets to answer
+POLL = 0.1
+
+
+@click.command("tick")
+@click.argument("run_ref", metavar="RUN")
+@click.argument("step")
+@click.option("--fail", "failed", is_flag=True, help="The check failed.")
+@click.option("--skip", is_flag=True, help="Skip the step (needs --reason).")
+@click.option("--reason", help="Why it is skipped.")
+@click.option("--note", help="A note or an evidence link.")
+@click.option("--as", "as_", metavar="NAME", help="Who ticks (default: $IACT_OPERATOR, git user.name, login).")
+@runs_dir_option
+def tick(run_ref: str, step: str, failed: bool, skip: bool, reason: str | None, note: str | None,
+         as_: str | None, runs_dir: str | None) -> None:
+    """Tick STEP of RUN as passed (default), --fail, or --skip --reason TEXT."""
+    from iact_tui.engine.load import ChecklistError, parse_checklist
+    from iact_tui.engine.session import default_operator
+    from iact_tui.engine.store import PINNED, ReportError, RunLocked, RunStore, resolve_run
+    from iact_tui.engine.ticks import Tick, TickRefused, post_request, read_result, record_tick
+
+    if failed and skip:
+        _bad("--fail and --skip exclude each other")
+    if skip and not (reason or "").strip():
+        _bad("--skip needs --reason TEXT")
+    action = "skip" if skip else "fail" if failed else "pass"
+    by = as_ or default_operator()
+    try:
+        folder = resolve_run(run_ref, _dir(runs_dir))
+    except ReportError as exc:
+        _bad(str(exc))
+    the_tick = Tick(step, action, by, note=note or "", reason=reason or "")
+    try:
+        store = RunStore.open(folder)
+    except RunLocked:
+        rid = post_request(folder / "inbox", the_tick)
+        deadline = time.monotonic() + ANSWER_WAIT
+        while time.monotonic() < deadline:
+            result = read_result(folder / "inbox", rid)
+            if result is not None:
+                if result["ok"]:
+                    click.echo(result["message"])
+                    sys.exit(0)
+                click.echo(f"iact-tui: refused: {result['message']}", err=True)
+                sys.exit(EXIT_BAD_INPUT)
+            time.sleep(POLL)
+        click.echo("iact-tui: the process driving the run did not answer within "
+                   f"{ANSWER_WAIT:g} s; the tick is left in its inbox and will be taken when it looks", err=True)
+        sys.exit(EXIT_FAILED)
+    except ReportError as exc:
+        _bad(str(exc))
+    try:
+        try:
+            checklist = parse_checklist((folder / PINNED).read_bytes(), str(folder / PINNED)).checklist
+        except (OSError, ChecklistError) as exc:
+            _bad(f"the run's pinned checklist cannot be read: {exc}")
+        try:
+            record_tick(store, checklist, the_tick)
+        except TickRefused as exc:
+            click.echo(f"iact-tui: refused: {exc}", err=True)
+            sys.exit(EXIT_BAD_INPUT)
+        status = store.state.steps[step].status
+        click.echo(f"recorded: {step} {status.replace('_', ' ')} by {by}")
+        if store.state.status in ("paused", "failed", "running"):
+            click.echo(f"continue with: iact-tui resume {store.state.run_id}")
+    finally:
+        store.close()
+
+
+def _dir(value: str | None):  # type: ignore[no-untyped-def]
+    return runs_dir(value)
+
+
+def _bad(message: str) -> None:
+    click.echo(f"iact-tui: {message}", err=True)
+    sys.exit(EXIT_BAD_INPUT)

@@ -1,0 +1,164 @@
+"""``http``: a request with expectations (status, JSON fields, latency) and JSON captures.
+
+Evidence kept for the report: status, latency and a masked body excerpt.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from typing import Any, ClassVar
+
+import httpx
+
+from iact_tui.engine.events import StepOutput
+from iact_tui.engine.executors.base import Outcome, StepContext
+from iact_tui.engine.values import MASK, Values
+
+BODY_EXCERPT = 500
+LOG_BODY_MAX = 64 * 1024
+
+
+class StepError(Exception):
+    pass
+
+
+def json_path(data: Any, path: str) -> Any:
+    """``a.b.0.c`` into nested dicts and lists; KeyError when absent."""
+    current = data
+    for part in path.split(".") if path else []:
+        if isinstance(current, list) and part.isdigit() and int(part) < len(current):
+            current = current[int(part)]
+        elif isinstance(current, dict) and part in current:
+            current = current[part]
+        else:
+            raise KeyError(path)
+    return current
+
+
+def _same(actual: Any, expected: Any) -> bool:
+    if isinstance(expected, bool) or isinstance(actual, bool):
+        return actual is expected or str(actual).lower() == str(expected).lower()
+    if isinstance(expected, int | float) and isinstance(actual, int | float):
+        return float(actual) == float(expected)
+    return str(actual) == str(expected)
+
+
+def connection_message(exc: httpx.HTTPError, url: str) -> str:
+    host = httpx.URL(url).host or url
+    text = str(exc) or type(exc).__name__
+    lowered = text.lower()
+    if isinstance(exc, httpx.ConnectTimeout):
+        return f"could not connect to {host}: the connection timed out"
+    if isinstance(exc, httpx.TimeoutException):
+        return f"{host} did not answer in time ({type(exc).__name__})"
+    if isinstance(exc, httpx.ConnectError):
+        if "name or service not known" in lowered or "nodename nor servname" in lowered or "temporary failure in name resolution" in lowered:
+            return f"could not resolve the host name {host} (DNS)"
+        if "refused" in lowered:
+            return f"could not connect to {host}: connection refused"
+        if "certificate" in lowered or "ssl" in lowered:
+            return f"the TLS certificate of {host} was not accepted: {text}"
+        return f"could not connect to {host}: {text}"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return f"{host} closed the connection or answered something that is not HTTP: {text}"
+    return f"the request to {host} failed: {text}"
+
+
+class HttpExecutor:
+    kind: ClassVar[str] = "http"
+
+    def describe(self, step: Any, values: Values) -> str:
+        text = f"{step.method} {values.display_text(step.url)}"
+        if step.json_body is not None:
+            body = _render(step.json_body, values.masked_lookup)
+            text += f" json={json.dumps(body, ensure_ascii=False)}"
+        return text
+
+    async def execute(self, ctx: StepContext) -> Outcome:
+        step = ctx.step
+        values = ctx.values
+        url = values.text(step.url)
+        headers = {values.text(k): values.text(v) for k, v in step.headers.items()}
+        kwargs: dict[str, Any] = {"headers": headers, "follow_redirects": step.follow_redirects}
+        if step.json_body is not None:
+            kwargs["json"] = _render(step.json_body, values.lookup)
+        elif step.body is not None:
+            kwargs["content"] = values.text(step.body).encode()
+        if step.timeout:
+            kwargs["timeout"] = step.timeout
+        client = ctx.services.http_client(step.verify_tls)
+        shown_headers = {k: (MASK if k.lower() in ("authorization", "cookie") else values.redactor(v)) for k, v in headers.items()}
+        request_text = f"> {step.method} {values.redactor(url)}\n" + "".join(
+            f"> {k}: {v}\n" for k, v in shown_headers.items()
+        )
+        t0 = time.perf_counter()
+        try:
+            response = await client.request(step.method, url, **kwargs)
+        except httpx.HTTPError as exc:
+            message = values.redactor(connection_message(exc, url))
+            ctx.log.write(request_text + f"! {message}\n")
+            return Outcome(False, message)
+        finally:
+            if client is not ctx.services.http:
+                await client.aclose()
+        latency_ms = round((time.perf_counter() - t0) * 1000, 1)
+        body = response.text
+        parsed: Any = None
+        is_json = False
+        try:
+            parsed = response.json()
+            is_json = True
+        except (ValueError, UnicodeDecodeError):
+            pass
+        # captures first: a captured secret (a token) must be masked in everything written below
+        capture_problems: list[str] = []
+        for name, path in step.capture_json.items():
+            try:
+                value = json_path(parsed, path) if is_json else None
+                if value is None:
+                    raise KeyError(path)
+                ctx.capture(name, value if isinstance(value, str) else json.dumps(value))
+            except KeyError:
+                capture_problems.append(f"the response has no JSON field '{path}' to capture as {name}")
+        masked_body = values.redactor(body)
+        excerpt = masked_body[:BODY_EXCERPT]
+        text = request_text + f"< HTTP {response.status_code} {response.reason_phrase} in {latency_ms} ms\n"
+        text += masked_body[:LOG_BODY_MAX]
+        if not text.endswith("\n"):
+            text += "\n"
+        if len(masked_body) > LOG_BODY_MAX:
+            text += f"[... {len(masked_body) - LOG_BODY_MAX} more characters not logged]\n"
+        ctx.log.write(text)
+        ctx.emit(StepOutput(step.id, text))
+        evidence = {"http_status": response.status_code, "latency_ms": latency_ms, "body_excerpt": excerpt, "url": values.redactor(url)}
+        problems: list[str] = []
+        if response.status_code not in step.statuses:
+            want = " or ".join(str(s) for s in step.statuses)
+            problems.append(f"{step.method} {values.redactor(url)} answered HTTP {response.status_code} (expected {want})")
+        for path, expected in step.expect_json.items():
+            if not is_json:
+                problems.append(f"the response is not JSON (expected {path} = {expected!r})")
+                break
+            try:
+                actual = json_path(parsed, path)
+            except KeyError:
+                problems.append(f"the response has no field '{path}' (expected {expected!r})")
+                continue
+            if not _same(actual, values.text(expected) if isinstance(expected, str) else expected):
+                problems.append(f"'{path}' is {values.redactor(json.dumps(actual))} (expected {expected!r})")
+        if step.expect_body and not re.search(step.expect_body, body, re.MULTILINE):
+            problems.append(f"the body does not match {step.expect_body!r}")
+        if step.max_latency_ms is not None and latency_ms > step.max_latency_ms:
+            problems.append(f"the answer took {latency_ms} ms (at most {step.max_latency_ms:g} ms allowed)")
+        problems.extend(capture_problems)
+        if problems:
+            return Outcome(False, "; ".join(problems), evidence=evidence)
+        return Outcome(True, f"HTTP {response.status_code} in {latency_ms} ms", evidence=evidence)
+
+
+def _render(value: Any, lookup: Any) -> Any:
+    from iact_tui.engine.template import render_value
+
+    return render_value(value, lookup)

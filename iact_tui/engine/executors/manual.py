@@ -1,0 +1,19 @@
+"""``manual``: nothing to execute — the runner waits for a person's tick (see runner._manual)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from iact_tui.engine.executors.base import Outcome, StepContext
+from iact_tui.engine.values import Values
+
+
+class ManualExecutor:
+    kind: ClassVar[str] = "manual"
+
+    def describe(self, step: Any, values: Values) -> str:
+        who = f" ({step.role}{', four eyes' if step.four_eyes else ''})" if step.role else ""
+        return f"manual check{who}: {step.display_title}"
+
+    async def execute(self, ctx: StepContext) -> Outcome:  # pragma: no cover - never called
+        return Outcome(False, "a manual step is ticked by a person, not executed")

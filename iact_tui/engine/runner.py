@@ -1,0 +1,876 @@
+"""The runner: walks a checklist, runs the automatic steps, asks a person for the rest.
+
+The runner decides the flow (order, retries, failure policy, rollback, resume); the front end
+only answers its questions through the ``Operator`` protocol and shows the events it emits.
+Every state change is recorded (durable) before it is emitted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import time
+import traceback
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+from iact_tui import __version__
+from iact_tui.engine import events as ev
+from iact_tui.engine import template
+from iact_tui.engine.checklist import Alternative, Checklist, Phase
+from iact_tui.engine.executors import executor_for
+from iact_tui.engine.executors.base import LogWriter, Outcome, OutputCollector, compile_expectations
+from iact_tui.engine.load import LoadedChecklist
+from iact_tui.engine.state import DONE_STATES, FINAL_RUN_STATES
+from iact_tui.engine.store import RunStore
+from iact_tui.engine.ticks import Tick, TickRefused, answer_request, pending_requests, record_tick
+from iact_tui.engine.values import Values, truthy
+
+T = TypeVar("T")
+
+INBOX_POLL = 0.2  # seconds between looks at the inbox of a live run
+
+
+# -- what the front end answers ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Failure:
+    step_id: str
+    message: str
+    output_tail: list[str]
+    hints: list[tuple[str, str]]  # (title, advice)
+    can_rollback: bool
+    suggest_rollback: bool
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: str  # retry | skip | rollback | abort | stop | rerun | done
+    by: str = ""
+    reason: str = ""
+    note: str = ""
+
+
+class Operator(Protocol):
+    """A front end's answers to the runner's questions. ``None`` means "nobody can answer now":
+    the run pauses so that `iact-tui tick` + `resume` can continue it."""
+
+    name: str
+
+    async def choose(self, phase: Phase, defaults: list[str]) -> list[str] | None: ...
+
+    async def confirm(self, step: Any, command: str) -> bool | None: ...
+
+    async def manual(self, step: Any, instructions: str) -> Tick | None: ...
+
+    async def failure(self, step: Any, failure: Failure) -> Decision | None: ...
+
+    async def interrupted(self, step: Any) -> Decision | None: ...
+
+    async def pace(self, step: Any) -> None: ...
+
+
+@dataclass
+class RunOptions:
+    mode: str = "headless"  # headless | tui | demo
+    choices: dict[str, list[str]] = field(default_factory=dict)  # --choose PHASE=ALT[,ALT]
+    rerun: set[str] = field(default_factory=set)  # resume --rerun STEP
+    rollback: bool = False  # resume --rollback
+    ssh_config: list[str] | None = None  # None: ~/.ssh/config
+    known_hosts: str | None = None
+    client_keys: list[str] | None = None
+
+
+class Pause(Exception):
+    """The run waits for a person who is not here."""
+
+
+class _StopRun(Exception):
+    pass
+
+
+class _Abort(Exception):
+    pass
+
+
+class _StartRollback(Exception):
+    def __init__(self, reason: str, by: str, step: str = "") -> None:
+        super().__init__(reason)
+        self.reason, self.by, self.step = reason, by, step
+
+
+# -- shared connections -----------------------------------------------------------------------
+
+
+class Services:
+    """Connections shared by the steps of a run: one SSH connection per host, one HTTP client."""
+
+    def __init__(self, checklist: Checklist, values: Values, runner: Runner, options: RunOptions) -> None:
+        self._checklist = checklist
+        self._values = values
+        self._runner = runner
+        self._options = options
+        self._ssh: Any = None
+        self._http: Any = None
+
+    @property
+    def ssh(self) -> Any:
+        if self._ssh is None:
+            from iact_tui.engine.ssh import SshPool
+
+            kwargs: dict[str, Any] = {}
+            if self._options.ssh_config is not None:
+                kwargs["ssh_config"] = self._options.ssh_config
+            if self._options.known_hosts is not None:
+                kwargs["known_hosts"] = self._options.known_hosts
+            if self._options.client_keys is not None:
+                kwargs["client_keys"] = self._options.client_keys
+            self._ssh = SshPool(self._checklist.hosts, self._values, self._runner.host_connected, **kwargs)
+        return self._ssh
+
+    @property
+    def http(self) -> Any:
+        if self._http is None:
+            import httpx
+
+            self._http = httpx.AsyncClient(
+                headers={"User-Agent": f"iact-tui/{__version__}"}, timeout=httpx.Timeout(30.0)
+            )
+        return self._http
+
+    def http_client(self, verify: bool) -> Any:
+        if verify:
+            return self.http
+        import httpx
+
+        return httpx.AsyncClient(verify=False, timeout=httpx.Timeout(30.0))
+
+    async def aclose(self) -> None:
+        if self._ssh is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._ssh.close(), 10)
+        if self._http is not None:
+            with contextlib.suppress(Exception):
+                await self._http.aclose()
+
+
+class _Context:
+    """What an executor gets (see executors/base.py StepContext)."""
+
+    def __init__(self, runner: Runner, step: Any, attempt: int, log: LogWriter) -> None:
+        self.runner = runner
+        self.step = step
+        self.attempt = attempt
+        self.values = runner.values
+        self.log = log
+        self.emit = runner.emit
+        self.services = runner.services
+        self.captured: dict[str, str] = {}
+        self.collectors: list[OutputCollector] = []
+
+    def output(self, prefix: str = "") -> OutputCollector:
+        collector = OutputCollector(
+            self.step.id, self.log, self.emit, self.values, compile_expectations(self.step), self.capture, prefix
+        )
+        self.collectors.append(collector)
+        return collector
+
+    @property
+    def lines(self) -> int | None:
+        return sum(c.lines for c in self.collectors) if self.collectors else None
+
+    def capture(self, name: str, value: str) -> None:
+        self.values.set(name, value)
+        self.captured[name] = value
+
+    async def wait_for_person(self, question: str) -> Any:  # pragma: no cover - manual kinds use the runner
+        raise NotImplementedError
+
+
+# -- the runner -------------------------------------------------------------------------------
+
+
+class Runner:
+    def __init__(
+        self,
+        loaded: LoadedChecklist,
+        store: RunStore,
+        values: Values,
+        operator: Operator,
+        emit: ev.Emit,
+        options: RunOptions | None = None,
+    ) -> None:
+        self.loaded = loaded
+        self.checklist = loaded.checklist
+        self.store = store
+        self.values = values
+        self.operator = operator
+        self._emit = emit
+        self.options = options or RunOptions()
+        self.services = Services(self.checklist, values, self, self.options)
+        self._external: dict[str, asyncio.Event] = {}
+        self._current: asyncio.Task[Outcome] | None = None
+        self._cancel_requested = False
+        self._t0 = time.monotonic()
+        self._waiting_on: str = ""
+        # captured values of earlier attempts (non-secret) come back on resume
+        for name, value in self.state.captures.items():
+            values.values.setdefault(name, str(value))
+        values.values["run_id"] = store.state.run_id
+        values.values["run_folder"] = str(store.folder)
+        values.values["rollback_reason"] = self.state.rollback_reason
+
+    @property
+    def state(self) -> Any:
+        return self.store.state
+
+    @property
+    def run_id(self) -> str:
+        return str(self.store.state.run_id)
+
+    def emit(self, event: ev.Event) -> None:
+        try:
+            self._emit(event)
+        except Exception:  # a front end's bug must not break the record
+            traceback.print_exc()
+
+    def record(self, type_: str, **fields: Any) -> dict[str, Any]:
+        return self.store.append(type_, **fields)
+
+    def host_connected(self, info: Any) -> None:
+        known = self.state.hosts.get(info.host)
+        if known and known.get("fingerprint") == info.fingerprint:
+            return
+        self.record(
+            "host_connected",
+            host=info.host,
+            address=info.address,
+            port=info.port,
+            user=info.user,
+            fingerprint=info.fingerprint,
+            key_type=info.key_type,
+        )
+        self.emit(ev.HostConnected(info.host, f"{info.address}:{info.port}", info.fingerprint))
+
+    # -- public controls (used by front ends) ---------------------------------------------------
+
+    def cancel_step(self) -> bool:
+        """Stop the running step (its remote process too); it fails as "cancelled"."""
+        if self._current is not None and not self._current.done():
+            self._cancel_requested = True
+            self._current.cancel()
+            return True
+        return False
+
+    def add_note(self, step_id: str, note: str, by: str) -> None:
+        self.record("note_added", step=step_id, note=self.values.redactor(note), by=by)
+        self.emit(ev.StepChanged(step_id, self.state.steps[step_id].status, "note added", by))
+
+    # -- the run --------------------------------------------------------------------------------
+
+    async def run(self, *, resumed: bool = False) -> str:
+        """Drive the run until it finishes or needs a person who is not here. Returns the status."""
+        self.emit(ev.RunOpened(self.run_id, str(self.store.folder), resumed))
+        inbox_task = asyncio.create_task(self._inbox_loop())
+        try:
+            if resumed:
+                self.record("run_resumed", by=self.operator.name, mode=self.options.mode)
+                self._mark_interrupted()
+            status = await self._drive()
+            return status
+        except Pause as p:
+            reason = str(p)
+            self.record("run_paused", reason=reason)
+            self.emit(ev.RunPaused(reason))
+            return "paused"
+        except asyncio.CancelledError:
+            self._interrupt_running("the run was interrupted (Ctrl-C or quit) while this step ran")
+            self.record("run_paused", reason="interrupted")
+            self.emit(ev.RunPaused("interrupted"))
+            raise
+        finally:
+            inbox_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await inbox_task
+            await self.services.aclose()
+            self.store.compact()
+
+    def _mark_interrupted(self) -> None:
+        for rec in list(self.state.steps.values()):
+            if rec.status == "running":
+                self.record(
+                    "step_interrupted",
+                    step=rec.id,
+                    attempt=rec.attempts,
+                    reason="the run stopped while this step was running; it may or may not have completed",
+                )
+                self.emit(ev.StepChanged(rec.id, "interrupted", "was running when the run stopped"))
+
+    def _interrupt_running(self, reason: str) -> None:
+        for rec in list(self.state.steps.values()):
+            if rec.status == "running":
+                self.record("step_interrupted", step=rec.id, attempt=rec.attempts, reason=reason)
+                self.emit(ev.StepChanged(rec.id, "interrupted", reason))
+
+    async def _drive(self) -> str:
+        if self.state.status in FINAL_RUN_STATES:
+            return str(self.state.status)
+        try:
+            if self.options.rollback and not self.state.rollback_started:
+                raise _StartRollback("rollback requested on resume", self.operator.name)
+            if not self.state.rollback_started:
+                for phase in self.checklist.phases:
+                    if not phase.rollback:
+                        await self._phase(phase)
+                for phase in self.checklist.phases:
+                    if phase.rollback:
+                        self._not_applicable_phase(phase, "no rollback was needed")
+                return self._finish("succeeded" if not self._failed_steps() else "failed")
+        except _StartRollback as r:
+            self._start_rollback(r.reason, r.by, r.step)
+        except _Abort:
+            return self._finish("aborted")
+        except _StopRun:
+            return self._finish("failed")
+        # the rollback
+        try:
+            for phase in self.checklist.phases:
+                if phase.rollback:
+                    await self._phase(phase, in_rollback=True)
+        except _Abort:
+            return self._finish("aborted")
+        except _StopRun:
+            return self._finish("failed")
+        except _StartRollback:  # cannot happen inside the rollback (not offered)
+            return self._finish("failed")
+        return self._finish("rolled_back")
+
+    def _failed_steps(self) -> list[str]:
+        return [s.id for s in self.state.steps.values() if s.status == "failed" and s.decision != "continue"]
+
+    def _finish(self, status: str) -> str:
+        counts = self.state.counts()
+        self.record("run_finished", status=status, counts=counts)
+        self.emit(ev.RunFinished(status, counts))
+        return status
+
+    def _start_rollback(self, reason: str, by: str, step: str) -> None:
+        self.record("rollback_started", reason=reason, by=by, step=step or None)
+        self.values.values["rollback_reason"] = reason
+        for phase in self.checklist.phases:
+            if not phase.rollback:
+                self._not_applicable_phase(phase, "rollback started")
+        self.emit(ev.Notice(f"rollback started: {reason}", "warning"))
+
+    def _not_applicable_phase(self, phase: Phase, reason: str) -> None:
+        for _, step in phase.all_steps():
+            rec = self.state.steps.get(step.id)
+            if rec is not None and rec.status in ("pending", "waiting"):
+                self.record("step_not_applicable", step=step.id, reason=reason)
+                self.emit(ev.StepChanged(step.id, "not_applicable", reason))
+
+    # -- phases ---------------------------------------------------------------------------------
+
+    async def _phase(self, phase: Phase, in_rollback: bool = False) -> None:
+        self.emit(ev.PhaseStarted(phase.id, phase.title))
+        steps: list[Any]
+        if phase.alternatives:
+            chosen = await self._choose(phase)
+            steps = [s for alt in phase.alternatives if alt.id in chosen for s in alt.steps]
+        else:
+            steps = list(phase.steps)
+        for step in steps:
+            await self._step(step, in_rollback)
+
+    async def _choose(self, phase: Phase) -> list[str]:
+        if phase.id in self.state.choices:
+            return list(self.state.choices[phase.id])
+        ids = [a.id for a in phase.alternatives]
+        preset = self.options.choices.get(phase.id)
+        how = "--choose"
+        if preset is None:
+            self.emit(ev.Waiting("choice", phase_id=phase.id, detail=", ".join(ids)))
+            preset = await self.operator.choose(phase, phase.defaults)
+            how = "operator"
+            if preset is None:
+                raise Pause(f"phase '{phase.id}' needs a choice between {', '.join(ids)} (use --choose {phase.id}=ALTERNATIVE)")
+        unknown = [c for c in preset if c not in ids]
+        if unknown or not preset:
+            raise Pause(f"phase '{phase.id}' has no alternative '{', '.join(unknown)}'; the alternatives are {', '.join(ids)}")
+        if len(preset) > 1 and not phase.multiple:
+            raise Pause(f"phase '{phase.id}' takes one alternative, not {len(preset)}")
+        chosen = [i for i in ids if i in preset]  # file order
+        self.record("alternative_chosen", phase=phase.id, alternatives=chosen, by=self.operator.name, how=how)
+        for alt in phase.alternatives:
+            if alt.id not in chosen:
+                for step in alt.steps:
+                    if self.state.steps.get(step.id) and self.state.steps[step.id].status == "pending":
+                        self.record("step_not_applicable", step=step.id, reason=f"alternative '{alt.id}' was not chosen")
+                        self.emit(ev.StepChanged(step.id, "not_applicable", f"alternative '{alt.id}' not chosen"))
+        self.emit(ev.Notice(f"{phase.id}: chose {', '.join(chosen)}"))
+        return chosen
+
+    # -- steps ----------------------------------------------------------------------------------
+
+    async def _step(self, step: Any, in_rollback: bool) -> None:
+        rec = self.state.steps[step.id]
+        if rec.status in DONE_STATES or (rec.status == "failed" and rec.decision == "continue"):
+            return
+        if rec.status == "interrupted":
+            await self._resolve_interrupted(step)
+            if self.state.steps[step.id].status in DONE_STATES:
+                return
+        if step.when is not None:
+            value = self.values.values.get(step.when, "")
+            if not truthy(value):
+                reason = f"'{step.when}' is {value or 'empty'}"
+                self.record("step_not_applicable", step=step.id, reason=reason)
+                self.emit(ev.StepChanged(step.id, "not_applicable", reason))
+                return
+        await self.operator.pace(step)
+        if step.kind == "manual" or (step.kind == "notify" and not self._webhook(step)):
+            await self._manual(step, in_rollback)
+            return
+        await self._recover_secret_captures(step)
+        if step.confirm and step.id not in self.state.confirmed:
+            command = self._describe(step)
+            self.emit(ev.Waiting("confirm", step.id, detail=command))
+            answer = await self._ask(step.id, self.operator.confirm(step, command))
+            if answer is None:
+                raise Pause(f"step '{step.id}' needs a confirmation before it runs (--yes on a terminal-less run)")
+            if answer is _EXTERNAL:
+                return
+            if not answer:
+                raise Pause(f"the operator did not confirm step '{step.id}'")
+            self.record("step_confirmed", step=step.id, by=self.operator.name)
+        while True:
+            outcome, hints = await self._attempts(step)
+            if outcome.ok:
+                return
+            if step.on_failure == "continue":
+                self.record("failure_decision", step=step.id, decision="continue", by="checklist", reason="on_failure = continue")
+                return
+            failure = Failure(
+                step.id,
+                outcome.message,
+                list(self.state.steps[step.id].output_tail),
+                hints,
+                can_rollback=not in_rollback and any(p.rollback for p in self.checklist.phases),
+                suggest_rollback=step.on_failure == "rollback",
+            )
+            self.emit(ev.Waiting("failure", step.id, detail=outcome.message))
+            decision = await self._ask(step.id, self.operator.failure(step, failure))
+            if decision is _EXTERNAL:
+                if self.state.steps[step.id].status in DONE_STATES:
+                    return
+                continue
+            if decision is None:
+                raise _StopRun()
+            try:
+                await self._apply_decision(step, decision, failure)
+            except _Skipped:
+                return
+
+    async def _apply_decision(self, step: Any, d: Decision, failure: Failure) -> None:
+        by = d.by or self.operator.name
+        reason = self.values.redactor(d.reason)
+        if d.action == "rollback" and not failure.can_rollback:
+            d = Decision("stop", by, reason)
+        self.record("failure_decision", step=step.id, decision=d.action, reason=reason or None, by=by)
+        if d.action == "retry":
+            return
+        if d.action == "skip":
+            if not reason.strip():
+                raise _StopRun()
+            self.record("step_skipped", step=step.id, reason=reason, by=by)
+            self.emit(ev.StepChanged(step.id, "skipped", reason, by))
+            raise _Skipped()
+        if d.action == "rollback":
+            raise _StartRollback(reason or f"step '{step.id}' failed: {failure.message}", by, step.id)
+        if d.action == "abort":
+            raise _Abort()
+        raise _StopRun()
+
+    async def _resolve_interrupted(self, step: Any) -> None:
+        rerun = step.id in self.options.rerun or step.idempotent
+        decision: Any
+        if rerun:
+            why = "--rerun" if step.id in self.options.rerun else "idempotent = true"
+            decision = Decision("rerun", self.operator.name, why)
+        else:
+            self.emit(ev.Waiting("interrupted", step.id, detail=self.state.steps[step.id].message))
+            decision = await self._ask(step.id, self.operator.interrupted(step))
+            if decision is _EXTERNAL:
+                return
+            if decision is None:
+                raise Pause(
+                    f"step '{step.id}' was interrupted; confirm it completed with `iact-tui tick {self.run_id} {step.id}`"
+                    f" or re-run it with `iact-tui resume {self.run_id} --rerun {step.id}`"
+                )
+        if decision.action == "rerun":
+            self.record("step_reset", step=step.id, reason=f"re-run after interruption ({decision.reason or 'operator'})", by=decision.by or self.operator.name)
+            self.emit(ev.StepChanged(step.id, "pending", "will re-run"))
+        elif decision.action == "done":
+            tick = Tick(step.id, "pass", decision.by or self.operator.name, note=decision.note or "confirmed done after interruption")
+            self._record_tick(tick)
+        elif decision.action == "skip":
+            self._record_tick(Tick(step.id, "skip", decision.by or self.operator.name, reason=decision.reason))
+        else:
+            raise _Abort() if decision.action == "abort" else Pause(f"step '{step.id}' is still interrupted")
+
+    def _record_tick(self, tick: Tick) -> None:
+        rec = record_tick(self.store, self.checklist, tick)
+        status = self.state.steps[tick.step].status
+        self.emit(ev.StepChanged(tick.step, status, rec.get("note", "") or rec.get("reason", ""), tick.by))
+
+    async def _manual(self, step: Any, in_rollback: bool) -> None:
+        while True:
+            rec = self.state.steps[step.id]
+            if rec.status in DONE_STATES:
+                return
+            if rec.status == "failed":
+                failure = Failure(step.id, rec.message or "ticked as failed", [], self._hints(step, rec.message),
+                                  can_rollback=not in_rollback and any(p.rollback for p in self.checklist.phases),
+                                  suggest_rollback=step.on_failure == "rollback")
+                self.emit(ev.Waiting("failure", step.id, detail=failure.message))
+                decision = await self._ask(step.id, self.operator.failure(step, failure))
+                if decision is _EXTERNAL:
+                    continue
+                if decision is None:
+                    raise _StopRun()
+                if decision.action == "retry":
+                    self.record("failure_decision", step=step.id, decision="retry", by=decision.by or self.operator.name)
+                    self.record("step_reset", step=step.id, reason="asked again", by=decision.by or self.operator.name)
+                    continue
+                try:
+                    await self._apply_decision(step, decision, failure)
+                except _Skipped:
+                    return
+                continue
+            if rec.status != "waiting":
+                self.record("step_waiting", step=step.id, role=getattr(step, "role", None))
+            instructions = self._instructions(step)
+            self.emit(ev.Waiting("manual", step.id, detail=instructions))
+            tick = await self._ask(step.id, self.operator.manual(step, instructions))
+            if tick is _EXTERNAL:
+                continue
+            if tick is None:
+                role = getattr(step, "role", None)
+                who = f" (role: {role})" if role else ""
+                raise Pause(f"step '{step.id}' waits for a person{who}: iact-tui tick {self.run_id} {step.id}")
+            try:
+                self._record_tick(tick)
+            except TickRefused as exc:
+                self.emit(ev.Notice(str(exc), "error"))
+
+    def _instructions(self, step: Any) -> str:
+        text = step.instructions or ""
+        if step.kind == "notify":
+            text = (text + "\n\n" if text else "") + step.message
+        try:
+            return self.values.display_text(text)
+        except Exception:
+            return text
+
+    def _webhook(self, step: Any) -> str:
+        if not step.webhook:
+            return ""
+        try:
+            return self.values.text(step.webhook).strip()
+        except template.MissingValue:
+            return ""
+
+    async def _recover_secret_captures(self, step: Any) -> None:
+        """A secret capture (a login token) is never written down; after a resume, re-run the
+        idempotent step that captures it, or fail with a sentence that says what to do."""
+        needed = [n for n in _step_names(step) if n not in self.values.values and n in self.state.secret_captures]
+        for name in needed:
+            producer = next(
+                (s for _, _, s in self.checklist.iter_steps()
+                 if name in (getattr(s, "capture", {}) or {}) or name in (getattr(s, "capture_json", {}) or {})),
+                None,
+            )
+            if producer is not None and producer.idempotent:
+                self.record("step_reset", step=producer.id, reason=f"re-run to recover the secret capture '{name}' after resume", by="iact-tui")
+                await self._attempts(producer)
+
+    def _describe(self, step: Any) -> str:
+        try:
+            return str(executor_for(step.kind).describe(step, self.values))
+        except Exception as exc:
+            return f"<{exc}>"
+
+    async def _attempts(self, step: Any) -> tuple[Outcome, list[tuple[str, str]]]:
+        executor = executor_for(step.kind)
+        outcome = Outcome(False, "not run")
+        hints: list[tuple[str, str]] = []
+        for i in range(step.retries + 1):
+            attempt = self.state.steps[step.id].attempts + 1
+            self.values.values["elapsed_minutes"] = str(int((time.monotonic() - self._t0) // 60))
+            command = self._describe(step)
+            self.record("step_started", step=step.id, attempt=attempt, command=command)
+            self.emit(ev.StepStarted(step.id, attempt, command))
+            log = LogWriter(self.store.log_path(step.id))
+            stamp = datetime.now(UTC).isoformat(timespec="seconds")
+            log.write(f"--- {step.id} attempt {attempt} at {stamp}: {command}\n")
+            ctx = _Context(self, step, attempt, log)
+            t0 = time.monotonic()
+            outcome = await self._execute(executor, ctx)
+            duration = round(time.monotonic() - t0, 3)
+            if not outcome.ok:
+                log.write(f"--- failed: {outcome.message}\n")
+            log.close()
+            hints = [] if outcome.ok else self._hints(step, outcome.message, log_tail=self._log_tail(ctx))
+            public = {k: v for k, v in ctx.captured.items() if not self.values.is_secret(k)}
+            secret = sorted(k for k in ctx.captured if self.values.is_secret(k))
+            will_retry = not outcome.ok and i < step.retries
+            self.record(
+                "step_finished",
+                step=step.id,
+                attempt=attempt,
+                status="passed" if outcome.ok else "failed",
+                exit_status=outcome.exit_status,
+                duration=duration,
+                message=self.values.redactor(outcome.message) or None,
+                warning=self.values.redactor(outcome.warning) or None,
+                output_tail=self._log_tail(ctx) or None,
+                lines=ctx.lines,
+                log_sha256=log.sha256,
+                log_bytes=log.size,
+                captures=public or None,
+                secret_captures=secret or None,
+                evidence=self.values.redactor.value(outcome.evidence) or None,
+                artifacts=outcome.artifacts or None,
+                hints=[t for t, _ in hints] or None,
+                will_retry=will_retry or None,
+            )
+            self.emit(ev.StepFinished(step.id, "passed" if outcome.ok else "failed", attempt, outcome.message, duration, will_retry))
+            if outcome.warning:
+                self.emit(ev.Notice(f"{step.id}: {outcome.warning}", "warning"))
+            for title, advice in hints:
+                self.emit(ev.HintShown(step.id, title, advice))
+            if outcome.ok:
+                return outcome, []
+            if will_retry:
+                self.emit(ev.Notice(f"{step.id}: retrying in {step.retry_delay:g} s ({i + 1}/{step.retries})"))
+                await asyncio.sleep(step.retry_delay)
+        return outcome, hints
+
+    async def _execute(self, executor: Any, ctx: _Context) -> Outcome:
+        self._cancel_requested = False
+        self._current = asyncio.create_task(executor.execute(ctx))
+        try:
+            return await self._current
+        except asyncio.CancelledError:
+            if self._cancel_requested and not _outer_cancelling():
+                return Outcome(False, "cancelled by the operator; the command was stopped")
+            raise
+        except template.MissingValue as exc:
+            return Outcome(False, f"{exc}: it is captured by an earlier step that has not run (or failed) in this run")
+        except Exception as exc:
+            message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+            if not _is_plain_error(exc):
+                ctx.log.write(traceback.format_exc())
+                message = f"internal error: {type(exc).__name__}: {message}"
+            return Outcome(False, message)
+        finally:
+            self._current = None
+            self._cancel_requested = False
+
+    def _log_tail(self, ctx: _Context) -> list[str]:
+        if len(ctx.collectors) == 1:
+            return list(ctx.collectors[0].tail)
+        return _file_tail(ctx.log.path)
+
+    def _hints(self, step: Any, message: str, log_tail: list[str] | None = None) -> list[tuple[str, str]]:
+        haystack = "\n".join([message or "", *(log_tail or [])])
+        found: list[tuple[str, str]] = []
+        for hint in getattr(step, "hints", []) or []:
+            if re.search(hint.pattern, haystack, re.MULTILINE):
+                found.append((hint.title or "hint", hint.advice))
+        for t in self.checklist.troubleshooting:
+            if t.steps and step.id not in t.steps:
+                continue
+            if re.search(t.pattern, haystack, re.MULTILINE):
+                found.append((t.title, t.advice))
+        return found
+
+    # -- asking, with ticks from other terminals racing the front end ---------------------------
+
+    async def _ask(self, step_id: str, question: Awaitable[T]) -> T | Any:
+        """The front end's answer, or _EXTERNAL when `iact-tui tick` answered first."""
+        external = self._external.setdefault(step_id, asyncio.Event())
+        external.clear()
+        self._process_inbox()
+        if external.is_set():
+            _close(question)
+            return _EXTERNAL
+        self._waiting_on = step_id
+        ask = asyncio.ensure_future(question)
+        wait_ext = asyncio.ensure_future(external.wait())
+        try:
+            done, _ = await asyncio.wait({ask, wait_ext}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self._waiting_on = ""
+            for f in (ask, wait_ext):
+                if not f.done():
+                    f.cancel()
+        if ask in done:
+            return ask.result()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await ask
+        return _EXTERNAL
+
+    async def _inbox_loop(self) -> None:
+        while True:
+            self._process_inbox()
+            await asyncio.sleep(INBOX_POLL)
+
+    def _process_inbox(self) -> None:
+        inbox = self.store.folder / "inbox"
+        for path, tick in pending_requests(inbox):
+            if tick is None:
+                answer_request(path, False, "the request could not be read")
+                continue
+            try:
+                self._record_tick(tick)
+            except TickRefused as exc:
+                answer_request(path, False, str(exc))
+                continue
+            answer_request(path, True, f"recorded: {tick.step} {self.state.steps[tick.step].status} by {tick.by}")
+            event = self._external.get(tick.step)
+            if event is not None:
+                event.set()
+
+
+class _Skipped(Exception):
+    pass
+
+
+_EXTERNAL = object()
+
+
+def _outer_cancelling() -> bool:
+    task = asyncio.current_task()
+    return bool(task is not None and task.cancelling())
+
+
+def _close(awaitable: Any) -> None:
+    if hasattr(awaitable, "close"):
+        awaitable.close()
+
+
+def _is_plain_error(exc: BaseException) -> bool:
+    """Errors whose message is already a sentence for a person (connection problems, etc.)."""
+    names = {c.__name__ for c in type(exc).__mro__}
+    return bool(names & {"SshError", "StepError", "OSError", "HTTPError", "TimeoutError"})
+
+
+def _step_names(step: Any) -> list[str]:
+    fields = [getattr(step, f, None) for f in ("run", "url", "headers", "json_body", "body", "message", "artifact")]
+    return template.names_in([f for f in fields if f])
+
+
+def _file_tail(path: Path, n: int = 20) -> list[str]:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, 2)
+            size = f.tell()
+            f.seek(max(0, size - 8192))
+            lines = f.read().decode("utf-8", errors="replace").splitlines()
+    except OSError:
+        return []
+    return [line for line in lines if not line.startswith("--- ")][-n:]
+
+
+# -- starting and resuming --------------------------------------------------------------------
+
+
+def plan_of(checklist: Checklist) -> list[dict[str, Any]]:
+    out = []
+    for phase, alt, step in checklist.iter_steps():
+        item: dict[str, Any] = {"id": step.id, "phase": phase.id, "kind": step.kind, "title": step.display_title}
+        if alt is not None:
+            item["alternative"] = alt.id
+        if phase.rollback:
+            item["rollback"] = True
+        out.append(item)
+    return out
+
+
+def create_run(
+    loaded: LoadedChecklist,
+    runs_dir: Path,
+    values: Values,
+    operator_name: str,
+    mode: str,
+    run_id: str | None = None,
+) -> RunStore:
+    import socket
+
+    from iact_tui.engine.store import new_run_id
+
+    c = loaded.checklist
+    run_id = run_id or new_run_id(c.checklist.id)
+    created = {
+        "checklist_id": c.checklist.id,
+        "checklist_title": c.checklist.title,
+        "checklist_version": c.checklist.version,
+        "checklist_sha256": loaded.sha256,
+        "checklist_path": str(loaded.path.resolve()) if loaded.path.exists() else str(loaded.path),
+        "operator": operator_name,
+        "machine": socket.gethostname(),
+        "mode": mode,
+        "iact_tui_version": __version__,
+        "variables": values.public(),
+        "secret_variables": sorted(n for n in c.secret_names()) or None,
+        "plan": plan_of(c),
+    }
+    return RunStore.create(runs_dir, run_id, loaded.text, created)
+
+
+def checklist_changes(old: Checklist, new: Checklist) -> list[str]:
+    """Per-step differences between the pinned checklist and the current file, in words."""
+    changes: list[str] = []
+    old_steps = {s.id: s for _, _, s in old.iter_steps()}
+    new_steps = {s.id: s for _, _, s in new.iter_steps()}
+    for sid in old_steps:
+        if sid not in new_steps:
+            changes.append(f"step '{sid}' was removed")
+    for sid, step in new_steps.items():
+        if sid not in old_steps:
+            changes.append(f"step '{sid}' was added")
+            continue
+        a = old_steps[sid].model_dump(by_alias=True, exclude_defaults=True)
+        b = step.model_dump(by_alias=True, exclude_defaults=True)
+        for key in sorted(set(a) | set(b)):
+            if a.get(key) != b.get(key):
+                changes.append(f"step '{sid}': {key} changed from {a.get(key)!r} to {b.get(key)!r}")
+    old_vars = old.model_dump(include={"vars", "hosts"})
+    new_vars = new.model_dump(include={"vars", "hosts"})
+    if old_vars != new_vars:
+        changes.append("variables or hosts changed")
+    old_order = [s for s in old_steps if s in new_steps]
+    new_order = [s for s in new_steps if s in old_steps]
+    if old_order != new_order:
+        changes.append("the order of the steps changed")
+    return changes
+
+
+__all__ = [
+    "Alternative",
+    "Decision",
+    "Failure",
+    "Operator",
+    "Pause",
+    "RunOptions",
+    "Runner",
+    "checklist_changes",
+    "create_run",
+    "plan_of",
+]

@@ -1,0 +1,300 @@
+"""Starting and resuming runs: the steps every front end shares.
+
+``new_session`` and ``resume_session`` turn command-line input into a ready ``Runner``; the
+TUI and the headless front end differ only in the ``Operator`` they pass and in how they ask for
+missing values.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from iact_tui.engine.events import Emit
+from iact_tui.engine.load import ChecklistError, LoadedChecklist, load_checklist, parse_checklist
+from iact_tui.engine.runner import Operator, RunOptions, Runner, checklist_changes, create_run
+from iact_tui.engine.state import FINAL_RUN_STATES
+from iact_tui.engine.store import PINNED, ReportError, RunStore, list_runs
+from iact_tui.engine.values import Values
+
+
+class BadInput(Exception):
+    """Bad arguments, checklist or report: exit 2 with this message."""
+
+
+class NeedsPerson(Exception):
+    """A decision is needed and nobody can make it here: exit 3 with this message."""
+
+
+@dataclass
+class SessionSpec:
+    runs_dir: Path
+    operator: str
+    overrides: dict[str, str] = field(default_factory=dict)
+    options: RunOptions = field(default_factory=RunOptions)
+    checklist_changed: str | None = None  # use-new | keep-pinned (resume of a changed checklist)
+
+
+# a front end's way to ask for a value: (name, prompt, secret, default) -> value or None
+AskValue = Callable[[str, str, bool, str | None], str | None]
+# a front end's way to decide about a changed checklist: (changes) -> use-new | keep-pinned | None
+AskChange = Callable[[list[str]], str | None]
+
+
+def default_operator() -> str:
+    env = os.environ.get("IACT_OPERATOR")
+    if env:
+        return env
+    if shutil.which("git"):
+        try:
+            out = subprocess.run(
+                ["git", "config", "--get", "user.name"], capture_output=True, text=True, timeout=3, check=False
+            )
+            if out.returncode == 0 and out.stdout.strip():
+                return out.stdout.strip()
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "operator"
+
+
+def parse_vars(pairs: list[str] | tuple[str, ...]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise BadInput(f"--var takes NAME=VALUE, got {pair!r}")
+        out[name.strip()] = value
+    return out
+
+
+def parse_choices(pairs: list[str] | tuple[str, ...]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for pair in pairs:
+        phase, sep, alts = pair.partition("=")
+        if not sep or not phase.strip() or not alts.strip():
+            raise BadInput(f"--choose takes PHASE=ALTERNATIVE[,ALTERNATIVE], got {pair!r}")
+        out[phase.strip()] = [a.strip() for a in alts.split(",") if a.strip()]
+    return out
+
+
+def captured_names(loaded: LoadedChecklist) -> set[str]:
+    names: set[str] = set()
+    for _, _, step in loaded.checklist.iter_steps():
+        names |= set(getattr(step, "capture", {}) or {})
+        names |= set(getattr(step, "capture_json", {}) or {})
+    return names
+
+
+def _check_names(loaded: LoadedChecklist, spec: SessionSpec) -> None:
+    from difflib import get_close_matches
+
+    c = loaded.checklist
+    for name in spec.overrides:
+        if name not in c.vars:
+            close = get_close_matches(name, list(c.vars), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise BadInput(f"--var {name}: the checklist declares no variable '{name}'{hint}")
+        choices = c.vars[name].choices
+        if choices and spec.overrides[name] not in choices:
+            raise BadInput(f"--var {name}: {spec.overrides[name]!r} is not one of {', '.join(choices)}")
+    for phase_id, alts in spec.options.choices.items():
+        try:
+            phase = c.phase(phase_id)
+        except KeyError:
+            raise BadInput(f"--choose {phase_id}: no such phase; phases with alternatives: "
+                           + ", ".join(p.id for p in c.phases if p.alternatives)) from None
+        ids = [a.id for a in phase.alternatives]
+        for alt in alts:
+            if alt not in ids:
+                raise BadInput(f"--choose {phase_id}={alt}: no such alternative; they are {', '.join(ids)}")
+        if len(alts) > 1 and not phase.multiple:
+            raise BadInput(f"--choose {phase_id}: this phase takes one alternative")
+    for sid in spec.options.rerun:
+        if sid not in c.step_ids:
+            raise BadInput(f"--rerun {sid}: the checklist has no step '{sid}'")
+
+
+def resolve_values(
+    loaded: LoadedChecklist, spec: SessionSpec, ask: AskValue | None, *, operator: str, prompt_all: bool
+) -> Values:
+    """Values for a run; asks for what is missing (and for `prompt` variables when prompt_all)."""
+    c = loaded.checklist
+    builtins = {
+        "operator": operator,
+        "checklist_id": c.checklist.id,
+        "checklist_version": c.checklist.version,
+        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "elapsed_minutes": "0",
+        "rollback_reason": "",
+    }
+    values = Values.resolve(c, spec.overrides, builtins=builtins)
+    later = captured_names(loaded)
+    for name, var in c.vars.items():
+        present = name in values.values
+        if name in later and not present:
+            continue  # captured during the run
+        wants_prompt = var.prompt is not None and prompt_all and name not in spec.overrides and not (var.env and os.environ.get(var.env))
+        if present and not wants_prompt:
+            continue
+        answer = None
+        if ask is not None:
+            answer = ask(name, var.prompt or name, var.secret, None if var.secret else values.values.get(name))
+        if answer is not None:
+            values.set(name, answer)
+        elif not present:
+            where = f" or set ${var.env}" if var.env else ""
+            raise BadInput(f"variable '{name}' has no value: pass --var {name}=VALUE{where}")
+    return values
+
+
+def new_session(
+    checklist_path: str | Path,
+    spec: SessionSpec,
+    operator: Operator,
+    emit: Emit,
+    ask: AskValue | None,
+    *,
+    prompt_all: bool,
+) -> Runner:
+    try:
+        loaded = load_checklist(checklist_path)
+    except ChecklistError as exc:
+        raise BadInput(str(exc)) from None
+    _check_names(loaded, spec)
+    values = resolve_values(loaded, spec, ask, operator=spec.operator, prompt_all=prompt_all)
+    try:
+        store = create_run(loaded, spec.runs_dir, values, spec.operator, spec.options.mode)
+    except ReportError as exc:
+        raise BadInput(str(exc)) from None
+    return Runner(loaded, store, values, operator, emit, spec.options)
+
+
+def latest_unfinished(runs_dir: Path) -> Path:
+    for folder, state, _problem in list_runs(runs_dir):
+        if state is not None and state.status not in FINAL_RUN_STATES:
+            return folder
+    raise BadInput(f"no unfinished run in {runs_dir}")
+
+
+def resume_session(
+    folder: Path,
+    spec: SessionSpec,
+    operator: Operator,
+    emit: Emit,
+    ask: AskValue | None,
+    ask_change: AskChange | None,
+) -> Runner:
+    try:
+        store = RunStore.open(folder)
+    except ReportError as exc:
+        raise BadInput(str(exc)) from None
+    try:
+        state = store.state
+        if state.status in FINAL_RUN_STATES:
+            raise BadInput(f"run {state.run_id} is {state.status.replace('_', ' ')}; there is nothing to resume")
+        loaded = _checklist_for_resume(store, spec, ask_change)
+        _check_names(loaded, spec)
+        # values: those recorded at the start, then secrets and anything new
+        recorded: dict[str, str] = dict(state.info.get("variables", {}))
+        recorded.update(spec.overrides)
+        resume_spec = SessionSpec(spec.runs_dir, spec.operator, recorded, spec.options)
+        values = resolve_values(loaded, resume_spec, ask, operator=state.operator or spec.operator, prompt_all=False)
+        return Runner(loaded, store, values, operator, emit, spec.options)
+    except BaseException:
+        store.lock.release()
+        raise
+
+
+def _checklist_for_resume(store: RunStore, spec: SessionSpec, ask_change: AskChange | None) -> LoadedChecklist:
+    state = store.state
+    pinned_path = store.folder / PINNED
+    try:
+        pinned = parse_checklist(pinned_path.read_bytes(), str(pinned_path))
+    except (OSError, ChecklistError) as exc:
+        raise BadInput(f"the run's pinned checklist cannot be read: {exc}") from None
+    path = Path(str(state.info.get("checklist_path", "")))
+    if not path.is_file():
+        return pinned
+    try:
+        current = load_checklist(path)
+    except ChecklistError as exc:
+        raise BadInput(f"the checklist {path} has changed and no longer loads:\n{exc}") from None
+    if current.sha256 == state.checklist_sha256:
+        return current
+    changes = checklist_changes(pinned.checklist, current.checklist) or ["the file changed (no step changed)"]
+    decision = spec.checklist_changed
+    if decision is None and ask_change is not None:
+        decision = ask_change(changes)
+    if decision is None:
+        listing = "\n".join(f"  - {c}" for c in changes)
+        raise NeedsPerson(
+            f"{path} changed since the run started:\n{listing}\n"
+            "resume with --checklist-changed use-new (run the new version) or keep-pinned (the version the run started with)"
+        )
+    if decision not in ("use-new", "keep-pinned"):
+        raise BadInput(f"--checklist-changed takes use-new or keep-pinned, not {decision!r}")
+    from iact_tui.engine.runner import plan_of
+    from iact_tui.engine.store import atomic_write
+
+    if decision == "use-new":
+        removed = [c for c in changes if c.endswith("was removed")]
+        store.append(
+            "checklist_changed",
+            decision="use-new",
+            sha256_old=state.checklist_sha256,
+            sha256_new=current.sha256,
+            changes=changes,
+            plan=plan_of(current.checklist),
+            by=spec.operator,
+        )
+        atomic_write(pinned_path, current.text.encode())
+        del removed
+        return current
+    store.append("checklist_changed", decision="keep-pinned", sha256_old=state.checklist_sha256,
+                 sha256_new=current.sha256, changes=changes, by=spec.operator)
+    return pinned
+
+
+def exit_code(status: str) -> int:
+    return {"succeeded": 0, "failed": 1, "rolled_back": 1, "aborted": 1, "paused": 3}.get(status, 1)
+
+
+def dry_run_lines(loaded: LoadedChecklist, values: Values) -> list[str]:
+    """Every resolved command and request (secrets masked), marking what changes the target."""
+    from iact_tui.engine.executors import executor_for
+
+    out = [f"dry run of {loaded.checklist.checklist.id} {loaded.checklist.checklist.version}: nothing is executed",
+           "  [changes] marks steps that change the target; <name> is a value captured at run time"]
+    for phase in loaded.checklist.phases:
+        tag = " (only when a rollback is started)" if phase.rollback else ""
+        out.append(f"phase {phase.id}: {phase.title}{tag}")
+        groups: list[tuple[str, list[Any]]] = [("", list(phase.steps))] if phase.steps else [
+            (f"alternative {a.id}: {a.title}" + (" [default]" if a.id in phase.defaults else ""), list(a.steps))
+            for a in phase.alternatives
+        ]
+        for title, steps in groups:
+            indent = "  "
+            if title:
+                out.append(f"  {title}")
+                indent = "    "
+            for step in steps:
+                mark = "[changes]" if step.changes else "[reads]  "
+                if step.kind == "manual":
+                    mark = "[person] "
+                when = f" (when {step.when})" if step.when else ""
+                confirm = " (asks for confirmation)" if step.confirm else ""
+                described = executor_for(step.kind).describe(step, values)
+                lines = described.splitlines() or [""]
+                out.append(f"{indent}{mark} {step.id}{when}{confirm}: {lines[0]}")
+                out.extend(f"{indent}          {line}" for line in lines[1:])
+    return out

@@ -1,0 +1,8 @@
+"""WSGI entry point for gunicorn: ``gunicorn iact_site.wsgi:application``."""
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "iact_site.settings")
+application = get_wsgi_application()
