@@ -218,6 +218,8 @@ class Runner:
         self._cancel_requested = False
         self._t0 = time.monotonic()
         self._waiting_on: str = ""
+        self._request: tuple[str, str, str] | None = None  # (rollback|abort, reason, by)
+        self._request_event = asyncio.Event()
         # captured values of earlier attempts (non-secret) come back on resume
         for name, value in self.state.captures.items():
             values.values.setdefault(name, str(value))
@@ -266,6 +268,28 @@ class Runner:
             self._current.cancel()
             return True
         return False
+
+    def request_rollback(self, reason: str, by: str) -> None:
+        """Start the rollback at the next safe point (now, if the run waits for a person)."""
+        self._request = ("rollback", reason, by)
+        self._request_event.set()
+
+    def request_abort(self, reason: str, by: str) -> None:
+        """Abort the run at the next safe point (now, if the run waits for a person)."""
+        self._request = ("abort", reason, by)
+        self._request_event.set()
+
+    def _check_request(self, step_id: str = "") -> None:
+        if self._request is None:
+            return
+        action, reason, by = self._request
+        self._request = None
+        self._request_event.clear()
+        if action == "rollback" and not self.state.rollback_started:
+            raise _StartRollback(reason or "started by the operator", by, step_id)
+        if action == "abort":
+            self.record("run_aborted", reason=reason or None, by=by, step=step_id or None)
+            raise _Abort()
 
     def add_note(self, step_id: str, note: str, by: str) -> None:
         self.record("note_added", step=step_id, note=self.values.redactor(note), by=by)
@@ -432,7 +456,9 @@ class Runner:
                 self.record("step_not_applicable", step=step.id, reason=reason)
                 self.emit(ev.StepChanged(step.id, "not_applicable", reason))
                 return
+        self._check_request(step.id)
         await self.operator.pace(step)
+        self._check_request(step.id)
         if step.kind == "manual" or (step.kind == "notify" and not self._webhook(step)):
             await self._manual(step, in_rollback)
             return
@@ -710,18 +736,24 @@ class Runner:
         if external.is_set():
             _close(question)
             return _EXTERNAL
+        self._check_request(step_id)
         self._waiting_on = step_id
         ask = asyncio.ensure_future(question)
         wait_ext = asyncio.ensure_future(external.wait())
+        wait_req = asyncio.ensure_future(self._request_event.wait())
         try:
-            done, _ = await asyncio.wait({ask, wait_ext}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait({ask, wait_ext, wait_req}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             self._waiting_on = ""
-            for f in (ask, wait_ext):
+            for f in (ask, wait_ext, wait_req):
                 if not f.done():
                     f.cancel()
         if ask in done:
             return ask.result()
+        if wait_req in done:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await ask
+            self._check_request(step_id)
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await ask
         return _EXTERNAL

@@ -215,6 +215,26 @@ def resume_session(
         raise
 
 
+def pending_checklist_changes(folder: Path) -> list[str] | None:
+    """For a front end that asks before resuming: what changed in the run's checklist file
+    since the run started (None when it did not change or cannot be compared)."""
+    from iact_tui.engine.state import reduce
+    from iact_tui.engine.store import read_records
+
+    try:
+        state = reduce(read_records(folder))
+        pinned = parse_checklist((folder / PINNED).read_bytes(), str(folder / PINNED))
+        path = Path(str(state.info.get("checklist_path", "")))
+        if not path.is_file():
+            return None
+        current = load_checklist(path)
+    except (ReportError, ChecklistError, OSError):
+        return None
+    if current.sha256 == state.checklist_sha256:
+        return None
+    return checklist_changes(pinned.checklist, current.checklist) or ["the file changed (no step changed)"]
+
+
 def _checklist_for_resume(store: RunStore, spec: SessionSpec, ask_change: AskChange | None) -> LoadedChecklist:
     state = store.state
     pinned_path = store.folder / PINNED

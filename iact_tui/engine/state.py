@@ -150,6 +150,9 @@ class RunState:
         self.status = r["status"]
         self.finished_at = r["at"]
 
+    def _on_run_aborted(self, r: dict[str, Any]) -> None:
+        self.pause_reason = r.get("reason", "")
+
     def _on_checklist_changed(self, r: dict[str, Any]) -> None:
         if r.get("decision") == "use-new":
             self.checklist_sha256 = r.get("sha256_new", self.checklist_sha256)
