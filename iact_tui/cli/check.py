@@ -1,3 +1,9 @@
+"""`iact-tui check CHECKLIST`: validate a checklist file, print its phases and steps.
+
+Exit 0 when the file is valid (warnings are printed but do not fail it), 2 with one line per
+problem otherwise. The format is documented in docs/checklist-format.md.
+"""
+
 from __future__ import annotations
 
 import click
@@ -6,9 +12,12 @@ from iact_tui.cli.common import EXIT_BAD_INPUT, EXIT_OK
 
 
 @click.command("check")
-@click.argument("checklist", type=click.Path(dir_okay=False))
-def check(checklist: str) -> None:
+@click.argument("checklist")
+@click.option("--quiet", "-q", is_flag=True, help="Print only problems, not the phases and steps.")
+def check(checklist: str, quiet: bool) -> None:
     """Validate CHECKLIST; print its phases and steps. Exit 2 on any error."""
+    # The loader reports a missing file, a folder or an unreadable file itself, in the same
+    # form as every other problem, so the argument is a plain string here.
     from iact_tui.engine.load import ChecklistError, describe, load_checklist
 
     try:
@@ -17,7 +26,18 @@ def check(checklist: str) -> None:
         for problem in exc.problems:
             click.echo(f"error: {problem}", err=True)
         n = len(exc.problems)
-        click.echo(f"{checklist}: {n} problem{'s' if n != 1 else ''}", err=True)
+        click.echo(f"{checklist}: {n} problem{'s' if n != 1 else ''}; not a valid checklist", err=True)
         raise SystemExit(EXIT_BAD_INPUT) from None
-    click.echo(describe(loaded))
+    except Exception as exc:  # a bug of ours must still not print a traceback to the operator
+        click.echo(
+            f"error: {checklist}: the checker failed ({type(exc).__name__}: {exc}); "
+            "please report this with the file",
+            err=True,
+        )
+        raise SystemExit(EXIT_BAD_INPUT) from None
+    if quiet:
+        for warning in loaded.warnings:
+            click.echo(f"warning: {warning}", err=True)
+    else:
+        click.echo(describe(loaded))
     raise SystemExit(EXIT_OK)

@@ -106,7 +106,10 @@ class RunState:
 
     def progress(self) -> tuple[int, int]:
         """(done, total) over the steps that can still matter."""
-        relevant = [s for s in self.steps.values() if s.status != "not_applicable"]
+        relevant = [
+            s for s in self.steps.values()
+            if s.status != "not_applicable" and (not s.rollback or self.rollback_started)
+        ]
         done = [s for s in relevant if s.status in DONE_STATES or (s.status == "failed" and s.decision == "continue")]
         return len(done), len(relevant)
 

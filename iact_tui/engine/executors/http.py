@@ -5,8 +5,10 @@ Evidence kept for the report: status, latency and a masked body excerpt.
 
 from __future__ import annotations
 
+import errno
 import json
 import re
+import socket
 import time
 from typing import Any, ClassVar
 
@@ -45,25 +47,45 @@ def _same(actual: Any, expected: Any) -> bool:
     return str(actual) == str(expected)
 
 
+def _root_os_error(exc: BaseException) -> OSError | None:
+    seen = 0
+    current: BaseException | None = exc
+    while current is not None and seen < 20:  # bounded walk down the cause chain
+        if isinstance(current, OSError) and (current.errno or isinstance(current, socket.gaierror)):
+            return current
+        if isinstance(current, ExceptionGroup) and current.exceptions:
+            current = current.exceptions[0]
+        else:
+            current = current.__cause__ or current.__context__
+        seen += 1
+    return None
+
+
 def connection_message(exc: httpx.HTTPError, url: str) -> str:
-    host = httpx.URL(url).host or url
+    parsed = httpx.URL(url)
+    host = parsed.host or url
+    where = f"{host}:{parsed.port}" if parsed.port else host
     text = str(exc) or type(exc).__name__
     lowered = text.lower()
     if isinstance(exc, httpx.ConnectTimeout):
-        return f"could not connect to {host}: the connection timed out"
+        return f"could not connect to {where}: the connection timed out"
     if isinstance(exc, httpx.TimeoutException):
-        return f"{host} did not answer in time ({type(exc).__name__})"
+        return f"{where} did not answer in time ({type(exc).__name__})"
     if isinstance(exc, httpx.ConnectError):
-        if "name or service not known" in lowered or "nodename nor servname" in lowered or "temporary failure in name resolution" in lowered:
+        root = _root_os_error(exc)
+        if isinstance(root, socket.gaierror) or "name or service not known" in lowered or "name resolution" in lowered:
             return f"could not resolve the host name {host} (DNS)"
-        if "refused" in lowered:
-            return f"could not connect to {host}: connection refused"
+        if (root is not None and root.errno == errno.ECONNREFUSED) or "refused" in lowered:
+            return f"could not connect to {where}: connection refused"
+        if root is not None and root.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+            return f"could not connect to {where}: network unreachable"
         if "certificate" in lowered or "ssl" in lowered:
             return f"the TLS certificate of {host} was not accepted: {text}"
-        return f"could not connect to {host}: {text}"
+        detail = root.strerror if root is not None and root.strerror else text
+        return f"could not connect to {where}: {detail}"
     if isinstance(exc, httpx.RemoteProtocolError):
-        return f"{host} closed the connection or answered something that is not HTTP: {text}"
-    return f"the request to {host} failed: {text}"
+        return f"{where} closed the connection or answered something that is not HTTP: {text}"
+    return f"the request to {where} failed: {text}"
 
 
 class HttpExecutor:

@@ -1,0 +1,343 @@
+"""``ssh``: a command on one host or on every member of a host group, over the pooled connection.
+
+How a remote command is stopped (timeout, cancel) is the delicate part. Closing the channel
+leaves a non-pty process running, and OpenSSH ignores signal requests in root sessions
+(TECH-NOTES). So every command runs inside a wrapper that first prints its shell's pid, which
+is also its process group (sshd starts each session with setsid), and stopping means
+``kill -s TERM -- -PGID`` over a second channel, then KILL after a grace period. With sudo,
+sudo may start the command in a session of its own (``Defaults use_pty``): the command under
+sudo prints its pid too, and both groups are killed, as root.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import secrets
+import shlex
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import asyncssh
+
+from iact_tui.engine import template
+from iact_tui.engine.executors.base import Outcome, OutputCollector, StepContext
+from iact_tui.engine.ssh import SshError, SshPool
+from iact_tui.engine.values import Values
+
+CHUNK = 1 << 16
+KILL_GRACE = 3.0  # seconds between TERM and KILL
+PID_WAIT = 2.0  # seconds to wait for the wrapper's pid line when a command is stopped early
+STOP_TIMEOUT = 10.0  # upper bound for the whole stop sequence
+ARTIFACT_TIMEOUT = 600.0  # sha256 of a multi-GB dump takes a while
+MARKER_SCAN_LINES = 32  # pid lines come first; sudo may print a warning or two before its own
+SUDO_NEEDS_PASSWORD = re.compile(r"sudo: (a password is required|a terminal is required)")
+
+
+class SshExecutor:
+    kind: ClassVar[str] = "ssh"
+
+    def describe(self, step: Any, values: Values) -> str:
+        command = values.display_command(step.run)
+        if step.sudo:
+            command = f"sudo -n sh -c {shlex.quote(command)}"
+        host = values.checklist.hosts.get(step.host)
+        if host is not None and host.members:
+            return f"{step.host} ({', '.join(host.members)})$ {command}"
+        return f"{step.host}$ {command}"
+
+    async def execute(self, ctx: StepContext) -> Outcome:
+        step = ctx.step
+        try:
+            command = ctx.values.command(step.run)
+        except template.MissingValue as exc:
+            return Outcome(False, f"the command uses {{{exc.name}}}, which has no value yet")
+        pool: SshPool = ctx.services.ssh
+        members = pool.members(step.host)
+        group = len(members) > 1 or members != [step.host]
+        outcomes = await asyncio.gather(
+            *(self._on_member(ctx, pool, member, command, group) for member in members)
+        )
+        if len(outcomes) == 1:
+            return outcomes[0]
+        failed = [(m, o) for m, o in zip(members, outcomes, strict=True) if not o.ok]
+        artifacts = [a for o in outcomes for a in o.artifacts]
+        if not failed:
+            return Outcome(True, exit_status=0, artifacts=artifacts)
+        message = "; ".join(f"on {m}: {o.message}" for m, o in failed)
+        return Outcome(False, message, exit_status=failed[0][1].exit_status, artifacts=artifacts)
+
+    async def _on_member(
+        self, ctx: StepContext, pool: SshPool, member: str, command: str, group: bool
+    ) -> Outcome:
+        step = ctx.step
+        out = ctx.output()
+        if group:
+            out.prefix = f"[{member}] "
+        try:
+            conn = await pool.connection(member)
+        except SshError as exc:
+            out.close()
+            return Outcome(False, str(exc))
+        run = RemoteCommand(conn, member, command, sudo=step.sudo)
+        try:
+            result = await run.run(out.feed, step.timeout)
+        finally:
+            out.close()
+        ok, message = out.check(result.exit_status, step.exit_codes)
+        sudo_refused = result.sudo_password_required or any(
+            SUDO_NEEDS_PASSWORD.search(line) for line in out.tail
+        )
+        if sudo_refused and (result.failure or not ok):
+            return Outcome(
+                False,
+                f"sudo on {member} needs a password, and a step cannot type one: allow this "
+                "command without a password (NOPASSWD in sudoers) for the SSH user",
+                exit_status=result.exit_status,
+            )
+        if result.failure:
+            return Outcome(False, result.failure, exit_status=result.exit_status)
+        if not ok:
+            return Outcome(False, message, exit_status=result.exit_status)
+        artifacts: list[dict[str, Any]] = []
+        if step.artifact:
+            try:
+                path = ctx.values.text(step.artifact)
+            except template.MissingValue as exc:
+                return Outcome(False, f"the artifact path uses {{{exc.name}}}, which has no value")
+            artifact, problem = await _artifact(conn, member, path, step.sudo, ctx.values)
+            if problem:
+                return Outcome(False, problem, exit_status=result.exit_status)
+            artifacts.append(artifact)
+        return Outcome(True, exit_status=result.exit_status, artifacts=artifacts)
+
+
+@dataclass
+class RemoteResult:
+    exit_status: int | None = None
+    failure: str = ""  # set when the command did not run to its end (timeout, lost connection)
+    sudo_password_required: bool = False
+    pids: list[int] = field(default_factory=list)
+
+
+class RemoteCommand:
+    """One command on one connection: streamed, and stopped without leaving anything behind."""
+
+    def __init__(
+        self, conn: asyncssh.SSHClientConnection, host: str, command: str, *, sudo: bool
+    ) -> None:
+        self.conn = conn
+        self.host = host
+        self.sudo = sudo
+        # A per-run token: a command's own output cannot pass for the wrapper's pid line.
+        self.marker = f"__IACT_PID_{secrets.token_hex(6)}__"
+        if sudo:
+            inner = f"echo {self.marker} $$; {command}"
+            body = f"sudo -n sh -c {shlex.quote(inner)}"
+        else:
+            body = command
+        # `exec 2>&1` merges stderr on the remote side, which keeps the order of lines.
+        # The newline before the body ends a possible comment or heredoc cleanly.
+        self.wrapped = f"echo {self.marker} $$; exec 2>&1 </dev/null\n{body}"
+        self.expected_markers = 2 if sudo else 1
+
+    async def run(self, feed: Any, time_limit: float | None) -> RemoteResult:
+        result = RemoteResult()
+        markers = _MarkerFilter(self.marker.encode(), self.expected_markers, feed)
+        try:
+            proc = await self.conn.create_process(
+                self.wrapped, stdin=asyncssh.DEVNULL, stderr=asyncssh.STDOUT, encoding=None
+            )
+        except (asyncssh.Error, OSError) as exc:
+            result.failure = f"could not start the command on {self.host}: {_reason(exc)}"
+            return result
+
+        async def pump() -> None:
+            while data := await proc.stdout.read(CHUNK):
+                markers.feed(data)
+
+        # The reader is shielded: after a timeout it keeps collecting until the process is gone.
+        reader = asyncio.ensure_future(pump())
+        try:
+            async with asyncio.timeout(time_limit):
+                await asyncio.shield(reader)
+                await proc.wait_closed()
+        except TimeoutError:
+            await asyncio.shield(self._stop(proc, markers, reader))
+            markers.close()
+            result.pids = markers.pids
+            result.sudo_password_required = markers.sudo_password_required
+            result.failure = (
+                f"the command did not finish within {time_limit:g} s and was stopped on {self.host}"
+            )
+            return result
+        except asyncio.CancelledError:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(self._stop(proc, markers, reader))
+            markers.close()
+            raise
+        except (asyncssh.Error, OSError) as exc:
+            markers.close()
+            result.failure = f"lost the connection to {self.host} while the command was running"
+            if not isinstance(exc, asyncssh.ConnectionLost):
+                result.failure += f" ({_reason(exc)})"
+            return result
+        markers.close()
+        result.pids = markers.pids
+        result.sudo_password_required = markers.sudo_password_required
+        result.exit_status = proc.exit_status
+        if proc.exit_signal:
+            signal_name = proc.exit_signal[0]
+            result.failure = f"the command was killed by signal {signal_name} on {self.host}"
+            result.exit_status = None
+        elif result.exit_status is None or self.conn.is_closed():
+            result.failure = f"lost the connection to {self.host} while the command was running"
+            result.exit_status = None
+        return result
+
+    async def _stop(
+        self,
+        proc: asyncssh.SSHClientProcess[bytes],
+        markers: _MarkerFilter,
+        reader: asyncio.Future[None],
+    ) -> None:
+        """Kill the command's process groups on the host and wait until they are gone."""
+        try:
+            async with asyncio.timeout(STOP_TIMEOUT):
+                if not markers.pids and not reader.done():
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(PID_WAIT):
+                            await markers.first_pid.wait()
+                if markers.pids:
+                    script = _kill_script(markers.pids)
+                    if self.sudo:
+                        # Processes under sudo are root's; fall back to the user's own kill
+                        # when sudo refuses (the user's processes are still worth stopping).
+                        quoted = shlex.quote(script)
+                        script = f"sudo -n sh -c {quoted} 2>/dev/null || sh -c {quoted}"
+                    with contextlib.suppress(asyncssh.Error, OSError):
+                        await self.conn.run(script, check=False, stdin=asyncssh.DEVNULL)
+                else:
+                    # No pid (the shell never started): a signal is the remaining way in.
+                    with contextlib.suppress(asyncssh.Error, OSError):
+                        proc.terminate()
+                # The process is gone, so sshd closes the channel and the reader sees the end.
+                with contextlib.suppress(asyncssh.Error, OSError):
+                    await reader
+        except TimeoutError:
+            pass
+        finally:
+            if not reader.done():
+                reader.cancel()
+            proc.close()
+
+
+class _MarkerFilter:
+    """Takes the wrapper's pid lines out of the output before anyone sees them.
+
+    Only the first lines are looked at, byte-wise; after that, chunks pass straight through.
+    """
+
+    def __init__(self, marker: bytes, expected: int, feed: Any) -> None:
+        self.marker = marker
+        self.expected = expected
+        self.feed_out = feed
+        self.pids: list[int] = []
+        self.first_pid = asyncio.Event()
+        self.sudo_password_required = False
+        self._buffer = b""
+        self._scanning = True
+        self._lines_left = MARKER_SCAN_LINES
+
+    def feed(self, data: bytes) -> None:
+        if not self._scanning:
+            self.feed_out(data)
+            return
+        self._buffer += data
+        while self._scanning:
+            newline = self._buffer.find(b"\n")
+            if newline < 0:
+                if len(self._buffer) > CHUNK:  # no line end in sight: not a pid line
+                    self._scanning = False
+                break
+            line, self._buffer = self._buffer[: newline + 1], self._buffer[newline + 1 :]
+            if line.startswith(self.marker + b" "):
+                with contextlib.suppress(ValueError):
+                    self.pids.append(int(line[len(self.marker) + 1 :].strip()))
+                    self.first_pid.set()
+                if len(self.pids) >= self.expected:
+                    self._scanning = False
+                continue
+            if SUDO_NEEDS_PASSWORD.search(line.decode("utf-8", "replace")):
+                self.sudo_password_required = True
+            self.feed_out(line)
+            self._lines_left -= 1
+            if self._lines_left <= 0:
+                self._scanning = False
+        if not self._scanning and self._buffer:
+            rest, self._buffer = self._buffer, b""
+            self.feed_out(rest)
+
+    def close(self) -> None:
+        if self._buffer:
+            rest, self._buffer = self._buffer, b""
+            self.feed_out(rest)
+        self._scanning = False
+
+
+def _kill_script(pids: list[int]) -> str:
+    """TERM each process group, wait up to KILL_GRACE for them to go, then KILL what is left.
+
+    Runs on the host in one round trip. A group that does not exist (sudo without use_pty keeps
+    the command in the outer group) is simply skipped. `kill -s SIG -- -PGID` works in dash
+    and bash alike.
+    """
+    groups = " ".join(f"-{pid}" for pid in pids)
+    rounds = int(KILL_GRACE * 10)
+    return (
+        f"for g in {groups}; do kill -s TERM -- $g 2>/dev/null; done; "
+        f"i=0; while [ $i -lt {rounds} ]; do "
+        f"alive=; for g in {groups}; do kill -s 0 -- $g 2>/dev/null && alive=1; done; "
+        '[ -z "$alive" ] && break; sleep 0.1; i=$((i+1)); done; '
+        f"for g in {groups}; do kill -s KILL -- $g 2>/dev/null; done; exit 0"
+    )
+
+
+async def _artifact(
+    conn: asyncssh.SSHClientConnection, host: str, path: str, sudo: bool, values: Values
+) -> tuple[dict[str, Any], str]:
+    """Size and sha256 of a file the step made, measured on the host; or why it cannot be."""
+    shown = values.redactor(path)
+    quoted = shlex.quote(path)
+    script = (
+        f"if [ ! -e {quoted} ]; then echo missing; "
+        f"elif [ ! -f {quoted} ]; then echo notfile; "
+        f"else wc -c < {quoted} && sha256sum < {quoted}; fi"
+    )
+    output = bytearray()
+    command = RemoteCommand(conn, host, script, sudo=sudo)
+    result = await command.run(output.extend, ARTIFACT_TIMEOUT)
+    text = output.decode("utf-8", "replace")
+    lines = text.split()
+    if result.failure:
+        return {}, f"could not measure the artifact {shown} on {host}: {result.failure}"
+    if lines[:1] == ["missing"]:
+        return {}, f"the artifact {shown} was not found on {host}"
+    if lines[:1] == ["notfile"]:
+        return {}, f"the artifact {shown} on {host} is not a regular file"
+    if result.exit_status != 0 or len(lines) < 2 or not lines[0].isdigit():
+        detail = values.redactor(text.strip())[:200]
+        return {}, f"could not measure the artifact {shown} on {host}: {detail!r}"
+    size = int(lines[0])
+    if size == 0:
+        return {}, f"the artifact {shown} on {host} is empty (0 bytes)"
+    return {"path": shown, "size": size, "sha256": lines[1], "host": host}, ""
+
+
+def _reason(exc: BaseException) -> str:
+    reason = getattr(exc, "reason", "") or getattr(exc, "strerror", "") or str(exc)
+    return str(reason) or type(exc).__name__
+
+
+__all__ = ["OutputCollector", "RemoteCommand", "SshExecutor"]

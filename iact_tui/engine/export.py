@@ -1,0 +1,292 @@
+"""Export a run as a self-contained bundle, optionally signed.
+
+The bundle (``RUN_FOLDER/export/`` by default, or any folder given)::
+
+    report.toml          the run report as recorded: [run], [[steps]] and the hash-chained [[events]]
+    report.toml.sig      its SSHSIG signature (namespace iact-tui-report), when signed
+    checklist.toml       the checklist as pinned when the run started (its sha256 is in the report)
+    logs/<step>.log      every step log the report references (their sha256 are in the events)
+    report.md, .html     the human checklist, when asked for (each with its .sig when signed)
+    export.toml          who exported it, when, and the sha256 of each file above (signed too)
+
+``verify`` on that folder needs nothing else. Before anything is written or signed, the run's
+record is checked the way ``verify`` checks it (event chain, tables, logs, pinned checklist):
+iact-tui never signs a record that does not verify.
+
+Signing with ssh-agent runs an event loop of its own: an async caller (the TUI) calls
+``export_run`` from a worker thread.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import shutil
+import socket
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from iact_tui import __version__
+from iact_tui.engine.export_render import RenderInput, build_document, render_html, render_markdown
+from iact_tui.engine.signing import NAMESPACE, SIG_SUFFIX, KeyInfo, Signer, sign_files
+from iact_tui.engine.state import FINAL_RUN_STATES, RunState, reduce
+from iact_tui.engine.store import (
+    JOURNAL,
+    PINNED,
+    REPORT,
+    SCHEMA_VERSION,
+    ReportError,
+    RunLock,
+    build_report,
+    check_chain,
+    now,
+    read_records,
+)
+
+FORMATS = ("toml", "md", "html")
+FORMAT_FILES = {"toml": REPORT, "md": "report.md", "html": "report.html"}
+MANIFEST = "export.toml"
+EXPORT_DIR = "export"
+LOGS = "logs"
+# the files an export owns in its folder (a new export replaces them all)
+BUNDLE_FILES = (REPORT, "report.md", "report.html", MANIFEST, PINNED)
+NOT_FINAL = {"pending", "running", "waiting", "interrupted"}  # a log still being written
+
+
+class ExportError(Exception):
+    """The export cannot be made; the message says why in one sentence."""
+
+
+@dataclass
+class RunSnapshot:
+    """A run as it is on disk now: its records, state and the report to ship."""
+
+    folder: Path
+    records: list[dict[str, Any]]
+    state: RunState
+    report_bytes: bytes
+    report_complete: bool  # report.toml holds every record (nothing pending in the journal)
+    report_data: dict[str, Any] | None  # the parsed report.toml, when complete
+    in_use: bool
+
+    @property
+    def finished(self) -> bool:
+        return self.state.status in FINAL_RUN_STATES
+
+
+def snapshot_run(folder: Path) -> RunSnapshot:
+    """Read a run folder once. Raises ReportError when it is damaged."""
+    folder = Path(folder)
+    in_use = RunLock.is_held(folder)
+    report = folder / REPORT
+    journal = folder / JOURNAL
+    journal_pending = journal.exists() and journal.stat().st_size > 0
+    data: dict[str, Any] | None = None
+    raw = b""
+    if report.exists():
+        raw = report.read_bytes()
+        try:
+            data = tomllib.loads(raw.decode("utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ReportError(f"{report} cannot be read: {exc}") from None
+        if data.get("schema_version") != SCHEMA_VERSION:
+            raise ReportError(f"{report} has schema_version {data.get('schema_version')!r}; this iact-tui reads {SCHEMA_VERSION}")
+    if journal_pending or data is None:
+        records = read_records(folder)  # merges the journal; checks the chain
+    else:
+        records = list(data.get("events", []))
+        if not records:
+            raise ReportError(f"{folder} holds no run report")
+        problems = check_chain(records)
+        if problems:
+            raise ReportError(f"{folder}: the report is damaged: {problems[0]}")
+    state = reduce(records)
+    complete = data is not None and len(data.get("events", [])) == len(records)
+    if not complete:
+        raw = tomli_w.dumps(build_report(records, state), multiline_strings=False).encode()
+    return RunSnapshot(folder, records, state, raw, complete, data if complete else None, in_use)
+
+
+@dataclass
+class ExportResult:
+    folder: Path  # where the bundle is
+    snapshot: RunSnapshot
+    files: list[Path] = field(default_factory=list)  # exported documents (report.toml, .md, .html)
+    signatures: list[Path] = field(default_factory=list)
+    logs: int = 0
+    signer: KeyInfo | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def exporter_name() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def export_run(
+    folder: Path,
+    *,
+    out_dir: Path | None = None,
+    formats: Sequence[str] = ("toml",),
+    signer: Signer | None = None,
+    exported_by: str | None = None,
+) -> ExportResult:
+    """Write the bundle of the run in ``folder``. Raises ExportError or ReportError."""
+    from iact_tui.engine.export_verify import compare_report, pinned_checklist_problem
+
+    folder = Path(folder)
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise ExportError(f"unknown format '{unknown[0]}'; the formats are {', '.join(FORMATS)}")
+    snap = snapshot_run(folder)
+    state = snap.state
+    # never export (let alone sign) a record that does not verify
+    if snap.report_data is not None:
+        problems = compare_report(snap.report_data, snap.records)
+        if problems:
+            raise ExportError(f"the run's report does not agree with its own events: {problems[0]}; it was edited")
+    checklist_problem = pinned_checklist_problem(folder, state)
+    if checklist_problem:
+        raise ExportError(checklist_problem)
+
+    exported_at = now()
+    exported_by = exported_by or exporter_name()
+    target = Path(out_dir) if out_dir is not None else folder / EXPORT_DIR
+    _prepare(target, folder, default=out_dir is None)
+    result = ExportResult(target, snap)
+    (target / REPORT).write_bytes(snap.report_bytes)
+    result.files.append(target / REPORT)
+    pinned = folder / PINNED
+    checklist_bytes = pinned.read_bytes() if pinned.exists() else None
+    if checklist_bytes is not None:
+        (target / PINNED).write_bytes(checklist_bytes)
+    result.logs = _copy_logs(folder, target, state)
+
+    render_needed = [f for f in formats if f in ("md", "html")]
+    if render_needed:
+        from iact_tui.engine.load import ChecklistError, parse_checklist
+
+        checklist = None
+        if checklist_bytes is not None:
+            try:
+                checklist = parse_checklist(checklist_bytes, str(pinned)).checklist
+            except ChecklistError:
+                result.notes.append("the pinned checklist no longer loads: phase and summary titles are left out")
+        doc = build_document(RenderInput(
+            state=state,
+            checklist=checklist,
+            exported_at=exported_at,
+            exported_by=exported_by,
+            in_use=snap.in_use,
+            secret_captures=_secret_captures_by_step(snap.records),
+        ))
+        for fmt in render_needed:
+            text = render_markdown(doc) if fmt == "md" else render_html(doc)
+            path = target / FORMAT_FILES[fmt]
+            path.write_text(text, encoding="utf-8")
+            result.files.append(path)
+
+    if not snap.finished:
+        result.notes.append(
+            f"run {state.run_id} is not finished (status {state.status}"
+            + (", in use by another process" if snap.in_use else "")
+            + "): the export is a snapshot and says so"
+        )
+    if not snap.report_complete:
+        result.notes.append("records not yet compacted into the run's report.toml are included")
+
+    manifest = target / MANIFEST
+    manifest.write_bytes(tomli_w.dumps(_manifest(result, checklist_bytes, signer, exported_at, exported_by)).encode())
+    if signer is not None:
+        result.signatures = sign_files(signer, [*result.files, manifest])
+        result.signer = signer.key
+    return result
+
+
+def _prepare(target: Path, run_folder: Path, *, default: bool) -> None:
+    try:
+        same = target.resolve() == run_folder.resolve()
+    except OSError:
+        same = False
+    if same:
+        raise ExportError("the export folder cannot be the run folder itself; choose another with -o")
+    if target.exists() and not target.is_dir():
+        raise ExportError(f"{target} exists and is not a folder")
+    if target.is_dir() and any(target.iterdir()):
+        if not default and not (target / MANIFEST).exists():
+            raise ExportError(f"{target} is not empty and holds no earlier export; choose an empty or new folder")
+        # an earlier export: replace its files, so that no stale signature survives
+        for name in BUNDLE_FILES:
+            for path in (target / name, target / (name + SIG_SUFFIX)):
+                path.unlink(missing_ok=True)
+        shutil.rmtree(target / LOGS, ignore_errors=True)
+    try:
+        (target / LOGS).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportError(f"cannot create the export folder {target}: {exc.strerror}") from None
+
+
+def _copy_logs(folder: Path, target: Path, state: RunState) -> int:
+    """Copy every step log the report references, checking each final one's sha256 on the way."""
+    copied = 0
+    root = folder.resolve()
+    for s in state.steps.values():
+        if not s.log:
+            continue
+        source = (folder / s.log).resolve()
+        if not source.is_relative_to(root):
+            raise ExportError(f"step '{s.id}' names a log outside the run folder ({s.log})")
+        if not source.is_file():
+            if s.log_sha256:
+                raise ExportError(f"{s.log} is missing from the run folder (the report records its sha256)")
+            continue
+        data = source.read_bytes()
+        if s.log_sha256 and s.status not in NOT_FINAL and hashlib.sha256(data).hexdigest() != s.log_sha256:
+            raise ExportError(f"{s.log} was changed after step '{s.id}' recorded its sha256")
+        dest = target / s.log
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(data)
+        copied += 1
+    return copied
+
+
+def _secret_captures_by_step(records: list[dict[str, Any]]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for rec in records:
+        if rec.get("type") == "step_finished" and rec.get("secret_captures"):
+            names = out.setdefault(str(rec["step"]), [])
+            names += [n for n in rec["secret_captures"] if n not in names]
+    return out
+
+
+def _manifest(
+    result: ExportResult, checklist_bytes: bytes | None, signer: Signer | None, exported_at: str, exported_by: str
+) -> dict[str, Any]:
+    state = result.snapshot.state
+    files = []
+    for path in [*result.files[:1], *([result.folder / PINNED] if checklist_bytes is not None else []), *result.files[1:]]:
+        data = path.read_bytes()
+        files.append({"path": path.name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
+    export: dict[str, Any] = {
+        "exported_at": exported_at,
+        "exported_by": exported_by,
+        "iact_tui_version": __version__,
+        "run_id": state.run_id,
+        "run_status": state.status,
+        "run_finished": result.snapshot.finished,
+        "run_in_use": result.snapshot.in_use,
+        "namespace": NAMESPACE,
+        "logs": result.logs,
+    }
+    if signer is not None:
+        export["signer_fingerprint"] = signer.key.fingerprint
+        export["signer_key_type"] = signer.key.algorithm
+    return {"export": export, "files": files}
