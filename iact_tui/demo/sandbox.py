@@ -13,6 +13,7 @@ import contextlib
 import secrets
 import shlex
 import shutil
+import subprocess
 import tempfile
 import threading
 from collections.abc import Iterable
@@ -77,9 +78,15 @@ class Sandbox:
         self.root = Path(tempfile.mkdtemp(prefix="iact-demo-", dir=self.temp_root))
         try:
             self.layout = project.Layout(self.root)
+            building = asyncio.ensure_future(asyncio.to_thread(project.build, self.layout, self.faults, self.smoke_password))
             try:
-                await asyncio.to_thread(project.build, self.layout, self.faults, self.smoke_password)
-            except (OSError, RuntimeError) as exc:
+                await asyncio.shield(building)
+            except asyncio.CancelledError:
+                # the thread cannot be stopped: let it finish before the folder is removed
+                with contextlib.suppress(Exception):
+                    await building
+                raise
+            except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
                 raise SandboxError(f"the sandbox could not be built: {exc}") from exc
             self.app = SandboxApp(self.layout.host)
             self.http = HttpServer(self.app)

@@ -23,6 +23,7 @@ import asyncssh
 
 DRAIN_TIMEOUT = 10.0  # output still arriving after the command exited (a background child holding the pipe)
 KILL_GRACE = 2.0
+CLOSE_TIMEOUT = 5.0  # the client closes its side once it has the exit status
 
 
 class _Server(asyncssh.SSHServer):
@@ -157,10 +158,12 @@ class SandboxSshServer:
             with contextlib.suppress(Exception):
                 process.exit(status)
         finally:
-            closed.cancel()
             if proc.returncode is None:
                 await _stop_group(proc)
             self._groups.discard(proc.pid)
+            # wait_closed also runs asyncssh's own clean-up of the redirects: let it finish
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(closed, CLOSE_TIMEOUT)
 
 
 async def _stop_group(proc: asyncio.subprocess.Process) -> None:
