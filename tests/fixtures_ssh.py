@@ -13,6 +13,8 @@ Registered in tests/conftest.py with ``pytest_plugins = ["tests.fixtures_ssh"]``
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -55,6 +57,36 @@ def sshd_factory() -> Iterator[Callable[..., OpenSshd]]:
     finally:
         for server in started:
             server.stop()
+
+
+@pytest.fixture
+def ssh_agent(tmp_path: Path) -> Iterator[Callable[[Path], str]]:
+    """Starts an ssh-agent; call it with a key file to add; returns the agent's socket."""
+    socket_path = tmp_path / "agent.sock"
+    agent = subprocess.Popen(
+        ["ssh-agent", "-D", "-a", str(socket_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert agent.stdout is not None
+    # the first line comes once the socket listens: an event to wait on, not a file to poll
+    assert "SSH_AUTH_SOCK" in agent.stdout.readline()
+
+    def add(key: Path) -> str:
+        subprocess.run(
+            ["ssh-add", "-q", str(key)],
+            env={"SSH_AUTH_SOCK": str(socket_path), "PATH": os.environ.get("PATH", "/usr/bin")},
+            check=True,
+            capture_output=True,
+        )
+        return str(socket_path)
+
+    try:
+        yield add
+    finally:
+        agent.terminate()
+        agent.wait(timeout=5)
 
 
 @pytest.fixture
@@ -101,9 +133,9 @@ class StepContextForTests:
     def output_text(self) -> str:
         return "".join(e.text for e in self.events if isinstance(e, StepOutput))
 
-    async def wait_for_output(self, text: str, timeout: float = 10.0) -> None:
+    async def wait_for_output(self, text: str, within: float = 10.0) -> None:
         """Wait until ``text`` has been emitted (an event, not a sleep)."""
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within):
             while text not in self.output_text:
                 self._changed.clear()
                 await self._changed.wait()

@@ -52,8 +52,11 @@ class InProcessSshServer:
     host: str = "127.0.0.1"
     port: int = 0
     user: str = "deploy"
-    host_key: asyncssh.SSHKey = field(default_factory=lambda: asyncssh.generate_private_key("ssh-ed25519"))
+    host_key: asyncssh.SSHKey = field(
+        default_factory=lambda: asyncssh.generate_private_key("ssh-ed25519")
+    )
     client_key_path: Path = field(init=False)
+    client_public_key: str = field(init=False)
     known_hosts: Path = field(init=False)
     workdir: Path = field(init=False)
     bin_dir: Path = field(init=False)
@@ -64,9 +67,9 @@ class InProcessSshServer:
 
     def __post_init__(self) -> None:
         self.base.mkdir(parents=True, exist_ok=True)
-        self.client_key_path = write_key(
-            self.base / "client_ed25519", asyncssh.generate_private_key("ssh-ed25519")
-        )
+        client_key = asyncssh.generate_private_key("ssh-ed25519")
+        self.client_key_path = write_key(self.base / "client_ed25519", client_key)
+        self.client_public_key = client_key.export_public_key("openssh").decode()
         self.known_hosts = self.base / "known_hosts"
         self.workdir = self.base / "remote"
         self.workdir.mkdir(exist_ok=True)
@@ -85,9 +88,7 @@ class InProcessSshServer:
             self.host,
             0,
             server_host_keys=[self.host_key],
-            authorized_client_keys=asyncssh.import_authorized_keys(
-                Path(f"{self.client_key_path}.pub").read_text()
-            ),
+            authorized_client_keys=asyncssh.import_authorized_keys(self.client_public_key),
             process_factory=self._handle,
             encoding=None,
         )
@@ -137,7 +138,8 @@ class InProcessSshServer:
         self.commands.append(command)
         # One pipe for stdout and stderr: two pipes reaching EOF in either order would close
         # the channel's output early (asyncssh sends EOF on the first).
-        child = subprocess.Popen(
+        # A Popen (not asyncio's) because asyncssh redirects plain pipe files; it only forks.
+        child = subprocess.Popen(  # noqa: ASYNC220
             ["/bin/sh", "-c", command],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -229,7 +231,9 @@ class OpenSshd:
     host: str = "127.0.0.1"
     port: int = 0
     base: Path = field(init=False)
-    host_key: asyncssh.SSHKey = field(default_factory=lambda: asyncssh.generate_private_key("ssh-ed25519"))
+    host_key: asyncssh.SSHKey = field(
+        default_factory=lambda: asyncssh.generate_private_key("ssh-ed25519")
+    )
     client_keys: dict[str, Path] = field(default_factory=dict)
     known_hosts: Path = field(init=False)
     ssh_config: Path = field(init=False)

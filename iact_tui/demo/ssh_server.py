@@ -126,21 +126,36 @@ class SandboxSshServer:
             process.exit(1)
             return
         self.commands.append(command)
-        proc = await asyncio.create_subprocess_exec(
-            self.shell, "-c", command,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            cwd=self.cwd,
-            env=self.env,
-            start_new_session=True,  # its own process group: a cancel or a close stops all of it
-        )
+        # Plain pipes, handed to asyncssh as file descriptors: it forwards them with pipe
+        # protocols, which cope with a child that exits before reading its input.
+        in_r, in_w = os.pipe()
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                self.shell, "-c", command,
+                stdin=in_r,
+                stdout=out_w,
+                stderr=err_w,
+                cwd=self.cwd,
+                env=self.env,
+                start_new_session=True,  # its own process group: a cancel or a close stops all of it
+            )
+        except BaseException:
+            for fd in (in_w, out_r, err_r):
+                os.close(fd)
+            raise
+        finally:
+            for fd in (in_r, out_w, err_w):
+                os.close(fd)
         self._groups.add(proc.pid)
         process.set_redirect_pid(-proc.pid)  # signals from the client reach the whole group
         closed = asyncio.ensure_future(process.wait_closed())
         exited = asyncio.ensure_future(proc.wait())
         try:
-            await process.redirect(stdin=proc.stdin, stdout=proc.stdout, stderr=proc.stderr)
+            # send_eof=False: SSH has one EOF for the channel, so the first of stdout/stderr to end
+            # must not end the other; exit() below closes the channel once both are drained
+            await process.redirect(stdin=in_w, stdout=out_r, stderr=err_r, send_eof=False)
             await asyncio.wait({closed, exited}, return_when=asyncio.FIRST_COMPLETED)
             if not exited.done():  # the client went away: stop what it started
                 await _stop_group(proc)

@@ -181,7 +181,10 @@ class CommandStep(StepBase):
     def _captures(cls, value: dict[str, str]) -> dict[str, str]:
         _check_identifiers("capture", value)
         for name, pattern in value.items():
-            _check_regex(pattern)
+            try:
+                _check_regex(pattern)
+            except ValueError as exc:
+                raise ValueError(f"capture {name!r}: {exc}") from None
             if re.compile(pattern).groups < 1:
                 raise ValueError(f"capture {name!r}: the regex needs one group, e.g. '(\\S+)'")
         return value

@@ -157,6 +157,67 @@ def resolve_values(
     return values
 
 
+@dataclass(frozen=True)
+class ValueQuestion:
+    """A value a front end with a form asks for before the run starts (see value_questions)."""
+
+    name: str
+    prompt: str
+    secret: bool
+    default: str | None  # None for secrets: their value is never shown
+    required: bool  # no value yet: the run cannot start without one
+    description: str = ""
+    choices: tuple[str, ...] = ()
+
+
+def value_questions(loaded: LoadedChecklist, spec: SessionSpec, *, prompt_all: bool) -> list[ValueQuestion]:
+    """The values `new_session` (or `resume_session`) would ask for, in the order it asks, so that a
+    front end can show them in one form first and answer them from it. Raises BadInput for bad
+    --var/--choose/--rerun input. Asks nobody: it only records the questions."""
+    _check_names(loaded, spec)
+    return _recorded_questions(loaded, spec, prompt_all=prompt_all)
+
+
+def _recorded_questions(loaded: LoadedChecklist, spec: SessionSpec, *, prompt_all: bool) -> list[ValueQuestion]:
+    c = loaded.checklist
+    present = set(Values.resolve(c, spec.overrides).values)
+    asked: list[ValueQuestion] = []
+
+    def record(name: str, prompt: str, secret: bool, default: str | None) -> str:
+        var = c.vars[name]
+        asked.append(ValueQuestion(name, prompt, secret, default, required=name not in present,
+                                   description=var.description, choices=tuple(var.choices or ())))
+        return default if default is not None else ""
+
+    resolve_values(loaded, spec, record, operator=spec.operator, prompt_all=prompt_all)
+    return asked
+
+
+def resume_value_questions(folder: Path, spec: SessionSpec) -> list[ValueQuestion]:
+    """The values `resume_session` will ask for (secrets are never recorded, so a resume asks for
+    them again), for the checklist version that spec.checklist_changed selects."""
+    from iact_tui.engine.state import reduce
+    from iact_tui.engine.store import read_records
+
+    try:
+        state = reduce(read_records(folder))
+        pinned = parse_checklist((folder / PINNED).read_bytes(), str(folder / PINNED))
+    except (ReportError, ChecklistError, OSError) as exc:
+        raise BadInput(f"the run in {folder} cannot be resumed: {exc}") from None
+    loaded = pinned
+    path = Path(str(state.info.get("checklist_path", "")))
+    if spec.checklist_changed != "keep-pinned" and path.is_file():
+        try:
+            loaded = load_checklist(path)
+        except ChecklistError as exc:
+            raise BadInput(f"the checklist {path} has changed and no longer loads:\n{exc}") from None
+    _check_names(loaded, spec)
+    recorded: dict[str, str] = dict(state.info.get("variables", {}))
+    recorded.update(spec.overrides)
+    resume_spec = SessionSpec(spec.runs_dir, state.operator or spec.operator, recorded, spec.options)
+    return _recorded_questions(loaded, resume_spec, prompt_all=False)
+
+
 def new_session(
     checklist_path: str | Path,
     spec: SessionSpec,

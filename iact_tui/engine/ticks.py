@@ -100,6 +100,7 @@ def record_tick(store: RunStore, checklist: Checklist, tick: Tick) -> dict[str, 
 def post_request(inbox: Path, tick: Tick) -> str:
     """Leave a tick for the live process; returns the request id."""
     rid = tick.id or uuid.uuid4().hex
+    inbox.mkdir(exist_ok=True)
     data = asdict(tick) | {"id": rid, "at": now()}
     atomic_write(inbox / f"{rid}.json", json.dumps(data).encode())
     return rid

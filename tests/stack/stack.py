@@ -303,6 +303,7 @@ class Sshd:
     port: int
     set_env: dict[str, str] = field(default_factory=dict)
     permit_root: bool = True
+    log_level: str = "VERBOSE"
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -343,7 +344,7 @@ class Sshd:
             "MaxSessions 200",
             f"PermitRootLogin {'prohibit-password' if self.permit_root else 'no'}",
             "AllowTcpForwarding yes",
-            "LogLevel VERBOSE",
+            f"LogLevel {self.log_level}",
             "Subsystem sftp internal-sftp",
         ]
         if env_line:
@@ -645,7 +646,9 @@ class Stack:
             "PIP_CACHE_DIR": str(self.base / "pip-cache"),
         }
         self.sshd = Sshd("staging", self.base / "sshd-staging", free_port(), dict(self.remote_env))
-        self.jump = Sshd("jump", self.base / "sshd-jump", free_port(), permit_root=False)
+        # DEBUG1: the jump host logs each tunnel it opens ("direct-tcpip"), the proof that a
+        # connection really went through it
+        self.jump = Sshd("jump", self.base / "sshd-jump", free_port(), permit_root=False, log_level="DEBUG1")
         self.client_dir = self.base / "client"
         self.client_key = self.client_dir / "id_ed25519"
         self.known_hosts = self.client_dir / "known_hosts"

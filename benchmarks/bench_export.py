@@ -1,0 +1,80 @@
+"""Export + sign, and verify, the report of a 1,000-step run (issue 5: each under 1 s).
+
+    python benchmarks/bench_export.py [--steps 1000] [--repeat 5]
+
+Builds the run with tests/runfactory.py (through the real RunStore), makes a throwaway ed25519
+key with ssh-keygen, then times, in this process:
+
+- export: read the run, check it, write the bundle (report.toml, checklist, 1,000 logs,
+  report.md, report.html, export.toml) and sign the four files;
+- verify: every signature against an allowed_signers file, the event chain, the tables
+  recomputed from the events, every log re-hashed, the checklist, the export manifest.
+
+Prints one result line per measure (median and worst of the repeats) and exits 1 when a median
+is over its budget.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+import runfactory  # noqa: E402
+
+from iact_tui.engine.export import export_run  # noqa: E402
+from iact_tui.engine.export_verify import verify  # noqa: E402
+from iact_tui.engine.signing import load_key_file  # noqa: E402
+
+BUDGET_S = 1.0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        t0 = time.perf_counter()
+        folder = runfactory.big_run(root / "runs", args.steps)
+        built = time.perf_counter() - t0
+        key = root / "key"
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "bench@example.org", "-f", str(key)], check=True)
+        signer = load_key_file(key)
+        (root / "allowed_signers").write_text(signer.key.allowed_signers_line("bench@example.org") + "\n")
+        report_size = (folder / "report.toml").stat().st_size
+
+        export_times, verify_times = [], []
+        out = root / "bundle"
+        for _ in range(args.repeat):
+            t = time.perf_counter()
+            result = export_run(folder, out_dir=out, formats=("toml", "md", "html"), signer=signer)
+            export_times.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            check = verify(out, root / "allowed_signers", "bench@example.org")
+            verify_times.append(time.perf_counter() - t)
+            if not check.ok:
+                print("verify failed: " + "; ".join(check.problems), file=sys.stderr)
+                return 1
+        ok = True
+        print(f"run: {args.steps} steps, {len(result.snapshot.records)} events, report.toml {report_size / 1e6:.2f} MB, "
+              f"{result.logs} logs (built in {built:.1f} s)")
+        for name, times in (("export+sign (toml, md, html; 4 signatures)", export_times),
+                            ("verify (4 signatures, chain, tables, 1,000 logs)", verify_times)):
+            median = statistics.median(times)
+            ok = ok and median < BUDGET_S
+            verdict = "ok" if median < BUDGET_S else "OVER BUDGET"
+            print(f"bench_export: {name}: median {median * 1000:.0f} ms, worst {max(times) * 1000:.0f} ms "
+                  f"over {len(times)} runs (budget {BUDGET_S * 1000:.0f} ms) {verdict}")
+        return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,169 @@
+"""`iact-tui export` and `iact-tui verify` (README "Signed reports", docs/export.md)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from iact_tui.cli.common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    fail,
+    runs_dir,
+    runs_dir_option,
+)
+
+FORMAT_CHOICES = ["toml", "md", "html"]
+
+
+@click.command("export")
+@click.argument("run")
+@click.option("--format", "formats", type=click.Choice(FORMAT_CHOICES), multiple=True,
+              help="toml (the report as recorded), md (the checklist for a pull request), "
+                   "html (one printable file). May be given more than once. Default: toml.")
+@click.option("--sign", "sign", metavar="KEY",
+              help="Sign with a private key file, or 'agent' / 'agent:SHA256:…' for a key in ssh-agent.")
+@click.option("--passphrase-env", metavar="NAME",
+              help="Environment variable holding the key's passphrase (else it is asked on the terminal).")
+@click.option("-o", "--output", "output", type=click.Path(file_okay=False),
+              help="Folder for a self-contained bundle (default: RUN_FOLDER/export).")
+@runs_dir_option
+def export(run: str, formats: tuple[str, ...], sign: str | None, passphrase_env: str | None,
+           output: str | None, runs_dir: str | None) -> None:
+    """Export RUN (an id, a run folder or its report.toml) with its logs, optionally signed."""
+    from iact_tui.engine.export import ExportError, export_run
+    from iact_tui.engine.signing import SigningError, make_signer
+    from iact_tui.engine.store import ReportError, resolve_run
+
+    chosen = list(dict.fromkeys(formats or ("toml",)))
+    try:
+        folder = resolve_run(run, runs_dir_path(runs_dir))
+    except ReportError as exc:
+        fail(str(exc))
+    signer = None
+    if sign:
+        if passphrase_env and passphrase_env not in os.environ:
+            fail(f"--passphrase-env {passphrase_env}: that environment variable is not set")
+        try:
+            signer = make_signer(sign, lambda prompt: _passphrase(prompt, passphrase_env))
+        except SigningError as exc:
+            fail(str(exc))
+    try:
+        result = export_run(folder, out_dir=Path(output) if output else None, formats=chosen, signer=signer)
+    except (ExportError, ReportError, SigningError) as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"cannot write the export: {exc.strerror or exc}")
+    state = result.snapshot.state
+    click.echo(f"exported run {state.run_id} ({state.status}) to {result.folder}")
+    for path in result.files:
+        click.echo(f"  {path}")
+    click.echo(f"  {result.folder / 'checklist.toml'}, {result.logs} step log(s) in {result.folder / 'logs'}")
+    for note in result.notes:
+        click.echo(f"note: {note}")
+    if result.signer is not None:
+        key = result.signer
+        click.echo(f"signed with {key.describe()} ({len(result.signatures)} signatures, namespace iact-tui-report)")
+        principal = key.comment if key.comment and " " not in key.comment else "SIGNER"
+        click.echo("an auditor's allowed_signers line for this key:")
+        click.echo(f"  {key.allowed_signers_line(principal)}")
+        report = result.folder / "report.toml"
+        click.echo("verify with:")
+        click.echo(f"  ssh-keygen -Y verify -f allowed_signers -I {principal} -n iact-tui-report "
+                   f"-s {report}.sig < {report}")
+    sys.exit(EXIT_OK)
+
+
+def runs_dir_path(value: str | None) -> Path:
+    return runs_dir(value)
+
+
+def _passphrase(prompt: str, env_name: str | None) -> str | None:
+    if env_name:
+        return os.environ.get(env_name)
+    if not sys.stdin.isatty():
+        return None
+    try:
+        value: str = click.prompt(prompt, hide_input=True, err=True)
+    except click.Abort:
+        click.echo("", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    return value
+
+
+@click.command("verify")
+@click.argument("file")
+@click.option("--allowed-signers", "allowed_signers", type=click.Path(dir_okay=False),
+              help="OpenSSH allowed_signers file: who may sign reports (see docs/export.md).")
+@click.option("--identity", "-I", "identity", metavar="ID",
+              help="The signer the report must come from (a principal in allowed_signers).")
+@runs_dir_option
+def verify(file: str, allowed_signers: str | None, identity: str | None, runs_dir: str | None) -> None:
+    """Verify FILE (a report.toml, an export folder or a run): signature, event chain, step logs.
+
+    Exit 0 when everything matches, 1 naming what does not, 2 when FILE cannot be read."""
+    from iact_tui.engine.export_render import fmt_time
+    from iact_tui.engine.export_verify import VerifyInputError
+    from iact_tui.engine.export_verify import verify as verify_report
+    from iact_tui.engine.store import ReportError, resolve_run
+
+    if identity and not allowed_signers:
+        fail("--identity needs --allowed-signers: the identity is looked up there")
+    target = Path(file).expanduser()
+    if not target.exists():
+        try:
+            target = resolve_run(file, runs_dir_path(runs_dir))
+        except ReportError:
+            fail(f"no such file or folder: {file}")
+    try:
+        result = verify_report(target, Path(allowed_signers) if allowed_signers else None, identity)
+    except VerifyInputError as exc:
+        fail(str(exc))
+
+    click.echo(f"verifying {result.report}")
+    for sig in result.signatures:
+        click.echo(f"  {'ok  ' if sig.ok else 'FAIL'}  signature  {sig.describe()}")
+    for check in result.checks:
+        click.echo(f"  {'ok  ' if check.ok else 'FAIL'}  {check.topic:<10} {check.text}")
+    for note in result.notes:
+        click.echo(f"  note  {note}")
+
+    state = result.state
+    if state is not None:
+        info = state.info
+        finished = f", finished {fmt_time(state.finished_at)}" if state.finished_at else ""
+        click.echo(
+            f"run {state.run_id}: {info.get('checklist_id', '')} {info.get('checklist_version', '')}, "
+            f"status {state.status}, operator {state.operator or 'unknown'}, started {fmt_time(state.started_at)}{finished}"
+        )
+    sig = result.report_signature
+    if sig is not None and sig.ok and sig.key is not None:
+        who = sig.principal if sig.trusted else "an unchecked signer"
+        click.echo(f"signed by {who} with {sig.key.describe()}.")
+        exported = (result.manifest or {}).get("export", {})
+        claim = ""
+        if exported.get("exported_at"):
+            claim = f" The export says it was made at {fmt_time(exported['exported_at'])} by {exported.get('exported_by', 'unknown')} (the signer's claim, not proven)."
+        click.echo(
+            "What this proves: the holder of that key signed these exact bytes. An SSH signature carries "
+            "no time, and file times can be set at will, so when it was signed is not proven." + claim
+        )
+        if not sig.trusted:
+            click.echo("The signature was not checked against trusted signers: give --allowed-signers to do so.")
+    if result.ok:
+        if sig is not None and sig.trusted:
+            click.echo(f"verified: {result.report.name} is intact and signed by {sig.principal}")
+        elif sig is not None:
+            click.echo(f"verified: {result.report.name} is intact; its signer is not checked (key {sig.key.fingerprint if sig.key else '?'})")
+        else:
+            click.echo(f"verified: {result.report.name} is intact (event chain, tables, logs), but it is not signed")
+        sys.exit(EXIT_OK)
+    problems = result.problems
+    click.echo(f"NOT VERIFIED: {len(problems)} problem{'s' if len(problems) != 1 else ''}:", err=False)
+    for p in problems:
+        click.echo(f"  - {p}")
+    sys.exit(EXIT_FAILED)

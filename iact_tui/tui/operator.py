@@ -1,0 +1,172 @@
+"""The TUI's answers to the runner's questions (the engine's ``Operator`` protocol).
+
+The runner awaits a question; the operator turns it into a pending ``Question`` that the screen
+shows (a dialog, the manual-step panel, the "ready" line) and resolves when a person answers. It
+decides nothing about the flow: it only carries answers. ``None`` as an answer means "nobody
+answers now" and lets the runner pause the run (that is what quitting does).
+
+Pacing (the ``pace`` hook the runner awaits before each step) is the operator's own business:
+``hold`` waits for "run step" or "run on", ``run_on`` goes on until a step that waits for a
+person, ``continuous`` never holds (the demo).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from iact_tui.engine.checklist import Phase
+from iact_tui.engine.runner import Decision, Failure, Pause
+from iact_tui.engine.ticks import Tick
+
+PACING = ("hold", "step", "run_on", "continuous")
+
+_ids = itertools.count(1)
+
+
+@dataclass(eq=False)
+class Question:
+    """One question of the runner, waiting for a person."""
+
+    kind: str  # pace | manual | failure | confirm | choice | interrupted
+    step: Any = None  # the checklist step (None for a choice)
+    phase: Phase | None = None  # for a choice
+    detail: Any = None  # instructions (str) | Failure | command (str) | defaults (list[str])
+    future: asyncio.Future[Any] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    id: int = field(default_factory=lambda: next(_ids))
+
+    @property
+    def step_id(self) -> str:
+        return str(self.step.id) if self.step is not None else ""
+
+    @property
+    def failure(self) -> Failure:
+        assert isinstance(self.detail, Failure)
+        return self.detail
+
+
+def waits_for_person(step: Any) -> bool:
+    """Steps the runner hands to a person rather than executing (manual, notify without webhook)."""
+    return step.kind == "manual" or (step.kind == "notify" and not getattr(step, "webhook", None))
+
+
+class TuiOperator:
+    """Implements the engine's Operator protocol with questions a screen answers."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        pacing: str = "hold",
+        auto_tick: str | None = None,
+        auto_tick_note: str = "",
+    ) -> None:
+        if pacing not in PACING:
+            raise ValueError(f"pacing must be one of {', '.join(PACING)}")
+        self.name = name
+        self.pacing = pacing
+        self.auto_tick = auto_tick
+        self.auto_tick_note = auto_tick_note or "ticked automatically (--auto-tick)"
+        self.question: Question | None = None
+        self.on_change: Callable[[Question | None], None] = lambda _question: None
+        self._stop_reason = ""
+        self._auto_ticked: set[str] = set()
+
+    # -- for the screen ---------------------------------------------------------------------------
+
+    def answer(self, question: Question, value: Any) -> bool:
+        """Answer ``question`` if it is still the one the runner waits on."""
+        if question is not self.question or question.future.done():
+            return False
+        question.future.set_result(value)
+        return True
+
+    def go(self, pacing: str) -> bool:
+        """Let the run go on: one step (``step``), to the next manual step (``run_on``), or on."""
+        if pacing not in PACING or pacing == "hold":
+            raise ValueError(f"cannot go with pacing {pacing!r}")
+        self.pacing = pacing
+        question = self.question
+        if question is not None and question.kind == "pace":
+            return self.answer(question, pacing)
+        return False
+
+    def wake(self) -> bool:
+        """Let a held run reach its next safe point (a rollback or abort request is checked
+        there) without starting the next step on the operator's behalf."""
+        question = self.question
+        if question is not None and question.kind == "pace":
+            return self.answer(question, "wake")
+        return False
+
+    def stop(self, reason: str) -> None:
+        """Nobody will answer any more (the person quits): pending and later questions get
+        ``None``, so the runner pauses the run (or stops it at a failure)."""
+        self._stop_reason = reason
+        question = self.question
+        if question is not None and not question.future.done():
+            question.future.set_result(None)
+
+    # -- the Operator protocol --------------------------------------------------------------------
+
+    async def choose(self, phase: Phase, defaults: list[str]) -> list[str] | None:
+        result: list[str] | None = await self._ask(Question("choice", phase=phase, detail=list(defaults)))
+        return result
+
+    async def confirm(self, step: Any, command: str) -> bool | None:
+        result: bool | None = await self._ask(Question("confirm", step=step, detail=command))
+        return result
+
+    async def manual(self, step: Any, instructions: str) -> Tick | None:
+        if self.auto_tick and step.id not in self._auto_ticked:
+            # once per step: a refused auto-tick (four eyes) falls back to asking a person
+            self._auto_ticked.add(step.id)
+            return Tick(step.id, "pass", self.auto_tick, note=self.auto_tick_note)
+        result: Tick | None = await self._ask(Question("manual", step=step, detail=instructions))
+        return result
+
+    async def failure(self, step: Any, failure: Failure) -> Decision | None:
+        result: Decision | None = await self._ask(Question("failure", step=step, detail=failure))
+        return result
+
+    async def interrupted(self, step: Any) -> Decision | None:
+        result: Decision | None = await self._ask(Question("interrupted", step=step))
+        return result
+
+    async def pace(self, step: Any) -> None:
+        while True:
+            if self._stop_reason:
+                raise Pause(self._stop_reason)
+            if self.pacing == "continuous":
+                return
+            if self.pacing == "step":
+                self.pacing = "hold"
+                return
+            if self.pacing == "run_on":
+                if waits_for_person(step):
+                    self.pacing = "hold"  # this one runs; the one after it waits again
+                return
+            answer = await self._ask(Question("pace", step=step))
+            if answer is None:
+                raise Pause(self._stop_reason or f"the run was stopped before step '{step.id}'")
+            if answer == "wake":
+                return
+
+    # -- plumbing ---------------------------------------------------------------------------------
+
+    async def _ask(self, question: Question) -> Any:
+        if self._stop_reason:
+            return None
+        self.question = question
+        self.on_change(question)
+        try:
+            return await question.future
+        finally:
+            # answered, or cancelled because the runner got its answer elsewhere (a tick from
+            # another terminal, a rollback request): either way the question is gone
+            if self.question is question:
+                self.question = None
+                self.on_change(None)

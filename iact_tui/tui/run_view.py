@@ -1,0 +1,117 @@
+"""What a run screen shows: a live run (a runner driving it) or a run read from its folder.
+
+Every pane reads the run's state from here, so a live run and a finished one look the same;
+only a live run takes actions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from iact_tui.engine.checklist import Checklist
+from iact_tui.engine.executors import executor_for
+from iact_tui.engine.load import ChecklistError, parse_checklist
+from iact_tui.engine.state import RunState, reduce
+from iact_tui.engine.store import PINNED, ReportError, read_records
+from iact_tui.engine.values import Values
+from iact_tui.tui.bridge import RunBridge
+from iact_tui.tui.operator import TuiOperator
+
+TAIL_BYTES = 256 * 1024  # how much of a finished step's log a screen loads
+
+
+@dataclass
+class RunView:
+    checklist: Checklist
+    values: Values
+    folder: Path
+    runner: Any = None  # iact_tui.engine.runner.Runner of a live run
+    operator: TuiOperator | None = None
+    bridge: RunBridge | None = None
+    banner: str = ""
+    _state: RunState = field(default_factory=RunState)
+
+    @classmethod
+    def live(cls, runner: Any, operator: TuiOperator, bridge: RunBridge, banner: str = "") -> RunView:
+        return cls(runner.checklist, runner.values, runner.store.folder, runner, operator, bridge, banner)
+
+    @classmethod
+    def from_folder(cls, folder: Path) -> RunView:
+        """A run read from disk, to look at (raises ReportError with the reason it cannot)."""
+        state = reduce(read_records(folder))
+        try:
+            checklist = parse_checklist((folder / PINNED).read_bytes(), str(folder / PINNED)).checklist
+        except (OSError, ChecklistError) as exc:
+            raise ReportError(f"the run's pinned checklist cannot be read: {exc}") from None
+        recorded = {k: str(v) for k, v in dict(state.info.get("variables", {})).items()}
+        builtins = {"run_id": state.run_id, "operator": state.operator, "run_folder": str(folder)}
+        values = Values.resolve(checklist, recorded, builtins=builtins, environ={})
+        for name, value in state.captures.items():
+            values.values.setdefault(name, str(value))
+        return cls(checklist, values, folder, _state=state)
+
+    @property
+    def state(self) -> RunState:
+        if self.runner is not None:
+            return self.runner.state  # type: ignore[no-any-return]
+        return self._state
+
+    @property
+    def read_only(self) -> bool:
+        return self.runner is None
+
+    @property
+    def run_id(self) -> str:
+        return self.state.run_id
+
+    def reload(self) -> None:
+        """Read a run that another process may be driving again from disk."""
+        if self.runner is None:
+            self._state = reduce(read_records(self.folder))
+
+    def step(self, step_id: str) -> Any:
+        try:
+            return self.checklist.step(step_id)
+        except KeyError:
+            return None
+
+    def describe(self, step_id: str) -> str:
+        """The resolved command or request, secrets masked: as recorded, else as it would run."""
+        rec = self.state.steps.get(step_id)
+        if rec is not None and rec.command:
+            return rec.command
+        step = self.step(step_id)
+        if step is None:
+            return ""
+        try:
+            return str(executor_for(step.kind).describe(step, self.values))
+        except Exception as exc:  # a placeholder that cannot be filled yet, e.g.
+            return f"<{exc}>"
+
+    def display(self, text: str) -> str:
+        """Checklist text with its placeholders filled, secrets masked."""
+        try:
+            return self.values.display_text(text)
+        except Exception:
+            return text
+
+    def output_lines(self, step_id: str) -> list[str]:
+        """The step's latest output: kept in memory for a live run, else the log's tail."""
+        if self.bridge is not None and step_id in self.bridge.outputs:
+            return self.bridge.lines_of(step_id)
+        return log_tail(self.folder / "logs" / f"{step_id}.log")
+
+
+def log_tail(path: Path, max_bytes: int = TAIL_BYTES) -> list[str]:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, 2)
+            size = f.tell()
+            f.seek(max(0, size - max_bytes))
+            data = f.read()
+    except OSError:
+        return []
+    lines = data.decode("utf-8", errors="replace").splitlines()
+    return lines[1:] if size > max_bytes and lines else lines  # the first line may be cut
