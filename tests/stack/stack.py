@@ -736,7 +736,8 @@ class Stack:
         for variant, releases in VARIANTS.items():
             self._git(repo, "checkout", "-q", "-b", f"variant/{variant}", "staging")
             for release, message in releases:
-                shutil.copytree(RELEASES_SRC / release, repo, dirs_exist_ok=True,
+                # copyfile, not copy2: a fresh mtime, or git may take a same-size file for unchanged
+                shutil.copytree(RELEASES_SRC / release, repo, dirs_exist_ok=True, copy_function=shutil.copyfile,
                                 ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
                 self._git(repo, "add", "-A")
                 self._git(repo, "commit", "-q", "-m", message)
