@@ -57,7 +57,8 @@ def check_tick(state: RunState, checklist: Checklist, tick: Tick) -> None:
         step = checklist.step(tick.step)
     except KeyError:
         step = None
-    manual = step is not None and (step.kind == "manual" or (step.kind == "notify" and not step.webhook))
+    # a person may answer a manual step, a notice (sent by hand), or any step that waits for one
+    manual = rec.status == "waiting" or (step is not None and step.kind in ("manual", "notify"))
     if tick.action == "skip":
         return
     if not manual and rec.status not in ("interrupted", "failed"):
