@@ -15,7 +15,8 @@ METRICS-001 (targets: >= 5/week, < 10 %, < 10 min, < 24 h):
   r04  W46   succeeded, no deploy_commit_time                       11-12 11:00       deployment, lead unknown
   r05  W46   health fails 14:10 (and 14:11 on retry), rollback      11-12 14:16       rollback, recovery 6 min
              from it; an earlier pre-check failure was retried OK
-  r06  W47   health fails 09:10, run stops; resumed --rollback      11-18 09:30       rollback, recovery 20 min
+  r06  W47   a pre-check fails 09:02 and the checklist continues;   11-18 09:30       rollback, recovery 20 min
+             health fails 09:10, run stops; resumed --rollback
   r07  W47   the deploy step fails, run stops (no rollback)         11-19 10:02       deployment
   r08  W47   interrupted while pulling (no finish)                  11-19 12:00 start excluded
   r09  W47   aborted during the pre-checks                          11-20 08:05       excluded
@@ -210,7 +211,10 @@ def build_history(runs_dir: Path) -> None:
      .step(t(12, "14:13"), t(12, "14:15"), "revert")
      .finish(t(12, "14:16"), "rolled_back"))
     # W47
-    (Run(runs_dir, "r06", t(18, "09:00")).step(t(18, "09:04"), t(18, "09:05"), "pull")
+    (Run(runs_dir, "r06", t(18, "09:00"))
+     .step(t(18, "09:01"), t(18, "09:02"), "ci-green", status="failed")
+     .add(t(18, "09:02"), "failure_decision", step="ci-green", decision="continue", by="checklist")
+     .step(t(18, "09:04"), t(18, "09:05"), "pull")
      .step(t(18, "09:09"), t(18, "09:10"), "health", status="failed")
      .add(t(18, "09:11"), "run_finished", status="failed")
      .add(t(18, "09:20"), "run_resumed", by="alice", mode="headless")
@@ -346,6 +350,19 @@ def test_since_until_select_the_runs_by_date(history: Path) -> None:
     assert late.checklists[0].metrics[FAILURE_RATE].value == 0.5  # r06 r11 of r06 r07 r11 r12
 
 
+def test_a_run_still_driven_by_a_process_is_excluded_as_running(tmp_path: Path) -> None:
+    live = Run(tmp_path, "r-live", t(24, "10:00")).step(t(24, "10:01"), t(24, "10:02"), "pull")
+    try:
+        [c] = compute_metrics(tmp_path, now=NOW).checklists
+        [run] = c.runs
+        assert (run.status, run.excluded, run.deployment) == ("running", "still running", False)
+        assert c.metrics[FAILURE_RATE].result == "no data"
+    finally:
+        live.close()
+    [run] = compute_metrics(tmp_path, now=NOW).checklists[0].runs
+    assert run.status == "interrupted"  # the same run once no process holds it
+
+
 def test_weekly_series_for_a_chart(history: Path) -> None:
     series = weekly_series(history, since=parse_date("2025-11-03"), until=parse_date("2025-11-23", end_of_day=True))
     assert [(w.week, w.succeeded) for w in series["METRICS-001"]] == [
@@ -383,6 +400,7 @@ def test_table_shows_values_targets_and_results(history: Path) -> None:
     week47 = next(line for line in out.splitlines() if line.strip().startswith("2025-W47"))
     assert week47.split()[:5] == ["2025-W47", "7", "0", "4", "2"]
     assert "r04: the run did not capture deploy_commit_time" in out
+    assert "git log -1 --format=%cI" in out
     assert "excluded: paused, not finished" in out
     assert "r99-broken" in out and "cannot be read" in out
     assert "OTHER-001" not in out

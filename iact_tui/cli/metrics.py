@@ -184,6 +184,9 @@ def _table(report: Any) -> str:
             out.append("")
             out.append("  lead time unknown:")
             out += [f"    {r.run_id}: {r.lead_time_unknown}" for r in unknown]
+            if any(r.lead_time_unknown.startswith("the run did not capture") for r in unknown):
+                out.append("    (have the checklist capture deploy_commit_time after the pull, "
+                           "e.g. from `git log -1 --format=%cI`)")
     if report.unreadable:
         out.append("")
         out.append("not counted (cannot be read):")

@@ -275,6 +275,8 @@ def collect_runs(runs_dir: Path, *, deploy_phase: str = DEPLOY_PHASE) -> tuple[l
             runs.append(run_facts(folder, records, live=RunLock.is_held(folder), deploy_phase=deploy_phase))
         except ReportError as exc:
             unreadable.append((folder.name, str(exc)))
+        except OSError as exc:
+            unreadable.append((folder.name, f"{folder} cannot be read: {exc.strerror or exc}"))
         except (KeyError, ValueError, TypeError) as exc:  # records that pass the chain but not the shape
             unreadable.append((folder.name, f"{folder}: a record is not in the expected shape ({exc})"))
     return runs, unreadable
