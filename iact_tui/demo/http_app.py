@@ -22,11 +22,21 @@ MAX_BODY = 1 << 20
 IDLE_TIMEOUT = 30.0
 SERVER = "nginx (iact-tui demo sandbox)"
 
-REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
-           413: "Payload Too Large", 502: "Bad Gateway", 503: "Service Unavailable"}
+REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    413: "Payload Too Large",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+}
 
-BAD_GATEWAY = ("<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1>"
-               "</center>\r\n<hr><center>nginx (sandbox)</center>\r\n</body>\r\n</html>\r\n")
+BAD_GATEWAY = (
+    "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1>"
+    "</center>\r\n<hr><center>nginx (sandbox)</center>\r\n</body>\r\n</html>\r\n"
+)
 
 
 @dataclass
@@ -87,9 +97,11 @@ class SandboxApp:
 
     def home(self, service: dict[str, Any], headers: dict[str, str], body: bytes) -> Response:
         version = service.get("version", "?")
-        page = (f"<!doctype html><html><head><title>IACT staging (sandbox)</title></head><body>"
-                f"<h1>IACT</h1><p>Version {version} &mdash; the iact-tui demo's sandbox app, on 127.0.0.1 only.</p>"
-                f"</body></html>\n")
+        page = (
+            f"<!doctype html><html><head><title>IACT staging (sandbox)</title></head><body>"
+            f"<h1>IACT</h1><p>Version {version} &mdash; the iact-tui demo's sandbox app, on 127.0.0.1 only.</p>"
+            f"</body></html>\n"
+        )
         return Response(200, page.encode(), "text/html; charset=utf-8")
 
     def health(self, service: dict[str, Any], headers: dict[str, str], body: bytes) -> Response:
@@ -97,12 +109,16 @@ class SandboxApp:
         problem = service.get("problem")
         if problem:
             pid = service.get("pid", 0) + 1
-            standins.journal(self.host, "iact-gunicorn", [
-                f"gunicorn[{pid}]: [ERROR] Internal Server Error: /api/health",
-                f"gunicorn[{pid}]: Traceback (most recent call last):",
-                f'gunicorn[{pid}]:   File "/var/www/iact-project/app_name/auth/jwt.py", line 5, in <module>',
-                f"gunicorn[{pid}]: {problem}",
-            ])
+            standins.journal(
+                self.host,
+                "iact-gunicorn",
+                [
+                    f"gunicorn[{pid}]: [ERROR] Internal Server Error: /api/health",
+                    f"gunicorn[{pid}]: Traceback (most recent call last):",
+                    f'gunicorn[{pid}]:   File "/var/www/iact-project/app_name/auth/jwt.py", line 5, in <module>',
+                    f"gunicorn[{pid}]: {problem}",
+                ],
+            )
             return Response.json(503, {"status": "unhealthy", "version": version, "error": problem})
         return Response.json(200, {"status": "healthy", "version": version})
 
@@ -111,7 +127,9 @@ class SandboxApp:
             return Response.json(503, {"database": "unavailable"})
         return Response.json(200, {"database": "connected"})
 
-    def cache_check(self, service: dict[str, Any], headers: dict[str, str], body: bytes) -> Response:
+    def cache_check(
+        self, service: dict[str, Any], headers: dict[str, str], body: bytes
+    ) -> Response:
         return Response.json(200, {"cache": "connected"})
 
     def login(self, service: dict[str, Any], headers: dict[str, str], body: bytes) -> Response:
@@ -121,7 +139,11 @@ class SandboxApp:
         except (ValueError, KeyError, TypeError):
             return Response.json(400, {"detail": "username and password are required."})
         for user in self._users(self._db(service)):
-            if user.get("username") == username and user.get("is_active") and standins.check_password(str(user.get("password")), password):
+            if (
+                user.get("username") == username
+                and user.get("is_active")
+                and standins.check_password(str(user.get("password")), password)
+            ):
                 token = secrets.token_urlsafe(24)
                 self.tokens[token] = int(user["id"])
                 return Response.json(200, {"token": token, "user": username})
@@ -135,7 +157,9 @@ class SandboxApp:
             return Response.json(401, {"detail": "Authentication credentials were not provided."})
         for user in self._users(self._db(service)):
             if user.get("id") == user_id:
-                return Response.json(200, {"id": user_id, "username": user["username"], "email": user["email"]})
+                return Response.json(
+                    200, {"id": user_id, "username": user["username"], "email": user["email"]}
+                )
         return Response.json(401, {"detail": "User not found."})
 
 
@@ -167,7 +191,13 @@ class HttpServer:
             while True:
                 try:
                     request = await asyncio.wait_for(self._read_request(reader), IDLE_TIMEOUT)
-                except (TimeoutError, asyncio.IncompleteReadError, ConnectionError, ValueError, asyncio.LimitOverrunError):
+                except (
+                    TimeoutError,
+                    asyncio.IncompleteReadError,
+                    ConnectionError,
+                    ValueError,
+                    asyncio.LimitOverrunError,
+                ):
                     return
                 if request is None:
                     return
@@ -176,16 +206,22 @@ class HttpServer:
                     response = body
                 else:
                     response = self.app.handle(method, path, headers, body)
-                keep_alive = version == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
+                keep_alive = (
+                    version == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
+                )
                 head = [
                     f"HTTP/1.1 {response.status} {REASONS.get(response.status, 'OK')}",
                     f"Server: {SERVER}",
                     f"Content-Type: {response.content_type}",
                     f"Content-Length: {len(response.body)}",
                     f"Connection: {'keep-alive' if keep_alive else 'close'}",
-                    "", "",
+                    "",
+                    "",
                 ]
-                writer.write("\r\n".join(head).encode("latin-1") + (b"" if method == "HEAD" else response.body))
+                writer.write(
+                    "\r\n".join(head).encode("latin-1")
+                    + (b"" if method == "HEAD" else response.body)
+                )
                 await writer.drain()
                 if not keep_alive:
                     return
@@ -197,7 +233,9 @@ class HttpServer:
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
 
-    async def _read_request(self, reader: asyncio.StreamReader) -> tuple[str, str, str, dict[str, str], Any] | None:
+    async def _read_request(
+        self, reader: asyncio.StreamReader
+    ) -> tuple[str, str, str, dict[str, str], Any] | None:
         line = await reader.readline()
         if not line:
             return None
@@ -216,6 +254,12 @@ class HttpServer:
             raise ValueError("too many header lines")
         length = int(headers.get("content-length", "0") or 0)
         if length > MAX_BODY:
-            return method, path, version, {**headers, "connection": "close"}, Response.json(413, {"detail": "Request body too large."})
+            return (
+                method,
+                path,
+                version,
+                {**headers, "connection": "close"},
+                Response.json(413, {"detail": "Request body too large."}),
+            )
         body = await reader.readexactly(length) if length else b""
         return method, path, version, headers, body

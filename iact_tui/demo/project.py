@@ -34,7 +34,18 @@ STAGING_VERSION = "1.2.2"
 RELEASE_VERSION = "1.2.3"
 SSH_USER = "deploy"
 SMOKE_USER = "testuser"
-TOOL_NAMES = ("pg_dump", "psql", "systemctl", "journalctl", "npm", "pip", "pip3", "sudo", "nginx", "gh")
+TOOL_NAMES = (
+    "pg_dump",
+    "psql",
+    "systemctl",
+    "journalctl",
+    "npm",
+    "pip",
+    "pip3",
+    "sudo",
+    "nginx",
+    "gh",
+)
 
 
 @dataclass(frozen=True)
@@ -151,7 +162,7 @@ def issue(user_id):
     return jwt.encode({"sub": user_id}, JWT_SECRET_KEY, algorithm="HS256")
 '''
 
-MIGRATION = '''from django.db import migrations, models
+MIGRATION = """from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
@@ -160,9 +171,9 @@ class Migration(migrations.Migration):
     operations = [
 {operations}
     ]
-'''
+"""
 
-INITIAL_OPERATIONS = '''        migrations.CreateModel(
+INITIAL_OPERATIONS = """        migrations.CreateModel(
             name="Profile",
             fields=[
                 ("id", models.BigAutoField(primary_key=True)),
@@ -178,49 +189,64 @@ INITIAL_OPERATIONS = '''        migrations.CreateModel(
                 ("key", models.CharField(max_length=64)),
                 ("created", models.DateTimeField(auto_now_add=True)),
             ],
-        ),'''
+        ),"""
 
 # 0002..0040: the ordinary history of a project (field tweaks that change no table)
 HISTORY_NAMES = [
-    "profile_timezone", "alter_profile_display_name", "authtoken_index", "profile_avatar",
-    "alter_profile_avatar", "auto_20240212_1015", "profile_locale", "auto_20240305_0931",
-    "alter_authtoken_key", "auto_20240402_1644",
+    "profile_timezone",
+    "alter_profile_display_name",
+    "authtoken_index",
+    "profile_avatar",
+    "alter_profile_avatar",
+    "auto_20240212_1015",
+    "profile_locale",
+    "auto_20240305_0931",
+    "alter_authtoken_key",
+    "auto_20240402_1644",
 ]
 
 
 def _history_migration(number: int) -> tuple[str, str]:
     label = HISTORY_NAMES[(number - 2) % len(HISTORY_NAMES)]
-    name = f"{number:04d}_{label}" if (number - 2) < len(HISTORY_NAMES) else f"{number:04d}_auto_2024{(number % 12) + 1:02d}{(number % 27) + 1:02d}_1200"
-    ops = '''        migrations.AlterField(
+    name = (
+        f"{number:04d}_{label}"
+        if (number - 2) < len(HISTORY_NAMES)
+        else f"{number:04d}_auto_2024{(number % 12) + 1:02d}{(number % 27) + 1:02d}_1200"
+    )
+    ops = """        migrations.AlterField(
             model_name="profile",
             name="display_name",
             field=models.CharField(max_length=120),
-        ),'''
+        ),"""
     return name, ops
 
 
-PERMISSIONS_OPERATIONS = '''        migrations.AddField(
+PERMISSIONS_OPERATIONS = """        migrations.AddField(
             model_name="profile",
             name="permissions",
             field=models.JSONField(default=dict),
-        ),'''
+        ),"""
 
-REFRESH_TOKEN_OPERATIONS = '''        migrations.AddField(
+REFRESH_TOKEN_OPERATIONS = """        migrations.AddField(
             model_name="authtoken",
             name="refresh_token",
             field=models.CharField(max_length=255, null=True),
-        ),'''
+        ),"""
 
 # The "migration" fault: the field goes onto a model whose CreateModel was never committed
-BROKEN_REFRESH_TOKEN_OPERATIONS = '''        migrations.AddField(
+BROKEN_REFRESH_TOKEN_OPERATIONS = """        migrations.AddField(
             model_name="refreshtoken",
             name="token",
             field=models.CharField(max_length=255, null=True),
-        ),'''
+        ),"""
 
 
 def _migration_text(dependency: str | None, operations: str) -> str:
-    deps = f'("{APP}", "{dependency}")' if dependency else '("auth", "0012_alter_user_first_name_max_length")'
+    deps = (
+        f'("{APP}", "{dependency}")'
+        if dependency
+        else '("auth", "0012_alter_user_first_name_max_length")'
+    )
     return MIGRATION.format(dependencies=deps, operations=operations)
 
 
@@ -230,35 +256,42 @@ def _base_files(version: str) -> dict[str, str]:
         "manage.py": MANAGE_PY,
         ".gitignore": "venv/\n.env\n.env.backup.*\nstaticfiles/\nnode_modules/\nfrontend/dist/\n__pycache__/\n",
         "README.md": "# IACT project\n\nDjango API and front end. Deployed to staging with PROCED-DEVOPS-001.\n"
-                     "(This copy is the iact-tui demo's sandbox project.)\n",
+        "(This copy is the iact-tui demo's sandbox project.)\n",
         "requirements.txt": "Django==4.2.16\ndjangorestframework==3.15.2\npsycopg2-binary==2.9.9\n"
-                            "gunicorn==21.2.0\ncelery==5.3.6\nredis==5.0.8\n",
-        "package.json": json.dumps({
-            "name": "iact-frontend", "version": version, "private": True,
-            "scripts": {"build": "vite build", "dev": "vite"},
-            "dependencies": {"axios": "^1.7.7"}, "devDependencies": {"vite": "^5.4.8"},
-        }, indent=2) + "\n",
+        "gunicorn==21.2.0\ncelery==5.3.6\nredis==5.0.8\n",
+        "package.json": json.dumps(
+            {
+                "name": "iact-frontend",
+                "version": version,
+                "private": True,
+                "scripts": {"build": "vite build", "dev": "vite"},
+                "dependencies": {"axios": "^1.7.7"},
+                "devDependencies": {"vite": "^5.4.8"},
+            },
+            indent=2,
+        )
+        + "\n",
         "iact/__init__.py": "",
         "iact/settings.py": SETTINGS_PY,
         "iact/urls.py": 'from django.urls import include, path\n\nurlpatterns = [path("api/", include("app_name.urls"))]\n',
-        "iact/wsgi.py": 'import os\n\nfrom django.core.wsgi import get_wsgi_application\n\n'
-                        'os.environ.setdefault("DJANGO_SETTINGS_MODULE", "iact.settings")\napplication = get_wsgi_application()\n',
+        "iact/wsgi.py": "import os\n\nfrom django.core.wsgi import get_wsgi_application\n\n"
+        'os.environ.setdefault("DJANGO_SETTINGS_MODULE", "iact.settings")\napplication = get_wsgi_application()\n',
         f"{APP}/__init__.py": "",
         f"{APP}/migrations/__init__.py": "",
-        f"{APP}/urls.py": 'from django.urls import path\n\nfrom . import views\n\nurlpatterns = [\n'
-                          '    path("health", views.health),\n    path("auth/login", views.login),\n'
-                          '    path("users/me", views.me),\n]\n',
+        f"{APP}/urls.py": "from django.urls import path\n\nfrom . import views\n\nurlpatterns = [\n"
+        '    path("health", views.health),\n    path("auth/login", views.login),\n'
+        '    path("users/me", views.me),\n]\n',
         f"{APP}/views.py": '"""API views."""\n\nfrom django.conf import settings\n\n\ndef health(request):\n'
-                           '    return {"status": "healthy", "version": settings.VERSION}\n',
+        '    return {"status": "healthy", "version": settings.VERSION}\n',
         f"{APP}/static/{APP}/css/app.css": "body { font-family: system-ui, sans-serif; }\n",
         f"{APP}/static/{APP}/img/logo.svg": '<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16"/>\n',
         "frontend/index.html": '<!doctype html>\n<html><body><div id="app"></div>'
-                               '<script type="module" src="/src/main.js"></script></body></html>\n',
+        '<script type="module" src="/src/main.js"></script></body></html>\n',
         "frontend/src/main.js": 'import { login } from "./session.js";\n\ndocument.querySelector("#app").textContent = "IACT";\n'
-                                "export { login };\n",
-        "frontend/src/session.js": 'export async function login(username, password) {\n'
-                                   '  const r = await fetch("/api/auth/login", { method: "POST", body: JSON.stringify({ username, password }) });\n'
-                                   "  return (await r.json()).token;\n}\n",
+        "export { login };\n",
+        "frontend/src/session.js": "export async function login(username, password) {\n"
+        '  const r = await fetch("/api/auth/login", { method: "POST", body: JSON.stringify({ username, password }) });\n'
+        "  return (await r.json()).token;\n}\n",
         "CHANGELOG.md": "# Changelog\n\n## [1.2.2] - Staging\n\n### Fixed\n- Bug in permission validation\n",
     }
     files[f"{APP}/migrations/0001_initial.py"] = _migration_text(None, INITIAL_OPERATIONS)
@@ -285,12 +318,21 @@ class _Git:
         self.clock = int(time.time()) - 6 * 86400  # the history starts six days ago
 
     def __call__(self, *args: str, cwd: Path | None = None) -> str:
-        done = subprocess.run(["git", *args], cwd=cwd or self.cwd, env=self.env, capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            ["git", *args],
+            cwd=cwd or self.cwd,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if done.returncode != 0:
             raise RuntimeError(f"git {' '.join(args)} failed: {done.stderr.strip()}")
         return done.stdout
 
-    def commit(self, message: str, files: dict[str, str], author: str, remove: tuple[str, ...] = ()) -> None:
+    def commit(
+        self, message: str, files: dict[str, str], author: str, remove: tuple[str, ...] = ()
+    ) -> None:
         for rel, text in files.items():
             path = self.cwd / rel
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -299,10 +341,23 @@ class _Git:
             (self.cwd / rel).unlink()
         self.clock += 7 * 3600 + secrets.randbelow(3600)
         name, email = author.split("|")
-        env = {**self.env, "GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email, "GIT_COMMITTER_NAME": name,
-               "GIT_COMMITTER_EMAIL": email, "GIT_AUTHOR_DATE": f"@{self.clock} +0000", "GIT_COMMITTER_DATE": f"@{self.clock} +0000"}
+        env = {
+            **self.env,
+            "GIT_AUTHOR_NAME": name,
+            "GIT_AUTHOR_EMAIL": email,
+            "GIT_COMMITTER_NAME": name,
+            "GIT_COMMITTER_EMAIL": email,
+            "GIT_AUTHOR_DATE": f"@{self.clock} +0000",
+            "GIT_COMMITTER_DATE": f"@{self.clock} +0000",
+        }
         subprocess.run(["git", "add", "-A"], cwd=self.cwd, env=env, check=True, capture_output=True)
-        subprocess.run(["git", "commit", "-q", "-m", message], cwd=self.cwd, env=env, check=True, capture_output=True)
+        subprocess.run(
+            ["git", "commit", "-q", "-m", message],
+            cwd=self.cwd,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
 
 
 DEVS = {
@@ -321,46 +376,89 @@ def build_history(layout: Layout, env: dict[str, str], faults: frozenset[str]) -
     git("config", "user.name", "IACT developer")
     git("config", "user.email", "dev@iact-project.example")
     git.commit("chore: import IACT project", _base_files("1.2.1"), DEVS["marta"])
-    git.commit("feat(permissions): object permissions on profiles", {
-        f"{APP}/migrations/{PREVIOUS_MIGRATION}.py": _migration_text(LAST_HISTORY, PERMISSIONS_OPERATIONS),
-    }, DEVS["luis"])
-    git.commit("fix(permissions): validate permissions before update", {
-        f"{APP}/views.py": _base_files("1.2.2")[f"{APP}/views.py"] + "\n\ndef can_update(user, profile):\n"
-                           '    return user.pk == profile.user_id or "admin" in profile.permissions\n',
-    }, DEVS["luis"])
-    git.commit(f"chore(release): {STAGING_VERSION}", {
-        "VERSION": STAGING_VERSION + "\n",
-        "package.json": _base_files(STAGING_VERSION)["package.json"],
-    }, DEVS["marta"])
+    git.commit(
+        "feat(permissions): object permissions on profiles",
+        {
+            f"{APP}/migrations/{PREVIOUS_MIGRATION}.py": _migration_text(
+                LAST_HISTORY, PERMISSIONS_OPERATIONS
+            ),
+        },
+        DEVS["luis"],
+    )
+    git.commit(
+        "fix(permissions): validate permissions before update",
+        {
+            f"{APP}/views.py": _base_files("1.2.2")[f"{APP}/views.py"]
+            + "\n\ndef can_update(user, profile):\n"
+            '    return user.pk == profile.user_id or "admin" in profile.permissions\n',
+        },
+        DEVS["luis"],
+    )
+    git.commit(
+        f"chore(release): {STAGING_VERSION}",
+        {
+            "VERSION": STAGING_VERSION + "\n",
+            "package.json": _base_files(STAGING_VERSION)["package.json"],
+        },
+        DEVS["marta"],
+    )
     git("checkout", "-q", "-b", "develop")
     requirements = _base_files(RELEASE_VERSION)["requirements.txt"] + "PyJWT==2.8.0\n"
-    git.commit("feat(auth): implement JWT authentication", {
-        f"{APP}/auth/__init__.py": "",
-        f"{APP}/auth/jwt.py": JWT_PY,
-        "requirements.txt": requirements,
-    }, DEVS["ana"])
-    refresh_ops = BROKEN_REFRESH_TOKEN_OPERATIONS if "migration" in faults else REFRESH_TOKEN_OPERATIONS
-    git.commit("feat(auth): add refresh token field", {
-        f"{APP}/migrations/{NEW_MIGRATION}.py": _migration_text(PREVIOUS_MIGRATION, refresh_ops),
-    }, DEVS["ana"])
-    git.commit("feat(frontend): refresh the session before the token expires", {
-        "frontend/src/session.js": 'export async function login(username, password) {\n'
-                                   '  const r = await fetch("/api/auth/login", { method: "POST", body: JSON.stringify({ username, password }) });\n'
-                                   "  const body = await r.json();\n  scheduleRefresh(body.token);\n  return body.token;\n}\n\n"
-                                   "function scheduleRefresh(token) {\n  setTimeout(() => fetch(\"/api/auth/refresh\", "
-                                   "{ method: \"POST\", headers: { Authorization: `Bearer ${token}` } }), 14 * 60 * 1000);\n}\n",
-    }, DEVS["ana"])
-    git.commit("fix(auth): token expiration timing", {
-        f"{APP}/auth/jwt.py": JWT_PY.replace("ACCESS_TOKEN_MINUTES = 15", "ACCESS_TOKEN_MINUTES = 14"),
-    }, DEVS["luis"])
-    git.commit(f"chore(release): {RELEASE_VERSION}", {
-        "VERSION": RELEASE_VERSION + "\n",
-        "package.json": _base_files(RELEASE_VERSION)["package.json"],
-        "CHANGELOG.md": _base_files(RELEASE_VERSION)["CHANGELOG.md"].replace(
-            "# Changelog\n", f"# Changelog\n\n## [{RELEASE_VERSION}] - Staging\n\n### Added\n- JWT authentication system\n"
-            "- Refresh token mechanism\n\n### Deployment Notes\n- Requires new env var: JWT_SECRET_KEY\n"
-            f"- Database migrations: {NEW_MIGRATION}\n"),
-    }, DEVS["marta"])
+    git.commit(
+        "feat(auth): implement JWT authentication",
+        {
+            f"{APP}/auth/__init__.py": "",
+            f"{APP}/auth/jwt.py": JWT_PY,
+            "requirements.txt": requirements,
+        },
+        DEVS["ana"],
+    )
+    refresh_ops = (
+        BROKEN_REFRESH_TOKEN_OPERATIONS if "migration" in faults else REFRESH_TOKEN_OPERATIONS
+    )
+    git.commit(
+        "feat(auth): add refresh token field",
+        {
+            f"{APP}/migrations/{NEW_MIGRATION}.py": _migration_text(
+                PREVIOUS_MIGRATION, refresh_ops
+            ),
+        },
+        DEVS["ana"],
+    )
+    git.commit(
+        "feat(frontend): refresh the session before the token expires",
+        {
+            "frontend/src/session.js": "export async function login(username, password) {\n"
+            '  const r = await fetch("/api/auth/login", { method: "POST", body: JSON.stringify({ username, password }) });\n'
+            "  const body = await r.json();\n  scheduleRefresh(body.token);\n  return body.token;\n}\n\n"
+            'function scheduleRefresh(token) {\n  setTimeout(() => fetch("/api/auth/refresh", '
+            '{ method: "POST", headers: { Authorization: `Bearer ${token}` } }), 14 * 60 * 1000);\n}\n',
+        },
+        DEVS["ana"],
+    )
+    git.commit(
+        "fix(auth): token expiration timing",
+        {
+            f"{APP}/auth/jwt.py": JWT_PY.replace(
+                "ACCESS_TOKEN_MINUTES = 15", "ACCESS_TOKEN_MINUTES = 14"
+            ),
+        },
+        DEVS["luis"],
+    )
+    git.commit(
+        f"chore(release): {RELEASE_VERSION}",
+        {
+            "VERSION": RELEASE_VERSION + "\n",
+            "package.json": _base_files(RELEASE_VERSION)["package.json"],
+            "CHANGELOG.md": _base_files(RELEASE_VERSION)["CHANGELOG.md"].replace(
+                "# Changelog\n",
+                f"# Changelog\n\n## [{RELEASE_VERSION}] - Staging\n\n### Added\n- JWT authentication system\n"
+                "- Refresh token mechanism\n\n### Deployment Notes\n- Requires new env var: JWT_SECRET_KEY\n"
+                f"- Database migrations: {NEW_MIGRATION}\n",
+            ),
+        },
+        DEVS["marta"],
+    )
     git("checkout", "-q", "staging")
     layout.origin.parent.mkdir(parents=True)
     git("init", "-q", "--bare", "-b", "staging", str(layout.origin), cwd=layout.root)
@@ -370,7 +468,15 @@ def build_history(layout: Layout, env: dict[str, str], faults: frozenset[str]) -
     git("branch", "-q", "--set-upstream-to=origin/develop", "develop")
     # the deployed working copy: a clone of origin, on staging (what is live)
     layout.app_dir.parent.mkdir(parents=True)
-    git("clone", "-q", "--branch", "staging", str(layout.origin), str(layout.app_dir), cwd=layout.root)
+    git(
+        "clone",
+        "-q",
+        "--branch",
+        "staging",
+        str(layout.origin),
+        str(layout.app_dir),
+        cwd=layout.root,
+    )
     git("config", "pull.ff", "only", cwd=layout.app_dir)
     git("config", "advice.detachedHead", "false", cwd=layout.app_dir)
 
@@ -440,10 +546,12 @@ def install_tools(layout: Layout) -> None:
     python = shlex.quote(sys.executable)
     for name in TOOL_NAMES:
         target = layout.local_bin if name == "gh" else layout.host_bin
-        _write(target / name,
-               f"#!/bin/sh\n# [sandbox] stand-in for {name} (iact-tui demo)\n"
-               f"IACT_SANDBOX={shlex.quote(str(layout.host))} exec {python} -I -S {shlex.quote(str(module))} {name} \"$@\"\n",
-               0o755)
+        _write(
+            target / name,
+            f"#!/bin/sh\n# [sandbox] stand-in for {name} (iact-tui demo)\n"
+            f'IACT_SANDBOX={shlex.quote(str(layout.host))} exec {python} -I -S {shlex.quote(str(module))} {name} "$@"\n',
+            0o755,
+        )
 
 
 def install_host_files(layout: Layout, faults: frozenset[str]) -> None:
@@ -455,7 +563,10 @@ def install_host_files(layout: Layout, faults: frozenset[str]) -> None:
     _write(host / "etc/systemd/system/iact-celery-worker.service", WORKER_UNIT)
     layout.backups.mkdir(parents=True)
     layout.home.mkdir(parents=True)
-    _write(layout.home / ".gitconfig", "[user]\n\tname = deploy\n\temail = deploy@staging-sandbox\n[advice]\n\tdetachedHead = false\n")
+    _write(
+        layout.home / ".gitconfig",
+        "[user]\n\tname = deploy\n\temail = deploy@staging-sandbox\n[advice]\n\tdetachedHead = false\n",
+    )
     app = layout.app_dir
     env_lines = [
         "# [sandbox] the staging environment of the demo (no real secret here)",
@@ -468,15 +579,25 @@ def install_host_files(layout: Layout, faults: frozenset[str]) -> None:
         env_lines.append(f"JWT_SECRET_KEY=sandbox-{secrets.token_hex(8)}")
     _write(app / ".env", "\n".join(env_lines) + "\n")
     venv = app / "venv"
-    _write(venv / "bin/activate",
-           "# [sandbox] stand-in for a virtualenv's activate script (iact-tui demo)\n"
-           f"VIRTUAL_ENV={shlex.quote(str(venv))}\nexport VIRTUAL_ENV\n"
-           'PATH="$VIRTUAL_ENV/bin:$PATH"\nexport PATH\n')
+    _write(
+        venv / "bin/activate",
+        "# [sandbox] stand-in for a virtualenv's activate script (iact-tui demo)\n"
+        f"VIRTUAL_ENV={shlex.quote(str(venv))}\nexport VIRTUAL_ENV\n"
+        'PATH="$VIRTUAL_ENV/bin:$PATH"\nexport PATH\n',
+    )
     python = shlex.quote(sys.executable)
     for name in ("python", "python3"):
-        _write(venv / "bin" / name, f"#!/bin/sh\n# [sandbox] the venv's interpreter\nexec {python} \"$@\"\n", 0o755)
+        _write(
+            venv / "bin" / name,
+            f'#!/bin/sh\n# [sandbox] the venv\'s interpreter\nexec {python} "$@"\n',
+            0o755,
+        )
     for name in ("pip", "pip3"):
-        _write(venv / "bin" / name, f"#!/bin/sh\nexec {shlex.quote(str(layout.host_bin / 'pip'))} \"$@\"\n", 0o755)
+        _write(
+            venv / "bin" / name,
+            f'#!/bin/sh\nexec {shlex.quote(str(layout.host_bin / "pip"))} "$@"\n',
+            0o755,
+        )
     installed = {}
     for line in (app / "requirements.txt").read_text().splitlines():
         pkg, _, version = line.partition("==")
@@ -487,23 +608,57 @@ def install_host_files(layout: Layout, faults: frozenset[str]) -> None:
 def seed_database(layout: Layout, env: dict[str, str], smoke_password: str) -> None:
     """An empty database with the demo user, then staging's own migrations via manage.py."""
     salt = secrets.token_hex(6)
-    db = {"tables": {
-        "auth_user": {
-            "columns": [["id", "integer NOT NULL"], ["username", "character varying(150) NOT NULL"],
-                        ["email", "character varying(254) NOT NULL"], ["password", "character varying(128) NOT NULL"],
-                        ["is_active", "boolean NOT NULL"]],
-            "rows": [[1, SMOKE_USER, "testuser@iact-project.example", standins.password_hash(smoke_password, salt), True],
-                     [2, "ana.torres", "ana.torres@iact-project.example", standins.password_hash(secrets.token_hex(8), salt), True]],
-        },
-    }}
+    db = {
+        "tables": {
+            "auth_user": {
+                "columns": [
+                    ["id", "integer NOT NULL"],
+                    ["username", "character varying(150) NOT NULL"],
+                    ["email", "character varying(254) NOT NULL"],
+                    ["password", "character varying(128) NOT NULL"],
+                    ["is_active", "boolean NOT NULL"],
+                ],
+                "rows": [
+                    [
+                        1,
+                        SMOKE_USER,
+                        "testuser@iact-project.example",
+                        standins.password_hash(smoke_password, salt),
+                        True,
+                    ],
+                    [
+                        2,
+                        "ana.torres",
+                        "ana.torres@iact-project.example",
+                        standins.password_hash(secrets.token_hex(8), salt),
+                        True,
+                    ],
+                ],
+            },
+        }
+    }
     standins.save_db(layout.host, DB_NAME, db)
-    run_on_host(layout, env, f"{shlex.quote(sys.executable)} manage.py migrate --noinput", cwd=layout.app_dir)
+    run_on_host(
+        layout,
+        env,
+        f"{shlex.quote(sys.executable)} manage.py migrate --noinput",
+        cwd=layout.app_dir,
+    )
 
 
 def run_on_host(layout: Layout, env: dict[str, str], command: str, cwd: Path | None = None) -> str:
-    done = subprocess.run(["/bin/sh", "-c", command], cwd=cwd or layout.home, env=env, capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        ["/bin/sh", "-c", command],
+        cwd=cwd or layout.home,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if done.returncode != 0:
-        raise RuntimeError(f"sandbox set-up command {command!r} failed: {(done.stderr or done.stdout).strip()[-500:]}")
+        raise RuntimeError(
+            f"sandbox set-up command {command!r} failed: {(done.stderr or done.stdout).strip()[-500:]}"
+        )
     return done.stdout
 
 
@@ -516,8 +671,13 @@ def build(layout: Layout, faults: frozenset[str], smoke_password: str) -> None:
     build_history(layout, build_env, faults)
     install_tools(layout)
     install_host_files(layout, faults)
-    standins.write_json_atomic(layout.host / standins.CONFIG_FILE, {
-        "app_dir": str(layout.app_dir), "db_name": DB_NAME, "faults": sorted(faults),
-    })
+    standins.write_json_atomic(
+        layout.host / standins.CONFIG_FILE,
+        {
+            "app_dir": str(layout.app_dir),
+            "db_name": DB_NAME,
+            "faults": sorted(faults),
+        },
+    )
     seed_database(layout, env, smoke_password)
     run_on_host(layout, env, "systemctl restart iact-gunicorn iact-celery-worker nginx")

@@ -27,15 +27,15 @@ from iact_tui.demo.ssh_server import SandboxSshServer
 
 FAULTS: dict[str, str] = {
     "health": "the release needs JWT_SECRET_KEY, which nobody added to staging's .env: after the restart "
-              "/api/health answers 503 unhealthy with KeyError: 'JWT_SECRET_KEY'",
+    "/api/health answers 503 unhealthy with KeyError: 'JWT_SECRET_KEY'",
     "migration": "migration 0042 adds a field to a model whose table was never created: manage.py migrate "
-                 'fails with django.db.utils.OperationalError: relation "app_name_refreshtoken" does not exist',
+    'fails with django.db.utils.OperationalError: relation "app_name_refreshtoken" does not exist',
     "connection": "the SSH connection drops as `manage.py migrate` finishes, before its exit status arrives",
 }
 
 # the command whose connection the "connection" fault drops (not showmigrations, not a rollback's
 # `migrate APP TARGET`: the first plain `manage.py migrate` of the deploy)
-DROP_ON = r"manage\.py\s+migrate(\s+--?[\w-]+)*\s*($|[;&|])"
+DROP_ON = r"manage\.py\s+migrate(\s+--?[\w-]+)*\s*($|[;&|'\"])"
 
 
 class SandboxError(Exception):
@@ -71,14 +71,21 @@ class Sandbox:
         await self.start()
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         await self.stop()
 
     async def start(self) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="iact-demo-", dir=self.temp_root))
         try:
             self.layout = project.Layout(self.root)
-            building = asyncio.ensure_future(asyncio.to_thread(project.build, self.layout, self.faults, self.smoke_password))
+            building = asyncio.ensure_future(
+                asyncio.to_thread(project.build, self.layout, self.faults, self.smoke_password)
+            )
             try:
                 await asyncio.shield(building)
             except asyncio.CancelledError:
@@ -175,7 +182,7 @@ class Sandbox:
             f"inside this process on 127.0.0.1:{self.ssh.port} (throwaway keys made at start; the host key is "
             f"still verified against {self.known_hosts}). git, cp, tar and ls are real; pg_dump, psql, "
             f"systemctl, journalctl, manage.py, pip, npm, sudo and gh are sandbox stand-ins that keep their "
-            f"state in that folder and say \"sandbox\" in their output. The app at {self.base_url} is a small "
+            f'state in that folder and say "sandbox" in their output. The app at {self.base_url} is a small '
             f"stand-in with the seed's endpoints; it serves the version the last sandbox restart loaded. "
             f"Nothing listens beyond 127.0.0.1, nothing is sent anywhere, and the folder is removed when the "
             f"demo ends.{faults}"

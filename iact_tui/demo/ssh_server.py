@@ -21,7 +21,9 @@ from typing import Any
 
 import asyncssh
 
-DRAIN_TIMEOUT = 10.0  # output still arriving after the command exited (a background child holding the pipe)
+DRAIN_TIMEOUT = (
+    10.0  # output still arriving after the command exited (a background child holding the pipe)
+)
 KILL_GRACE = 2.0
 CLOSE_TIMEOUT = 5.0  # the client closes its side once it has the exit status
 
@@ -46,11 +48,15 @@ class _Server(asyncssh.SSHServer):
         return True
 
     def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
-        return username == self._owner.user and key.public_data == self._owner.client_key.public_data
+        return (
+            username == self._owner.user and key.public_data == self._owner.client_key.public_data
+        )
 
 
 class SandboxSshServer:
-    def __init__(self, *, user: str, cwd: Path, env: Mapping[str, str], drop_once: str | None = None) -> None:
+    def __init__(
+        self, *, user: str, cwd: Path, env: Mapping[str, str], drop_once: str | None = None
+    ) -> None:
         """``drop_once``: a regex; the first command matching it loses its connection as it ends."""
         self.user = user
         self.cwd = cwd
@@ -62,7 +68,7 @@ class SandboxSshServer:
         self._groups: set[int] = set()
         self._handlers: set[asyncio.Task[Any]] = set()
         self._acceptor: asyncssh.SSHAcceptor | None = None
-        self._drop = re.compile(drop_once) if drop_once else None
+        self._drop = re.compile(drop_once, re.MULTILINE) if drop_once else None
         self.dropped: list[str] = []  # the commands whose connection was dropped
         self.commands: list[str] = []  # every command run, in order
         self.port = 0
@@ -122,7 +128,9 @@ class SandboxSshServer:
     async def _run(self, process: asyncssh.SSHServerProcess[bytes]) -> None:
         command = process.command
         if not command:
-            process.stderr.write(b"[sandbox] no interactive shell here; run a command, e.g. ssh HOST 'uptime'\n")
+            process.stderr.write(
+                b"[sandbox] no interactive shell here; run a command, e.g. ssh HOST 'uptime'\n"
+            )
             process.exit(1)
             return
         self.commands.append(command)
@@ -133,7 +141,9 @@ class SandboxSshServer:
         err_r, err_w = os.pipe()
         try:
             proc = await asyncio.create_subprocess_exec(
-                self.shell, "-c", command,
+                self.shell,
+                "-c",
+                command,
                 stdin=in_r,
                 stdout=out_w,
                 stderr=err_w,
@@ -162,7 +172,9 @@ class SandboxSshServer:
                 return
             status = exited.result()
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(asyncio.gather(process.stdout.drain(), process.stderr.drain()), DRAIN_TIMEOUT)
+                await asyncio.wait_for(
+                    asyncio.gather(process.stdout.drain(), process.stderr.drain()), DRAIN_TIMEOUT
+                )
             if self._drop is not None and self._drop.search(command) and not self.dropped:
                 # the "connection" fault: the command ran, its exit status never arrives
                 self.dropped.append(command)

@@ -48,7 +48,9 @@ CONFIG_FILE = "etc/iact-sandbox.json"
 def host_root() -> Path:
     root = os.environ.get("IACT_SANDBOX")
     if not root:
-        raise SystemExit(f"{TAG} this stand-in runs only inside the iact-tui demo sandbox (IACT_SANDBOX is not set)")
+        raise SystemExit(
+            f"{TAG} this stand-in runs only inside the iact-tui demo sandbox (IACT_SANDBOX is not set)"
+        )
     return Path(root)
 
 
@@ -158,7 +160,9 @@ def load_app(host: Path) -> dict[str, Any]:
         ref = head.read_text().strip()
         if ref.startswith("ref: "):
             ref_path = app_dir / ".git" / ref[5:]
-            commit = ref_path.read_text().strip() if ref_path.exists() else _packed_ref(app_dir, ref[5:])
+            commit = (
+                ref_path.read_text().strip() if ref_path.exists() else _packed_ref(app_dir, ref[5:])
+            )
         else:
             commit = ref
     return {
@@ -218,10 +222,16 @@ def restart_unit(host: Path, unit: str) -> str:
             f"celery[{fake_pid}]: [INFO/MainProcess] celery@{HOSTNAME} ready (IACT {app['version']}).",
         ]
         journal(host, unit, lines)
-        write_json_atomic(host / RUN_DIR / f"{unit}.json", {"unit": unit, "active": True, "pid": fake_pid, "since": time.time(), **app})
+        write_json_atomic(
+            host / RUN_DIR / f"{unit}.json",
+            {"unit": unit, "active": True, "pid": fake_pid, "since": time.time(), **app},
+        )
         return f"{TAG} systemctl: restarted {unit}.service (IACT {app['version']})"
     journal(host, unit, [*stop, f"systemd[1]: Started {unit}.service - {title}."])
-    write_json_atomic(host / RUN_DIR / f"{unit}.json", {"unit": unit, "active": True, "pid": fake_pid, "since": time.time()})
+    write_json_atomic(
+        host / RUN_DIR / f"{unit}.json",
+        {"unit": unit, "active": True, "pid": fake_pid, "since": time.time()},
+    )
     return f"{TAG} systemctl: restarted {unit}.service"
 
 
@@ -231,7 +241,14 @@ def reload_unit(host: Path, unit: str) -> tuple[int, str]:
         conf = host / "etc/nginx/nginx.conf"
         if not conf.exists():
             return 1, f"Job for nginx.service failed. {TAG} {conf} is missing"
-        journal(host, unit, [f"systemd[1]: Reloading {unit}.service - {UNITS[unit]}...", f"systemd[1]: Reloaded {unit}.service - {UNITS[unit]}."])
+        journal(
+            host,
+            unit,
+            [
+                f"systemd[1]: Reloading {unit}.service - {UNITS[unit]}...",
+                f"systemd[1]: Reloaded {unit}.service - {UNITS[unit]}.",
+            ],
+        )
         state.update(active=True, reloaded=time.time())
         write_json_atomic(host / RUN_DIR / f"{unit}.json", state)
         return 0, f"{TAG} systemctl: reloaded nginx.service (configuration {conf} checked)"
@@ -245,12 +262,28 @@ def systemctl(args: list[str]) -> int:
         print(f"{TAG} systemctl stand-in: use restart|reload|start|stop|status|is-active UNIT")
         return 1
     verb, units = words[0], [_unit(u) for u in words[1:]]
-    if verb in ("restart", "reload", "start", "stop", "status", "is-active", "try-restart", "reload-or-restart") and not units:
+    if (
+        verb
+        in (
+            "restart",
+            "reload",
+            "start",
+            "stop",
+            "status",
+            "is-active",
+            "try-restart",
+            "reload-or-restart",
+        )
+        and not units
+    ):
         print(f"Too few arguments. {TAG}", file=sys.stderr)
         return 1
     for unit in units:
         if unit not in UNITS:
-            print(f"Failed to {verb} {unit}.service: Unit {unit}.service not found. {TAG}", file=sys.stderr)
+            print(
+                f"Failed to {verb} {unit}.service: Unit {unit}.service not found. {TAG}",
+                file=sys.stderr,
+            )
             return 5
     status = 0
     for unit in units:
@@ -272,10 +305,14 @@ def systemctl(args: list[str]) -> int:
             status = status or (0 if active else 3)
         elif verb == "status":
             state = service_state(host, unit)
-            since = time.strftime("%a %Y-%m-%d %H:%M:%S UTC", time.gmtime(state.get("since", time.time())))
+            since = time.strftime(
+                "%a %Y-%m-%d %H:%M:%S UTC", time.gmtime(state.get("since", time.time()))
+            )
             active = "active (running)" if state.get("active") else "inactive (dead)"
             print(f"● {unit}.service - {UNITS[unit]}")
-            print(f"     Loaded: loaded (/etc/systemd/system/{unit}.service; enabled; preset: enabled) {TAG}")
+            print(
+                f"     Loaded: loaded (/etc/systemd/system/{unit}.service; enabled; preset: enabled) {TAG}"
+            )
             print(f"     Active: {active} since {since}")
             if state.get("pid"):
                 print(f"   Main PID: {state['pid']} ({unit.split('-')[-1]})")
@@ -291,12 +328,15 @@ def systemctl(args: list[str]) -> int:
 
 def _parse_since(text: str, now: float) -> float | None:
     text = text.strip().lower()
-    m = re.fullmatch(r"(\d+)\s*(s|sec|secs|second|seconds|m|min|mins|minute|minutes|h|hour|hours|d|day|days)\s+ago", text) or re.fullmatch(r"-(\d+)\s*(s|m|min|h|d)", text)
+    m = re.fullmatch(
+        r"(\d+)\s*(s|sec|secs|second|seconds|m|min|mins|minute|minutes|h|hour|hours|d|day|days)\s+ago",
+        text,
+    ) or re.fullmatch(r"-(\d+)\s*(s|m|min|h|d)", text)
     if m:
         unit = m.group(2)[0]
         return now - int(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit]
     if text in ("today", "yesterday"):
-        start = time.mktime(time.localtime(now)[:3] + (0, 0, 0, 0, 0, -1))
+        start = time.mktime((*time.localtime(now)[:3], 0, 0, 0, 0, 0, -1))
         return start - (86400 if text == "yesterday" else 0)
     for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"):
         try:
@@ -325,7 +365,7 @@ def journalctl(args: list[str]) -> int:
         elif a in ("-S", "--since"):
             since = _parse_since(value, now)
             if since is None:
-                print(f'Failed to parse timestamp: {value} {TAG}', file=sys.stderr)
+                print(f"Failed to parse timestamp: {value} {TAG}", file=sys.stderr)
                 return 1
             i += 2
         elif a.startswith("--since="):
@@ -361,8 +401,38 @@ def journalctl(args: list[str]) -> int:
 # -- pg_dump / psql -----------------------------------------------------------------------------
 
 
-PG_DUMP_VALUED = {"-U", "--username", "-h", "--host", "-p", "--port", "-d", "--dbname", "-f", "--file", "-F", "--format", "-t", "-n"}
-PSQL_VALUED = {"-U", "--username", "-h", "--host", "-p", "--port", "-d", "--dbname", "-f", "--file", "-c", "--command", "-v", "--set"}
+PG_DUMP_VALUED = {
+    "-U",
+    "--username",
+    "-h",
+    "--host",
+    "-p",
+    "--port",
+    "-d",
+    "--dbname",
+    "-f",
+    "--file",
+    "-F",
+    "--format",
+    "-t",
+    "-n",
+}
+PSQL_VALUED = {
+    "-U",
+    "--username",
+    "-h",
+    "--host",
+    "-p",
+    "--port",
+    "-d",
+    "--dbname",
+    "-f",
+    "--file",
+    "-c",
+    "--command",
+    "-v",
+    "--set",
+}
 
 
 def _pg_args(args: list[str], with_value: set[str]) -> tuple[dict[str, str], list[str]]:
@@ -389,12 +459,19 @@ def _pg_args(args: list[str], with_value: set[str]) -> tuple[dict[str, str], lis
 
 
 def _db_name(opts: dict[str, str], rest: list[str]) -> str:
-    return opts.get("d") or opts.get("--dbname") or (rest[0] if rest else os.environ.get("PGDATABASE", "postgres"))
+    return (
+        opts.get("d")
+        or opts.get("--dbname")
+        or (rest[0] if rest else os.environ.get("PGDATABASE", "postgres"))
+    )
 
 
 def _no_database(tool: str, name: str) -> int:
-    print(f'{tool}: error: connection to server on socket "/var/run/postgresql/.s.PGSQL.5432" failed: '
-          f'FATAL:  database "{name}" does not exist {TAG}', file=sys.stderr)
+    print(
+        f'{tool}: error: connection to server on socket "/var/run/postgresql/.s.PGSQL.5432" failed: '
+        f'FATAL:  database "{name}" does not exist {TAG}',
+        file=sys.stderr,
+    )
     return 1
 
 
@@ -465,7 +542,9 @@ def dump_sql(db: dict[str, Any], name: str, *, clean: bool, if_exists: bool) -> 
         ]
     for table, spec in tables.items():
         if spec["columns"] and spec["columns"][0][0] == "id":
-            out.append(f"ALTER TABLE ONLY public.{table}\n    ADD CONSTRAINT {table}_pkey PRIMARY KEY (id);")
+            out.append(
+                f"ALTER TABLE ONLY public.{table}\n    ADD CONSTRAINT {table}_pkey PRIMARY KEY (id);"
+            )
             out.append("")
     out += ["--", "-- PostgreSQL database dump complete", "--", ""]
     return "\n".join(out)
@@ -478,7 +557,9 @@ def pg_dump(args: list[str]) -> int:
     db = load_db(host, name)
     if db is None:
         return _no_database("pg_dump", name)
-    text = dump_sql(db, name, clean="--clean" in opts or "-c" in opts, if_exists="--if-exists" in opts)
+    text = dump_sql(
+        db, name, clean="--clean" in opts or "-c" in opts, if_exists="--if-exists" in opts
+    )
     target = opts.get("f") or opts.get("--file")
     if target:
         Path(target).write_text(text)
@@ -513,7 +594,7 @@ def restore_sql(db: dict[str, Any], text: str, emit: Any) -> int:
                 i += 1
             i += 1
             if not m:
-                error("syntax error at or near \"COPY\"")
+                error('syntax error at or near "COPY"')
                 continue
             table = m.group(1)
             if table not in tables:
@@ -522,13 +603,19 @@ def restore_sql(db: dict[str, Any], text: str, emit: Any) -> int:
             spec = tables[table]
             types = dict((c, t) for c, t in spec["columns"])
             cols = [c.strip() for c in m.group(2).split(",")]
-            new_rows = [[_from_copy(v, types.get(c, "text")) for c, v in zip(cols, row, strict=False)] for row in rows]
+            new_rows = [
+                [_from_copy(v, types.get(c, "text")) for c, v in zip(cols, row, strict=False)]
+                for row in rows
+            ]
             if "id" in cols:
                 existing = {r[0] for r in spec["rows"]}
                 clash = [r for r in new_rows if r[cols.index("id")] in existing]
                 if clash:
                     error(f'duplicate key value violates unique constraint "{table}_pkey"')
-                    emit(f"DETAIL:  Key (id)=({clash[0][cols.index('id')]}) already exists.", err=True)
+                    emit(
+                        f"DETAIL:  Key (id)=({clash[0][cols.index('id')]}) already exists.",
+                        err=True,
+                    )
                     continue
             spec["rows"].extend(new_rows)
             emit(f"COPY {len(new_rows)}")
@@ -545,7 +632,7 @@ def restore_sql(db: dict[str, Any], text: str, emit: Any) -> int:
         elif statement.startswith("DROP TABLE"):
             m = re.match(r"DROP TABLE (IF EXISTS )?(?:public\.)?(\w+);", statement)
             if not m:
-                error("syntax error at or near \"DROP\"")
+                error('syntax error at or near "DROP"')
             elif m.group(2) in tables:
                 del tables[m.group(2)]
                 emit("DROP TABLE")
@@ -557,7 +644,7 @@ def restore_sql(db: dict[str, Any], text: str, emit: Any) -> int:
         elif statement.startswith("CREATE TABLE"):
             m = re.match(r"CREATE TABLE (?:public\.)?(\w+) \((.*)\);$", statement, re.S)
             if not m:
-                error("syntax error at or near \"CREATE\"")
+                error('syntax error at or near "CREATE"')
             elif m.group(1) in tables:
                 error(f'relation "{m.group(1)}" already exists')
             else:
@@ -579,12 +666,18 @@ def psql(args: list[str]) -> int:
     opts, rest = _pg_args(args, PSQL_VALUED)
     name = _db_name(opts, rest)
     if opts.get("c") or opts.get("--command"):
-        print(f"psql: {TAG} the stand-in only restores plain SQL dumps (from stdin or -f FILE)", file=sys.stderr)
+        print(
+            f"psql: {TAG} the stand-in only restores plain SQL dumps (from stdin or -f FILE)",
+            file=sys.stderr,
+        )
         return 2
     db = load_db(host, name)
     if db is None:
-        print(f'psql: error: connection to server on socket "/var/run/postgresql/.s.PGSQL.5432" failed: '
-              f'FATAL:  database "{name}" does not exist {TAG}', file=sys.stderr)
+        print(
+            f'psql: error: connection to server on socket "/var/run/postgresql/.s.PGSQL.5432" failed: '
+            f'FATAL:  database "{name}" does not exist {TAG}',
+            file=sys.stderr,
+        )
         return 2
     source = opts.get("f") or opts.get("--file")
     text = Path(source).read_text() if source else sys.stdin.read()
@@ -632,11 +725,22 @@ class ProgrammingError(Exception):
 def _column(name: str, field: Any) -> list[str]:
     import ast
 
-    kind = field.func.attr if isinstance(field, ast.Call) and isinstance(field.func, ast.Attribute) else "TextField"
+    kind = (
+        field.func.attr
+        if isinstance(field, ast.Call) and isinstance(field.func, ast.Attribute)
+        else "TextField"
+    )
     if kind == "ForeignKey":
         return [f"{name}_id", "bigint"]
     if kind == "CharField":
-        size = next((k.value.value for k in field.keywords if k.arg == "max_length" and isinstance(k.value, ast.Constant)), 255)
+        size = next(
+            (
+                k.value.value
+                for k in field.keywords
+                if k.arg == "max_length" and isinstance(k.value, ast.Constant)
+            ),
+            255,
+        )
         return [name, f"character varying({size})"]
     return [name, FIELD_TYPES.get(kind, "text")]
 
@@ -648,7 +752,9 @@ def migration_operations(path: Path) -> list[dict[str, Any]]:
     tree = ast.parse(path.read_text(), str(path))
     ops: list[dict[str, Any]] = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "operations" for t in node.targets):
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "operations" for t in node.targets
+        ):
             assert isinstance(node.value, ast.List)
             for call in node.value.elts:
                 if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)):
@@ -662,7 +768,9 @@ def migration_operations(path: Path) -> list[dict[str, Any]]:
                     op["columns"] = [
                         _column(t.elts[0].value, t.elts[1])  # type: ignore[attr-defined]
                         for t in kw["fields"].elts  # type: ignore[union-attr]
-                        if isinstance(t, ast.Tuple) and len(t.elts) == 2 and isinstance(t.elts[0], ast.Constant)
+                        if isinstance(t, ast.Tuple)
+                        and len(t.elts) == 2
+                        and isinstance(t.elts[0], ast.Constant)
                     ]
                 if call.func.attr in ("AddField", "RemoveField") and "field" in kw:
                     op["column"] = _column(op.get("name", "field"), kw["field"])
@@ -679,7 +787,10 @@ def _apply_operation(db: dict[str, Any], app: str, op: dict[str, Any], forward: 
         if create:
             if table in tables:
                 raise ProgrammingError(f'relation "{table}" already exists')
-            tables[table] = {"columns": [list(c) for c in op.get("columns", [["id", "bigint NOT NULL"]])], "rows": []}
+            tables[table] = {
+                "columns": [list(c) for c in op.get("columns", [["id", "bigint NOT NULL"]])],
+                "rows": [],
+            }
         else:
             if table not in tables:
                 raise OperationalError(f'relation "{table}" does not exist')
@@ -718,11 +829,18 @@ def _applied(db: dict[str, Any], app: str) -> list[str]:
 
 
 def _record(db: dict[str, Any], app: str, name: str, applied: bool) -> None:
-    table = db["tables"].setdefault("django_migrations", {
-        "columns": [["id", "bigint NOT NULL"], ["app", "character varying(255) NOT NULL"],
-                    ["name", "character varying(255) NOT NULL"], ["applied", "timestamp with time zone NOT NULL"]],
-        "rows": [],
-    })
+    table = db["tables"].setdefault(
+        "django_migrations",
+        {
+            "columns": [
+                ["id", "bigint NOT NULL"],
+                ["app", "character varying(255) NOT NULL"],
+                ["name", "character varying(255) NOT NULL"],
+                ["applied", "timestamp with time zone NOT NULL"],
+            ],
+            "rows": [],
+        },
+    )
     if applied:
         next_id = max((r[0] for r in table["rows"]), default=0) + 1
         stamp = time.strftime("%Y-%m-%d %H:%M:%S.000000+00", time.gmtime())
@@ -738,7 +856,10 @@ def _project_apps(app_dir: Path) -> list[str]:
 def _traceback(exc: Exception, where: str) -> None:
     module = "django.db.utils"
     print("Traceback (most recent call last):", file=sys.stderr)
-    print('  File "/var/www/iact-project/venv/lib/python3.11/site-packages/django/db/backends/utils.py", line 89, in _execute', file=sys.stderr)
+    print(
+        '  File "/var/www/iact-project/venv/lib/python3.11/site-packages/django/db/backends/utils.py", line 89, in _execute',
+        file=sys.stderr,
+    )
     print("    return self.cursor.execute(sql, params)", file=sys.stderr)
     cause = "UndefinedTable" if isinstance(exc, OperationalError) else "DuplicateObject"
     print(f"psycopg2.errors.{cause}: {exc} (while running {where})", file=sys.stderr)
@@ -762,8 +883,11 @@ def manage(app_dir_text: str, args: list[str]) -> int:
     if command in ("migrate", "showmigrations"):
         db = load_db(host, db_name)
         if db is None:
-            print(f'django.db.utils.OperationalError: connection to server on socket "/var/run/postgresql/.s.PGSQL.5432" failed: '
-                  f'FATAL:  database "{db_name}" does not exist {TAG}', file=sys.stderr)
+            print(
+                f'django.db.utils.OperationalError: connection to server on socket "/var/run/postgresql/.s.PGSQL.5432" failed: '
+                f'FATAL:  database "{db_name}" does not exist {TAG}',
+                file=sys.stderr,
+            )
             return 1
         if command == "showmigrations":
             return _showmigrations(app_dir, db, rest)
@@ -795,10 +919,14 @@ def _showmigrations(app_dir: Path, db: dict[str, Any], apps: list[str]) -> int:
     return 0
 
 
-def _migrate(host: Path, app_dir: Path, db_name: str, db: dict[str, Any], rest: list[str], flags: list[str]) -> int:
+def _migrate(
+    host: Path, app_dir: Path, db_name: str, db: dict[str, Any], rest: list[str], flags: list[str]
+) -> int:
     apps = _project_apps(app_dir)
     plan: list[tuple[str, str, bool]] = []  # (app, migration, forward)
-    print(f"{TAG} manage.py stand-in: database '{db_name}' is a file in the sandbox", file=sys.stderr)
+    print(
+        f"{TAG} manage.py stand-in: database '{db_name}' is a file in the sandbox", file=sys.stderr
+    )
     if rest and rest[0] not in apps:
         print(f"CommandError: App '{rest[0]}' does not have migrations.", file=sys.stderr)
         return 1
@@ -815,18 +943,29 @@ def _migrate(host: Path, app_dir: Path, db_name: str, db: dict[str, Any], rest: 
                 matches = [n for n in code if n.startswith(wanted)]
                 if len(matches) != 1:
                     if matches:
-                        print(f"CommandError: More than one migration matches '{wanted}' in app '{app}'. Please be more specific.", file=sys.stderr)
+                        print(
+                            f"CommandError: More than one migration matches '{wanted}' in app '{app}'. Please be more specific.",
+                            file=sys.stderr,
+                        )
                     else:
-                        print(f"CommandError: Cannot find a migration matching '{wanted}' from app '{app}'.", file=sys.stderr)
+                        print(
+                            f"CommandError: Cannot find a migration matching '{wanted}' from app '{app}'.",
+                            file=sys.stderr,
+                        )
                     return 1
                 target_index = code.index(matches[0])
-            header.append(f"  Target specific migration: {'zero' if target_index < 0 else code[target_index]}, from {app}")
+            header.append(
+                f"  Target specific migration: {'zero' if target_index < 0 else code[target_index]}, from {app}"
+            )
             unknown = [n for n in applied if n not in code]
             if unknown:
-                print(f"CommandError: Migration {app}.{unknown[-1]} is applied in the database but its file is not in "
-                      f"the checked-out code; check out the release that has it to unapply it.", file=sys.stderr)
+                print(
+                    f"CommandError: Migration {app}.{unknown[-1]} is applied in the database but its file is not in "
+                    f"the checked-out code; check out the release that has it to unapply it.",
+                    file=sys.stderr,
+                )
                 return 1
-            for name in reversed(code[target_index + 1:]):
+            for name in reversed(code[target_index + 1 :]):
                 if name in applied:
                     plan.append((app, name, False))
             for name in code[: target_index + 1]:
@@ -836,7 +975,9 @@ def _migrate(host: Path, app_dir: Path, db_name: str, db: dict[str, Any], rest: 
             header.append(f"  Apply all migrations: {app}")
             plan = [(app, n, True) for n in code if n not in applied]
     else:
-        header.append(f"  Apply all migrations: {', '.join(['admin', 'auth', 'contenttypes', *apps, 'sessions'])}")
+        header.append(
+            f"  Apply all migrations: {', '.join(['admin', 'auth', 'contenttypes', *apps, 'sessions'])}"
+        )
         for app in apps:
             applied = _applied(db, app)
             plan += [(app, n, True) for n in _code_migrations(app_dir, app) if n not in applied]
@@ -869,12 +1010,25 @@ def _collectstatic(app_dir: Path, clear: bool) -> int:
     target = app_dir / "staticfiles"
     if clear and target.exists():
         shutil.rmtree(target)
-    sources = [p for app in _project_apps(app_dir) for p in (app_dir / app / "static").rglob("*") if p.is_file()]
+    sources = [
+        p
+        for app in _project_apps(app_dir)
+        for p in (app_dir / app / "static").rglob("*")
+        if p.is_file()
+    ]
     dist = app_dir / "frontend" / "dist"
     sources += [p for p in dist.rglob("*") if p.is_file()] if dist.exists() else []
     copied = unmodified = 0
     for source in sources:
-        base = dist if source.is_relative_to(dist) else next(a for a in (app_dir / x / "static" for x in _project_apps(app_dir)) if source.is_relative_to(a))
+        base = (
+            dist
+            if source.is_relative_to(dist)
+            else next(
+                a
+                for a in (app_dir / x / "static" for x in _project_apps(app_dir))
+                if source.is_relative_to(a)
+            )
+        )
         dest = target / source.relative_to(base)
         if dest.exists() and dest.read_bytes() == source.read_bytes():
             unmodified += 1
@@ -916,7 +1070,9 @@ def npm(args: list[str]) -> int:
         if not script:
             print(f'npm ERR! Missing script: "build" {TAG}', file=sys.stderr)
             return 1
-        print(f"\n> {package.get('name', 'app')}@{package.get('version', '0.0.0')} build\n> {script}\n")
+        print(
+            f"\n> {package.get('name', 'app')}@{package.get('version', '0.0.0')} build\n> {script}\n"
+        )
         sources = sorted((cwd / "frontend" / "src").glob("*.js"))
         bundle = "\n".join(p.read_text() for p in sources)
         digest = hashlib.sha256(bundle.encode()).hexdigest()[:8]
@@ -945,9 +1101,16 @@ def pip(args: list[str]) -> int:
         if args[i] in ("-r", "--requirement") and i + 1 < len(args):
             path = Path(args[i + 1])
             if not path.exists():
-                print(f"ERROR: Could not open requirements file: [Errno 2] No such file or directory: '{path}' {TAG}", file=sys.stderr)
+                print(
+                    f"ERROR: Could not open requirements file: [Errno 2] No such file or directory: '{path}' {TAG}",
+                    file=sys.stderr,
+                )
                 return 1
-            requirements += [ln.split("#")[0].strip() for ln in path.read_text().splitlines() if ln.split("#")[0].strip()]
+            requirements += [
+                ln.split("#")[0].strip()
+                for ln in path.read_text().splitlines()
+                if ln.split("#")[0].strip()
+            ]
             i += 2
         elif not args[i].startswith("-"):
             requirements.append(args[i])
@@ -977,16 +1140,29 @@ def pip(args: list[str]) -> int:
 
 def gh(args: list[str]) -> int:
     if args[:2] == ["workflow", "run"] and len(args) > 2:
-        ref = args[args.index("--ref") + 1] if "--ref" in args and args.index("--ref") + 1 < len(args) else "main"
+        ref = (
+            args[args.index("--ref") + 1]
+            if "--ref" in args and args.index("--ref") + 1 < len(args)
+            else "main"
+        )
         print(f"✓ Created workflow_dispatch event for {args[2]} at {ref}")
         print(f"{TAG} gh stand-in: nothing was sent to GitHub")
         return 0
     if args[:2] == ["run", "list"]:
-        workflow = next((a.split("=", 1)[1] for a in args if a.startswith("--workflow=")), "deploy-staging.yml")
-        print("STATUS  TITLE                     WORKFLOW            BRANCH   EVENT              ID          ELAPSED  AGE")
-        print(f"✓       chore(release): 1.2.3 ({TAG})  {workflow}  develop  workflow_dispatch  1000000001  2m41s    less than a minute ago")
+        workflow = next(
+            (a.split("=", 1)[1] for a in args if a.startswith("--workflow=")), "deploy-staging.yml"
+        )
+        print(
+            "STATUS  TITLE                     WORKFLOW            BRANCH   EVENT              ID          ELAPSED  AGE"
+        )
+        print(
+            f"✓       chore(release): 1.2.3 ({TAG})  {workflow}  develop  workflow_dispatch  1000000001  2m41s    less than a minute ago"
+        )
         return 0
-    print(f"{TAG} gh stand-in: only 'gh workflow run' and 'gh run list' are supported", file=sys.stderr)
+    print(
+        f"{TAG} gh stand-in: only 'gh workflow run' and 'gh run list' are supported",
+        file=sys.stderr,
+    )
     return 1
 
 
@@ -995,12 +1171,18 @@ def nginx(args: list[str]) -> int:
     conf = host / "etc/nginx/nginx.conf"
     if "-t" in args:
         if not conf.exists():
-            print(f"nginx: [emerg] open() \"{conf}\" failed (2: No such file or directory) {TAG}", file=sys.stderr)
+            print(
+                f'nginx: [emerg] open() "{conf}" failed (2: No such file or directory) {TAG}',
+                file=sys.stderr,
+            )
             return 1
         print(f"nginx: the configuration file {conf} syntax is ok {TAG}", file=sys.stderr)
         print(f"nginx: configuration file {conf} test is successful", file=sys.stderr)
         return 0
-    print(f"{TAG} nginx stand-in: only 'nginx -t' is supported (use systemctl reload nginx)", file=sys.stderr)
+    print(
+        f"{TAG} nginx stand-in: only 'nginx -t' is supported (use systemctl reload nginx)",
+        file=sys.stderr,
+    )
     return 1
 
 
