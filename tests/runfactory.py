@@ -10,7 +10,7 @@
 - ``staging_run()``: a whole run of ``STAGING_MINI`` that fails in PASO 4 and is rolled back.
 - ``big_run()``: a finished run of 1,000 steps (benchmarks).
 
-Use: ``import runfactory`` from a test under ``tests/`` (pytest puts this folder on sys.path).
+Use: ``from tests import runfactory`` (tests/ is a package; pytest puts the project root on sys.path).
 """
 
 from __future__ import annotations
@@ -461,7 +461,8 @@ def _staging_until_last_tick(runs_dir: Path) -> RunBuilder:
     base = "https://staging.iact-project.com"
     b.run_step("staging-health", f"GET {base}/api/health\nHTTP 200 OK\n{{\"status\": \"healthy\", \"version\": \"1.2.2\"}}\n",
                duration=0.0425, exit_status=None, command=f"GET {base}/api/health",
-               evidence={"method": "GET", "url": f"{base}/api/health", "status": 200, "latency_ms": 42.5})
+               evidence={"http_status": 200, "latency_ms": 42.5, "url": f"{base}/api/health",
+                         "body_excerpt": '{"status": "healthy", "version": "1.2.2"}'})
     b.wait("ci-green")
     b.tick("ci-green", "alice", note="All five checks green on run #4812")
     b.run_step("changelog-review", "abc1234 feat(auth): implement JWT authentication\n9f8e7d6 fix(perm): validation\n",
@@ -480,13 +481,14 @@ def _staging_until_last_tick(runs_dir: Path) -> RunBuilder:
     b.run_step("restart", "", duration=1.0, command="sudo -n systemctl restart iact-gunicorn")
     b.run_step("health", f"GET {base}/api/health\nHTTP 200 OK\n{{\"status\": \"healthy\", \"version\": \"1.2.3\"}}\n",
                duration=0.0381, exit_status=None,
-               evidence={"method": "GET", "url": f"{base}/api/health", "status": 200, "latency_ms": 38.1})
+               evidence={"http_status": 200, "latency_ms": 38.1, "url": f"{base}/api/health",
+                         "body_excerpt": '{"status": "healthy", "version": "1.2.3"}'})
     b.run_step(
         "smoke-login",
         f"POST {base}/api/auth/login\nrequest: {{\"username\": \"testuser\", \"password\": \"{SMOKE_PASSWORD}\"}}\n"
         f"HTTP 200 OK\n{{\"token\": \"{LOGIN_TOKEN}\"}}\n",
         duration=0.12, exit_status=None,
-        evidence={"method": "POST", "url": f"{base}/api/auth/login", "status": 200, "latency_ms": 120.0},
+        evidence={"http_status": 200, "latency_ms": 120.0, "url": f"{base}/api/auth/login", "body_excerpt": '{"token": "***"}'},
         captures={}, secret_captures=["token"],
     )
     b.run_step("logs-check", "Nov 17 14:05:01 staging gunicorn[812]: ERROR KeyError: 'JWT_SECRET_KEY'\n",
@@ -496,7 +498,7 @@ def _staging_until_last_tick(runs_dir: Path) -> RunBuilder:
     b.rollback("JWT_SECRET_KEY missing on staging; roll back and fix the env")
     b.run_step("revert", "HEAD is now at abc1234\n", duration=0.9)
     b.run_step("reverify", "HTTP 200 OK\n", duration=0.05, exit_status=None,
-               evidence={"method": "GET", "url": f"{base}/api/health", "status": 200, "latency_ms": 50.0})
+               evidence={"http_status": 200, "latency_ms": 50.0, "url": f"{base}/api/health"})
     b.wait("notify-rollback")
     return b
 
@@ -544,7 +546,8 @@ def big_run(runs_dir: Path, steps: int = 1000, *, run_id: str = "20251117T140000
             b.tick(s.id, "bob", role="tech-lead", note=f"checked {s.id}")
         elif s.kind == "http":
             b.run_step(s.id, "GET http://127.0.0.1:8000/api/health\nHTTP 200 OK\n", exit_status=None, duration=0.004,
-                       evidence={"method": "GET", "url": "http://127.0.0.1:8000/api/health", "status": 200, "latency_ms": 4.0})
+                       evidence={"http_status": 200, "latency_ms": 4.0, "url": "http://127.0.0.1:8000/api/health",
+                                 "body_excerpt": '{"status": "healthy"}'})
         else:
             b.run_step(s.id, body + f"{s.id} done\n", duration=0.01)
     return b.finish("succeeded")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import html
 import re
+import tomllib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -148,11 +149,49 @@ RUN_WORDS = {
 
 
 @dataclass
+class PhaseOutline:
+    title: str
+    reference: str
+    alternatives: dict[str, str]  # id -> title
+
+
+@dataclass
+class Outline:
+    """What the documents take from the pinned checklist: titles and the closing summary.
+
+    Read straight from its TOML: the checklist was validated when the run started, and a
+    full validation of a long checklist would cost more than the whole rendering."""
+
+    phases: dict[str, PhaseOutline]
+    summary: list[tuple[str, list[tuple[str, list[str]]]]]
+
+
+def checklist_outline(raw: bytes) -> Outline | None:
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+        phases = {
+            str(p["id"]): PhaseOutline(
+                str(p.get("title", p["id"])),
+                str(p.get("reference", "")),
+                {str(a["id"]): str(a.get("title", a["id"])) for a in p.get("alternatives", [])},
+            )
+            for p in data.get("phases", [])
+        }
+        summary = [
+            (str(sec["title"]), [(str(i["text"]), [str(x) for x in i.get("steps", [])]) for i in sec.get("items", [])])
+            for sec in data.get("summary", [])
+        ]
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError):
+        return None
+    return Outline(phases, summary)
+
+
+@dataclass
 class RenderInput:
     """What the renderers need to know about a run besides its state."""
 
     state: RunState
-    checklist: Any | None  # iact_tui.engine.checklist.Checklist, when the pinned copy parses
+    outline: Outline | None  # titles and summary from the pinned checklist, when it reads
     exported_at: str
     exported_by: str
     in_use: bool = False
@@ -257,29 +296,18 @@ def _facts(src: RenderInput) -> list[tuple[str, Line]]:
 
 
 def _phase_title(src: RenderInput, phase_id: str) -> str:
-    if src.checklist is not None:
-        for p in src.checklist.phases:
-            if p.id == phase_id:
-                return str(p.title)
-    return phase_id
+    p = src.outline.phases.get(phase_id) if src.outline else None
+    return p.title if p and p.title else phase_id
 
 
 def _phase_reference(src: RenderInput, phase_id: str) -> str:
-    if src.checklist is not None:
-        for p in src.checklist.phases:
-            if p.id == phase_id:
-                return str(p.reference)
-    return ""
+    p = src.outline.phases.get(phase_id) if src.outline else None
+    return p.reference if p else ""
 
 
 def _alternative_title(src: RenderInput, phase_id: str, alt_id: str) -> str:
-    if src.checklist is not None:
-        for p in src.checklist.phases:
-            if p.id == phase_id:
-                for a in p.alternatives:
-                    if a.id == alt_id:
-                        return str(a.title)
-    return alt_id
+    p = src.outline.phases.get(phase_id) if src.outline else None
+    return p.alternatives.get(alt_id, alt_id) if p else alt_id
 
 
 def _status_word(s: StepRecord) -> str:
@@ -292,17 +320,17 @@ def _status_word(s: StepRecord) -> str:
 
 
 def _summary_sections(src: RenderInput) -> list[Section]:
-    if src.checklist is None or not src.checklist.summary:
+    if src.outline is None or not src.outline.summary:
         return []
     steps = src.state.steps
     top = Section(2, [plain("Deployment checklist")])
-    for section in src.checklist.summary:
-        child = Section(3, [plain(section.title)])
-        for item in section.items:
-            present = [steps[sid] for sid in item.steps if sid in steps]
+    for section_title, items in src.outline.summary:
+        child = Section(3, [plain(section_title)])
+        for text, step_ids in items:
+            present = [steps[sid] for sid in step_ids if sid in steps]
             statuses = [s.status for s in present]
             checked = bool(present) and all(st in ("passed", "not_applicable") for st in statuses) and "passed" in statuses
-            head: Line = [plain(item.text), plain(" — ")]
+            head: Line = [plain(text), plain(" — ")]
             if not present:
                 head.append(plain("not in this run"))
             for i, s in enumerate(present):
@@ -417,14 +445,18 @@ def _step_item(src: RenderInput, s: StepRecord) -> Item:
 def _evidence(evidence: dict[str, Any]) -> str:
     parts: list[str] = []
     rest = dict(evidence)
-    if "status" in rest:
-        parts.append(f"HTTP {rest.pop('status')}")
+    for key in ("http_status", "status"):
+        if key in rest:
+            parts.append(f"HTTP {rest.pop(key)}")
+            break
     for key in ("latency_ms", "elapsed_ms"):
         if key in rest:
             parts.append(f"{fmt_number(rest.pop(key))} ms")
     method, url = rest.pop("method", None), rest.pop("url", None)
     if method or url:
         parts.append(" ".join(str(x) for x in (method, url) if x))
+    if "body_excerpt" in rest:
+        rest["body"] = rest.pop("body_excerpt")
     for key in sorted(rest):
         value = rest[key]
         text = value if isinstance(value, str) else fmt_number(value) if isinstance(value, (int, float)) else repr(value)
@@ -477,12 +509,14 @@ def _footer(src: RenderInput) -> list[Line]:
 
 # -- Markdown ---------------------------------------------------------------------------------
 
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&])")
+_MD_SPECIAL = re.compile(r"([\\`*\[\]<>|~&])")
+# an underscore inside a word never starts emphasis (GFM): JWT_SECRET_KEY stays readable
+_MD_UNDERSCORE = re.compile(r"(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")
 _MD_LINE_START = re.compile(r"^(\s*)([-+#>=]|\d+[.)])")
 
 
 def _md_plain(text: str, in_table: bool) -> str:
-    text = _MD_SPECIAL.sub(r"\\\1", text)
+    text = _MD_UNDERSCORE.sub(r"\\_", _MD_SPECIAL.sub(r"\\\1", text))
     if in_table:
         return " / ".join(part.strip() for part in text.splitlines()) if "\n" in text else text
     lines = text.split("\n")
