@@ -27,7 +27,9 @@ from iact_tui.engine.values import Values
 DEFAULT_PORT = 22
 CONNECT_TIMEOUT = 20.0  # seconds to reach a host and log in
 CLOSE_TIMEOUT = 5.0  # seconds close() waits for a clean goodbye before it aborts
-KEEPALIVE_INTERVAL = 30.0  # notices a dead link during a long command instead of waiting forever
+# Notices a dead link during a long, silent command (a pg_dump) in ~90 s instead of TCP's
+# many minutes; an ssh config's own ServerAliveInterval wins.
+KEEPALIVE_INTERVAL = 30.0
 
 
 class SshError(Exception):
@@ -68,6 +70,7 @@ class _Resolved:
     user: str
     proxy_jump: str | None
     host_key_alias: str | None
+    config_keepalive: bool  # the ssh config sets ServerAliveInterval itself
 
     @property
     def hostport(self) -> str:
@@ -121,7 +124,7 @@ class SshPool:
 
     async def connection(self, host_name: str) -> asyncssh.SSHClientConnection:
         """The open connection to a host, connecting first if needed; raises ``SshError``."""
-        return await self._pooled(host_name, (), lambda: self._target(host_name), None)
+        return await self._pooled(host_name, (), None, None)
 
     async def close(self) -> None:
         """Close every connection: a clean goodbye, bounded in time; abort on cancel."""
@@ -149,7 +152,7 @@ class SshPool:
         self,
         key: str,
         chain: tuple[str, ...],
-        target: Callable[[], _Target],
+        target: _Target | None,  # None: the checklist host named ``key``
         tunnel: asyncssh.SSHClientConnection | None,
     ) -> asyncssh.SSHClientConnection:
         if key in chain:
@@ -161,7 +164,7 @@ class SshPool:
             if conn is not None and not conn.is_closed():
                 return conn
             self._connections.pop(key, None)
-            conn = await self._connect(target(), (*chain, key), tunnel)
+            conn = await self._connect(target or self._target(key), (*chain, key), tunnel)
             self._connections[key] = conn
             return conn
 
@@ -209,7 +212,6 @@ class SshPool:
             "host": target.address,
             "known_hosts": known_hosts,
             "connect_timeout": self.connect_timeout,
-            "keepalive_interval": self.keepalive_interval,
             "config": () if self.ssh_config is None else list(self.ssh_config),
         }
         if target.port is not None:
@@ -235,6 +237,8 @@ class SshPool:
         )
         options = self._options(target, known_hosts)
         resolved = await self._resolve(target, options)
+        if not resolved.config_keepalive:
+            options["keepalive_interval"] = self.keepalive_interval
         jump = target.proxy_jump or resolved.proxy_jump
         if tunnel is None and jump and jump.lower() != "none":
             tunnel = await self._open_jumps(jump, target.name, chain)
@@ -282,6 +286,7 @@ class SshPool:
             user=resolved.username,
             proxy_jump=tunnel if isinstance(tunnel, str) and tunnel else None,
             host_key_alias=resolved.host_key_alias,
+            config_keepalive=resolved.config.get("ServerAliveInterval") is not None,
         )
 
     async def _open_jumps(
@@ -298,8 +303,12 @@ class SshPool:
             port: int | None = None
             if "@" in address:
                 user, address = address.rsplit("@", 1)
-            if address.count(":") == 1:  # host:port (a bare IPv6 address has more colons)
+            port_text = ""
+            if address.startswith("[") and "]:" in address:  # [host]:port, e.g. IPv6
+                address, port_text = address[1:].split("]:", 1)
+            elif address.count(":") == 1:  # host:port (a bare IPv6 address has more colons)
                 address, port_text = address.split(":")
+            if port_text:
                 try:
                     port = int(port_text)
                 except ValueError:
@@ -307,14 +316,14 @@ class SshPool:
             address = address.strip("[]")
             if tunnel is None and user is None and port is None and address in self.hosts:
                 key = address
-                tunnel = await self._pooled(address, chain, lambda a=address: self._target(a), None)
+                tunnel = await self._pooled(address, chain, None, None)
                 continue
             key = f"{key}>{hop}" if key else f"jump:{hop}"
             hop_target = _Target(
                 f"{hop} (jump host for {for_name})", address, port, user, None, None, None
             )
             try:
-                tunnel = await self._pooled(key, chain, lambda t=hop_target: t, tunnel)
+                tunnel = await self._pooled(key, chain, hop_target, tunnel)
             except SshError as exc:
                 raise SshError(f"on the way to {for_name}: {exc}") from None
         if tunnel is None:

@@ -291,15 +291,20 @@ def _kill_script(pids: list[int]) -> str:
 
     Runs on the host in one round trip. A group that does not exist (sudo without use_pty keeps
     the command in the outer group) is simply skipped. `kill -s SIG -- -PGID` works in dash
-    and bash alike.
+    and bash alike. "Gone" ignores zombies: an orphan stays one until the host's init reaps it,
+    which some inits do only every second or two. Without `ps`, `kill -0` is the fallback.
     """
     groups = " ".join(f"-{pid}" for pid in pids)
+    in_groups = " || ".join(f"$1 == {pid}" for pid in pids)
     rounds = int(KILL_GRACE * 10)
     return (
+        "alive() { "
+        "if t=$(ps -e -o pgid= -o stat= 2>/dev/null); then "
+        f"""printf '%s\\n' "$t" | awk '($2 !~ /^Z/) && ({in_groups}) {{ f = 1 }} END {{ exit !f }}'; """
+        f"else for g in {groups}; do kill -s 0 -- $g 2>/dev/null && return 0; done; return 1; "
+        "fi; }; "
         f"for g in {groups}; do kill -s TERM -- $g 2>/dev/null; done; "
-        f"i=0; while [ $i -lt {rounds} ]; do "
-        f"alive=; for g in {groups}; do kill -s 0 -- $g 2>/dev/null && alive=1; done; "
-        '[ -z "$alive" ] && break; sleep 0.1; i=$((i+1)); done; '
+        f"i=0; while [ $i -lt {rounds} ] && alive; do sleep 0.1; i=$((i+1)); done; "
         f"for g in {groups}; do kill -s KILL -- $g 2>/dev/null; done; exit 0"
     )
 
