@@ -87,6 +87,7 @@ def ssh_agent(tmp_path: Path) -> Iterator[Callable[[Path], str]]:
     finally:
         agent.terminate()
         agent.wait(timeout=5)
+        agent.stdout.close()
 
 
 @pytest.fixture

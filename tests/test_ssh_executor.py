@@ -317,6 +317,7 @@ async def test_cancel_stops_the_remote_command(tmp_path, asyncssh_server):
     with pytest.raises(asyncio.CancelledError):
         await task
     assert processes_matching("sleep 4328") == []
+    ctx.log.close()
     await run.close()
 
 
@@ -337,6 +338,7 @@ async def test_lost_connection_is_a_plain_sentence_and_the_pool_reconnects(
         await ctx.wait_for_output("started")
         asyncssh_server.drop_connections()
         outcome = await task
+        ctx.log.close()
         assert not outcome.ok
         assert outcome.message == "lost the connection to staging while the command was running"
         outcome, ctx = await run.run("again")
@@ -444,6 +446,25 @@ async def test_connection_refused(tmp_path):
         await run.close()
     assert not outcome.ok
     assert outcome.message == f"could not connect to staging (127.0.0.1:{port}): connection refused"
+
+
+async def test_a_host_that_never_answers_times_out(tmp_path):
+    # listening but never accepting: TCP connects, the SSH greeting never comes
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        port = silent.getsockname()[1]
+        run = StepRun(
+            tmp_path,
+            {"staging": {"address": "127.0.0.1", "port": port, "user": "deploy"}},
+            [{"id": "s", "host": "staging", "run": "true"}],
+            connect_timeout=0.5,
+        )
+        outcome, _ = await run.run("s")
+        await run.close()
+    assert outcome.message == (
+        f"could not connect to staging (127.0.0.1:{port}): no answer within 0.5 s"
+    )
 
 
 async def test_unknown_name_is_a_dns_failure(tmp_path):
