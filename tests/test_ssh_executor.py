@@ -555,6 +555,21 @@ async def test_ssh_agent_keys_work(tmp_path, asyncssh_server, ssh_agent):
     assert outcome.ok, outcome.message
     assert ctx.output_text == "agent\n"
 
+    # a passphrase-protected key file whose key is in the agent: the agent signs
+    key = asyncssh.read_private_key(asyncssh_server.client_key_path)
+    locked = tmp_path / "locked_key"
+    locked.write_bytes(key.export_private_key("openssh", passphrase="not typed by anyone"))
+    locked.chmod(0o600)
+    run = StepRun(
+        tmp_path,
+        {"staging": {**entry, "identity": str(locked)}},
+        [{"id": "s", "host": "staging", "run": "echo agent"}],
+        agent_path=socket_path,
+    )
+    outcome, _ = await run.run("s")
+    await run.close()
+    assert outcome.ok, outcome.message
+
     run = StepRun(
         tmp_path,
         {"staging": entry},

@@ -218,6 +218,8 @@ class SshPool:
             options["port"] = target.port
         if target.user is not None:
             options["username"] = target.user
+        # An encrypted key file is skipped rather than fatal: its key may well be in the agent.
+        options["ignore_encrypted"] = True
         if target.identity is not None:
             options["client_keys"] = [target.identity]
         elif self.client_keys is not None:
@@ -346,7 +348,8 @@ class SshPool:
             keys = target.identity or ", ".join(self.client_keys or []) or "ssh-agent, ~/.ssh/id_*"
             return (
                 f"{resolved.user}@{where} refused our keys ({keys}): permission denied; check "
-                "the user name and that the public key is in the host's authorized_keys"
+                "the user name, that the public key is in the host's authorized_keys, and that "
+                "a passphrase-protected key is loaded in ssh-agent"
             )
         if isinstance(exc, asyncssh.ConnectionLost):
             return f"lost the connection to {where} while logging in: {exc.reason}"
