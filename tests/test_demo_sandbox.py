@@ -9,6 +9,7 @@ import re
 import shlex
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import asyncssh
 import httpx
@@ -31,7 +32,7 @@ async def sandbox(tmp_path: Path) -> AsyncIterator[Sandbox]:
         yield box
 
 
-def connect(box: Sandbox, **kwargs: object) -> asyncssh.connection._ConnectContextManager:  # type: ignore[name-defined]
+def connect(box: Sandbox, **kwargs: object) -> Any:
     v = box.variables()
     options = {
         "known_hosts": v["known_hosts"],
@@ -39,7 +40,7 @@ def connect(box: Sandbox, **kwargs: object) -> asyncssh.connection._ConnectConte
         "username": v["ssh_user"],
     }
     options.update(kwargs)
-    return asyncssh.connect(v["staging_host"], port=int(v["ssh_port"]), **options)  # type: ignore[arg-type]
+    return asyncssh.connect(v["staging_host"], port=int(v["ssh_port"]), **options)
 
 
 async def health(box: Sandbox) -> httpx.Response:
@@ -62,7 +63,7 @@ async def test_ssh_verifies_host_key_and_runs_commands_in_the_sandbox(sandbox: S
     async with connect(sandbox) as conn:
         result = await conn.run("pwd; echo out; echo err >&2; exit 7")
     assert result.exit_status == 7
-    assert result.stdout.splitlines() == [str(sandbox.layout.home), "out"]  # type: ignore[union-attr]
+    assert result.stdout.splitlines() == [str(sandbox.layout.home), "out"]
     assert result.stderr == "err\n"
 
 
@@ -91,10 +92,10 @@ async def test_stand_ins_come_first_on_path_and_say_sandbox(sandbox: Sandbox) ->
             "for t in pg_dump psql systemctl journalctl npm pip sudo; do command -v $t; done"
         )
         status = await conn.run("systemctl status iact-gunicorn")
-    bin_dir = str(sandbox.layout.host_bin)  # type: ignore[union-attr]
-    assert [Path(p).parent for p in result.stdout.split()] == [Path(bin_dir)] * 7  # type: ignore[union-attr]
-    assert "sandbox" in status.stdout  # type: ignore[operator]
-    assert "active (running)" in status.stdout  # type: ignore[operator]
+    bin_dir = str(sandbox.layout.host_bin)
+    assert [Path(p).parent for p in result.stdout.split()] == [Path(bin_dir)] * 7
+    assert "sandbox" in status.stdout
+    assert "active (running)" in status.stdout
 
 
 async def test_changelog_review_in_the_local_checkout(sandbox: Sandbox) -> None:
@@ -119,8 +120,8 @@ async def test_remote_changelog_and_previous_state(sandbox: Sandbox) -> None:
             )
         )
         migrations = await conn.run(in_app(sandbox, "python manage.py showmigrations app_name"))
-    assert len(log.stdout.splitlines()) >= 3  # type: ignore[union-attr]
-    lines = migrations.stdout.splitlines()  # type: ignore[union-attr]
+    assert len(log.stdout.splitlines()) >= 3
+    lines = migrations.stdout.splitlines()
     assert lines[0] == "app_name"
     assert lines[-1] == f" [X] {PREVIOUS_MIGRATION}"
     assert all(re.match(r"^ \[X\] \d{4}_\w+$", line) for line in lines[1:])
@@ -145,10 +146,10 @@ async def test_dump_and_restore_round_trip_brings_the_database_back(sandbox: San
     assert "DROP TABLE IF EXISTS public.auth_user;" in text
     assert f"app_name\t{PREVIOUS_MIGRATION}" in text
     assert migrated.exit_status == 0, migrated.stderr
-    assert after.stdout.strip() == f"[X] {NEW_MIGRATION}"  # type: ignore[union-attr]
-    assert restored.exit_status == 0 and "ERROR" not in restored.stderr, restored.stderr  # type: ignore[operator]
-    assert "COPY" in restored.stdout  # type: ignore[operator]
-    assert back.stdout.strip() == f"[ ] {NEW_MIGRATION}"  # type: ignore[union-attr]
+    assert after.stdout.strip() == f"[X] {NEW_MIGRATION}"
+    assert restored.exit_status == 0 and "ERROR" not in restored.stderr, restored.stderr
+    assert "COPY" in restored.stdout
+    assert back.stdout.strip() == f"[ ] {NEW_MIGRATION}"
 
 
 async def test_restore_without_clean_reports_errors_like_psql(sandbox: Sandbox) -> None:
@@ -157,7 +158,7 @@ async def test_restore_without_clean_reports_errors_like_psql(sandbox: Sandbox) 
     async with connect(sandbox) as conn:
         await conn.run(f"pg_dump -U postgres {v['db_name']} > {dump}")
         restored = await conn.run(f"psql -U postgres {v['db_name']} < {dump}")
-    assert 'ERROR:  relation "auth_user" already exists' in restored.stderr  # type: ignore[operator]
+    assert 'ERROR:  relation "auth_user" already exists' in restored.stderr
 
 
 async def test_restart_changes_the_version_and_rollback_brings_it_back(sandbox: Sandbox) -> None:
@@ -165,7 +166,7 @@ async def test_restart_changes_the_version_and_rollback_brings_it_back(sandbox: 
     assert before.status_code == 200
     assert before.json() == {"status": "healthy", "version": STAGING_VERSION}
     async with connect(sandbox) as conn:
-        prev = (await conn.run(in_app(sandbox, "git rev-parse HEAD"))).stdout.strip()  # type: ignore[union-attr]
+        prev = (await conn.run(in_app(sandbox, "git rev-parse HEAD"))).stdout.strip()
         deployed = await conn.run(
             in_app(sandbox, f"{DEPLOY} && sudo -n systemctl restart iact-gunicorn")
         )
@@ -181,10 +182,10 @@ async def test_restart_changes_the_version_and_rollback_brings_it_back(sandbox: 
                 "&& sudo -n systemctl restart iact-gunicorn",
             )
         )
-    assert f"IACT {RELEASE_VERSION}" in logs.stdout  # type: ignore[operator]
-    assert not re.search(r"(?i)\berror\b", logs.stdout)  # type: ignore[arg-type]
+    assert f"IACT {RELEASE_VERSION}" in logs.stdout
+    assert not re.search(r"(?i)\berror\b", logs.stdout)
     assert rolled.exit_status == 0, rolled.stderr
-    assert f"Unapplying app_name.{NEW_MIGRATION}... OK" in rolled.stdout  # type: ignore[operator]
+    assert f"Unapplying app_name.{NEW_MIGRATION}... OK" in rolled.stdout
     assert (await health(sandbox)).json() == {"status": "healthy", "version": STAGING_VERSION}
 
 
@@ -227,13 +228,13 @@ async def test_deploy_steps_run_as_the_checklist_writes_them(sandbox: Sandbox) -
             )
         )
         services = await conn.run(f"{v['reload_web_cmd']} && {v['restart_worker_cmd']}")
-    assert ".env.backup." in env_backup.stdout  # type: ignore[operator]
-    assert tarball.exit_status == 0 and "config_x.tar.gz" in tarball.stdout  # type: ignore[operator]
+    assert ".env.backup." in env_backup.stdout
+    assert tarball.exit_status == 0 and "config_x.tar.gz" in tarball.stdout
     assert deps.exit_status == 0, deps.stderr
-    assert "Successfully installed PyJWT-2.8.0" in deps.stdout  # type: ignore[operator]
-    assert "static files copied" in deps.stdout  # type: ignore[operator]
+    assert "Successfully installed PyJWT-2.8.0" in deps.stdout
+    assert "static files copied" in deps.stdout
     assert services.exit_status == 0, services.stderr
-    assert "sandbox" in services.stdout  # type: ignore[operator]
+    assert "sandbox" in services.stdout
 
 
 # -- the faults ---------------------------------------------------------------------------------
@@ -243,7 +244,7 @@ async def test_fault_health_makes_the_new_release_unhealthy(tmp_path: Path) -> N
     async with Sandbox({"health"}, temp_root=tmp_path) as box:
         assert (await health(box)).status_code == 200
         async with connect(box) as conn:
-            prev = (await conn.run(in_app(box, "git rev-parse HEAD"))).stdout.strip()  # type: ignore[union-attr]
+            prev = (await conn.run(in_app(box, "git rev-parse HEAD"))).stdout.strip()
             await conn.run(in_app(box, f"{DEPLOY} && sudo -n systemctl restart iact-gunicorn"))
             broken = await health(box)
             logs = await conn.run(
@@ -262,7 +263,7 @@ async def test_fault_health_makes_the_new_release_unhealthy(tmp_path: Path) -> N
             "version": RELEASE_VERSION,
             "error": "KeyError: 'JWT_SECRET_KEY'",
         }
-        assert re.search(r"\[ERROR\]", logs.stdout)  # type: ignore[arg-type]
+        assert re.search(r"\[ERROR\]", logs.stdout)
         assert (await health(box)).json() == {"status": "healthy", "version": STAGING_VERSION}
 
 
@@ -277,8 +278,8 @@ async def test_fault_migration_fails_like_django(tmp_path: Path) -> None:
     assert (
         'django.db.utils.OperationalError: relation "app_name_refreshtoken" does not exist'
         in failed.stderr
-    )  # type: ignore[operator]
-    assert state.stdout.strip() == f"[ ] {NEW_MIGRATION}"  # nothing of the failed migration is kept  # type: ignore[union-attr]
+    )
+    assert state.stdout.strip() == f"[ ] {NEW_MIGRATION}"  # nothing of the failed migration is kept
 
 
 async def test_fault_connection_drops_once_during_migrate(tmp_path: Path) -> None:
@@ -305,7 +306,7 @@ async def test_fault_connection_drops_once_during_migrate(tmp_path: Path) -> Non
             )
         assert box.ssh is not None and len(box.ssh.dropped) == 1
     assert check.exit_status == 0
-    assert check.stdout.strip().endswith(f"[X] {NEW_MIGRATION}")  # the dropped command did run  # type: ignore[union-attr]
+    assert check.stdout.strip().endswith(f"[X] {NEW_MIGRATION}")  # the dropped command did run
 
 
 def test_unknown_fault_is_refused_with_the_known_ones() -> None:

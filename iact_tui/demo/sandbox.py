@@ -199,45 +199,58 @@ class Sandbox:
 
 class BackgroundSandbox:
     """A Sandbox served from its own thread and event loop, for front ends that own theirs
-    (Textual's ``App.run``) or are synchronous. ``with BackgroundSandbox(...) as sandbox:``."""
+    (Textual's ``App.run``, ``asyncio.run`` in the headless runner).
+
+    ``with BackgroundSandbox(...) as sandbox:``. Leaving the block, by any route (also Ctrl-C
+    while the sandbox is still being built), stops the servers and removes the folder; the
+    thread is not a daemon, so the interpreter waits for that clean-up even on a second Ctrl-C.
+    """
 
     def __init__(self, faults: Iterable[str] = (), **kwargs: Any) -> None:
         self.sandbox = Sandbox(faults, **kwargs)
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
-        self._stop: asyncio.Event | None = None
+        self._stop_requested = threading.Event()
         self._error: BaseException | None = None
 
     def __enter__(self) -> Sandbox:
-        self._thread = threading.Thread(target=self._serve, name="iact-demo-sandbox", daemon=True)
+        self._thread = threading.Thread(target=self._serve, name="iact-demo-sandbox")
         self._thread.start()
-        self._ready.wait()
+        try:
+            self._ready.wait()
+        except BaseException:
+            self.__exit__()
+            raise
         if self._error is not None:
             self._thread.join()
             raise self._error
         return self.sandbox
 
     def __exit__(self, *exc: object) -> None:
-        if self._loop is not None and self._stop is not None:
-            with contextlib.suppress(RuntimeError):  # the loop already ended
-                self._loop.call_soon_threadsafe(self._stop.set)
+        self._stop_requested.set()
+        loop, stop = self._loop, self._stop
+        if loop is not None and stop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has already ended
+                loop.call_soon_threadsafe(stop.set)
         if self._thread is not None:
             self._thread.join()
 
     def _serve(self) -> None:
         async def main() -> None:
-            self._loop = asyncio.get_running_loop()
             self._stop = asyncio.Event()
+            self._loop = asyncio.get_running_loop()
             try:
                 await self.sandbox.start()
             except BaseException as exc:
                 self._error = exc
-                self._ready.set()
                 return
-            self._ready.set()
+            finally:
+                self._ready.set()
             try:
-                await self._stop.wait()
+                if not self._stop_requested.is_set():
+                    await self._stop.wait()
             finally:
                 await self.sandbox.stop()
 
