@@ -26,7 +26,9 @@ def check(checklist: str, quiet: bool) -> None:
         for problem in exc.problems:
             click.echo(f"error: {problem}", err=True)
         n = len(exc.problems)
-        click.echo(f"{checklist}: {n} problem{'s' if n != 1 else ''}; not a valid checklist", err=True)
+        click.echo(
+            f"{checklist}: {n} problem{'s' if n != 1 else ''}; not a valid checklist", err=True
+        )
         raise SystemExit(EXIT_BAD_INPUT) from None
     except Exception as exc:  # a bug of ours must still not print a traceback to the operator
         click.echo(

@@ -78,7 +78,12 @@ class Host(Strict):
     description: str = ""
 
     templated: ClassVar[tuple[str, ...]] = (
-        "address", "user", "port", "identity", "known_hosts", "proxy_jump",
+        "address",
+        "user",
+        "port",
+        "identity",
+        "known_hosts",
+        "proxy_jump",
     )
 
     @field_validator("port")
@@ -226,7 +231,13 @@ class HttpStep(StepBase):
     verify_tls: bool = True
     follow_redirects: bool = False
 
-    templated: ClassVar[tuple[str, ...]] = (*StepBase.templated, "url", "headers", "json_body", "body")
+    templated: ClassVar[tuple[str, ...]] = (
+        *StepBase.templated,
+        "url",
+        "headers",
+        "json_body",
+        "body",
+    )
 
     _v = field_validator("expect_body")(_check_regex)
 

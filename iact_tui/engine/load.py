@@ -97,13 +97,24 @@ def load_checklist(path: str | Path) -> LoadedChecklist:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise ChecklistError([Problem(name, "", "file not found")]) from None
+        raise ChecklistError(
+            [
+                Problem(
+                    name,
+                    "",
+                    "file not found",
+                    hint="check the path; checklists usually live in checklists/",
+                )
+            ]
+        ) from None
     except IsADirectoryError:
         raise ChecklistError(
             [Problem(name, "", "is a directory, not a checklist file", hint="name a .toml file")]
         ) from None
     except PermissionError:
-        raise ChecklistError([Problem(name, "", "cannot read the file: permission denied")]) from None
+        raise ChecklistError(
+            [Problem(name, "", "cannot read the file: permission denied")]
+        ) from None
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise ChecklistError([Problem(name, "", f"cannot read the file: {reason}")]) from None
@@ -173,14 +184,23 @@ _TOML_POS = re.compile(r"^(?P<msg>.*) \(at line (?P<line>\d+), column (?P<col>\d
 _TOML_END = re.compile(r"^(?P<msg>.*) \(at end of document\)$")
 
 _TOML_HINTS: list[tuple[str, str]] = [
-    ("Unescaped '\\'", "in a \"...\" string write \\\\ for a backslash, or use a '...' literal string (regexes read best that way)"),
+    (
+        "Unescaped '\\'",
+        "in a \"...\" string write \\\\ for a backslash, or use a '...' literal string (regexes read best that way)",
+    ),
     ("Cannot overwrite a value", "this key is already set in the same table"),
     ("Cannot declare", "this table is declared twice; repeated tables are written [[name]]"),
     ("Unterminated string", "a string is not closed: look for a missing quote"),
     ("Expected \"'''\"", "a ''' string is not closed"),
     ('Expected \'"""\'', 'a """ string is not closed'),
-    ("Illegal character '\\n'", "a \"...\" string ends at the end of its line; close it, or use \"\"\" for several lines"),
-    ("Invalid initial character for a key part", "an inline table { ... } must stay on one line; use a [table] for longer ones"),
+    (
+        "Illegal character '\\n'",
+        'a "..." string ends at the end of its line; close it, or use """ for several lines',
+    ),
+    (
+        "Invalid initial character for a key part",
+        "an inline table { ... } must stay on one line; use a [table] for longer ones",
+    ),
 ]
 
 
@@ -197,7 +217,11 @@ def _toml_problem(filename: str, exc: tomllib.TOMLDecodeError) -> Problem:
         message = f"TOML syntax error: {text}"
     hint = next((h for needle, h in _TOML_HINTS if needle in text), "")
     if not hint:
-        hint = "check quotes, brackets and '=' on that line" if line else "check that every string, [ and { is closed"
+        hint = (
+            "check quotes, brackets and '=' on that line"
+            if line
+            else "check that every string, [ and { is closed"
+        )
     return Problem(filename, "", message, line=line, hint=hint)
 
 
@@ -282,6 +306,23 @@ _TYPE_WORDS = {
     "model_attributes_type": "a table",
     "none_required": "nothing",
 }
+
+_VALUE_HINTS: list[tuple[str, str]] = [
+    (
+        "regular expression",
+        "Python regex syntax; write it as a '...' literal string so backslashes stay as they are",
+    ),
+    ("needs one group", "put the part to keep in parentheses"),
+    ("not an identifier", "use letters, digits and '_'; a name cannot start with a digit"),
+    (
+        "either 'steps' or 'alternatives'",
+        "move the steps into an alternative, or drop the alternatives",
+    ),
+    ("needs 'steps' or 'alternatives'", "add a [[phases.steps]] table"),
+    ("needs 'multiple = true'", "add multiple = true to the phase, or name one default"),
+    ("either 'json' or 'body'", "keep one of them"),
+    ("out of range", "a TCP port is between 1 and 65535"),
+]
 
 _MISSING_HINTS = {
     ("checklist",): "add a [checklist] table with id, title and version",
@@ -399,7 +440,9 @@ def _shape_problem(
             hint = f"did you mean '{value.upper()}'?"
     elif etype == "string_pattern_mismatch":
         message = f"'{err['input']}' is not a valid id"
-        hint = "ids use lower-case letters, digits, '.', '_' and '-', and start with a letter or digit"
+        hint = (
+            "ids use lower-case letters, digits, '.', '_' and '-', and start with a letter or digit"
+        )
     elif etype in ("too_short", "string_too_short"):
         message = "must not be empty" if etype == "string_too_short" else "needs at least one item"
         if loc == ("phases",):
@@ -408,6 +451,7 @@ def _shape_problem(
             hint = "add at least one step ([[...steps]] table)"
     elif etype == "value_error":
         message = str(err["msg"]).removeprefix("Value error, ")
+        hint = next((h for needle, h in _VALUE_HINTS if needle in message), "")
     elif all(e["type"] in _TYPE_WORDS for e in errs):
         words = list(dict.fromkeys(_TYPE_WORDS[e["type"]] for e in errs))
         expected = words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
@@ -421,7 +465,9 @@ def _shape_problem(
         elif isinstance(value, str) and "true or false" in words:
             hint = "write true or false without quotes"
     elif etype in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
-        message = f"{err['input']!r} is out of range: " + str(err["msg"]).replace("Input should be", "must be")
+        message = f"{err['input']!r} is out of range: " + str(err["msg"]).replace(
+            "Input should be", "must be"
+        )
     else:
         message = str(err["msg"])
     return Problem(filename, format_path(loc), message, locator.line_of(loc), hint)
@@ -486,7 +532,9 @@ class _CrossCheck:
 
     def problem(self, loc: Loc, message: str, hint: str = "", warning: bool = False) -> None:
         self.problems.append(
-            Problem(self.filename, format_path(loc), message, self.locator.line_of(loc), hint, warning)
+            Problem(
+                self.filename, format_path(loc), message, self.locator.line_of(loc), hint, warning
+            )
         )
 
     def run(self) -> list[Problem]:
@@ -511,20 +559,33 @@ class _CrossCheck:
     def _vars(self) -> None:
         for name, var in self.c.vars.items():
             loc: Loc = ("vars", name)
-            if var.choices is not None and var.default is not None and str(var.default) not in var.choices:
-                self.problem((*loc, "default"), f"default {var.default!r} is not one of the choices",
-                             did_you_mean(str(var.default), var.choices))
+            if (
+                var.choices is not None
+                and var.default is not None
+                and str(var.default) not in var.choices
+            ):
+                self.problem(
+                    (*loc, "default"),
+                    f"default {var.default!r} is not one of the choices",
+                    did_you_mean(str(var.default), var.choices),
+                )
         for name in self.captures:
             spec = self.c.vars.get(name)
             first = self.captures[name][0].step
-            loc = self._step_loc(first) + ("capture",)
+            loc = (*self._step_loc(first), "capture")
             if name in BUILTIN_VARS:
-                self.problem(loc, f"capture '{name}' has the name of a built-in variable",
-                             "choose another name; built-ins are " + ", ".join(BUILTIN_VARS))
+                self.problem(
+                    loc,
+                    f"capture '{name}' has the name of a built-in variable",
+                    "choose another name; built-ins are " + ", ".join(BUILTIN_VARS),
+                )
             elif spec is not None and spec.command:
-                self.problem(loc, f"capture '{name}' would fill the command variable '{name}', "
-                             "which is inserted unquoted; a captured value must never run as a command",
-                             "capture into another name")
+                self.problem(
+                    loc,
+                    f"capture '{name}' would fill the command variable '{name}', "
+                    "which is inserted unquoted; a captured value must never run as a command",
+                    "capture into another name",
+                )
 
     def _hosts(self) -> None:
         all_captures = set(self.captures)
@@ -533,8 +594,11 @@ class _CrossCheck:
             loc: Loc = ("hosts", name)
             for member in host.members or []:
                 if member not in self.c.hosts:
-                    self.problem((*loc, "members"), f"unknown host '{member}'",
-                                 did_you_mean(member, self.c.hosts))
+                    self.problem(
+                        (*loc, "members"),
+                        f"unknown host '{member}'",
+                        did_you_mean(member, self.c.hosts),
+                    )
                 elif member == name:
                     self.problem((*loc, "members"), f"host group '{name}' names itself")
             for fname in Host.templated:
@@ -542,23 +606,34 @@ class _CrossCheck:
                 for ref in template.names_in(value) if isinstance(value, str) else []:
                     self.used_vars.add(ref)
                     if ref not in known:
-                        self.problem((*loc, fname), f"unknown variable '{{{ref}}}'",
-                                     did_you_mean(ref, known) or f"declare [vars.{ref}]")
+                        self.problem(
+                            (*loc, fname),
+                            f"unknown variable '{{{ref}}}'",
+                            did_you_mean(ref, known) or f"declare [vars.{ref}]",
+                        )
 
     def _roles(self) -> None:
         roles = self.c.checklist.roles
         for role in self.c.checklist.responsibilities:
             if role not in roles:
-                self.problem(("checklist", "responsibilities", role), f"unknown role '{role}'",
-                             did_you_mean(role, roles) or "add it to roles")
+                self.problem(
+                    ("checklist", "responsibilities", role),
+                    f"unknown role '{role}'",
+                    did_you_mean(role, roles) or "add it to roles",
+                )
 
     def _phases(self) -> None:
         c = self.c
         if not any(not p.rollback for p in c.phases):
-            self.problem(("phases",), "every phase is a rollback phase: nothing would run",
-                         "a rollback phase runs only after a forward step fails")
+            self.problem(
+                ("phases",),
+                "every phase is a rollback phase: nothing would run",
+                "a rollback phase runs only after a forward step fails",
+            )
         has_rollback = any(p.rollback for p in c.phases)
-        forward_captures = {n for n, caps in self.captures.items() if any(not x.rollback for x in caps)}
+        forward_captures = {
+            n for n, caps in self.captures.items() if any(not x.rollback for x in caps)
+        }
         seen_phases: dict[str, int] = {}
         seen_steps: dict[str, Loc] = {}
         known_forward: set[str] = set()  # captures known after the forward phases so far
@@ -566,14 +641,22 @@ class _CrossCheck:
         for pi, phase in enumerate(c.phases):
             ploc: Loc = ("phases", pi)
             if phase.id in seen_phases:
-                self.problem((*ploc, "id"), f"duplicate phase id '{phase.id}' (first at phases[{seen_phases[phase.id]}])")
+                self.problem(
+                    (*ploc, "id"),
+                    f"duplicate phase id '{phase.id}' (first at phases[{seen_phases[phase.id]}])",
+                )
             seen_phases.setdefault(phase.id, pi)
             self._alternatives(phase, ploc)
-            start = self.base_names | (forward_captures | known_rollback if phase.rollback else known_forward)
+            start = self.base_names | (
+                forward_captures | known_rollback if phase.rollback else known_forward
+            )
             made: list[set[str]] = []
             groups: list[tuple[Loc, Alternative | None, list[Any]]]
             if phase.alternatives:
-                groups = [((*ploc, "alternatives", ai), alt, list(alt.steps)) for ai, alt in enumerate(phase.alternatives)]
+                groups = [
+                    ((*ploc, "alternatives", ai), alt, list(alt.steps))
+                    for ai, alt in enumerate(phase.alternatives)
+                ]
             else:
                 groups = [(ploc, None, list(phase.steps))]
             for gloc, alt, steps in groups:
@@ -581,8 +664,11 @@ class _CrossCheck:
                 for si, step in enumerate(steps):
                     sloc: Loc = (*gloc, "steps", si)
                     if step.id in seen_steps:
-                        self.problem((*sloc, "id"), f"duplicate step id '{step.id}' (first at {format_path(seen_steps[step.id])})",
-                                     "step ids are unique in the whole checklist: `tick` names steps by id")
+                        self.problem(
+                            (*sloc, "id"),
+                            f"duplicate step id '{step.id}' (first at {format_path(seen_steps[step.id])})",
+                            "step ids are unique in the whole checklist: `tick` names steps by id",
+                        )
                     else:
                         seen_steps[step.id] = sloc
                     self._step(step, sloc, known, alt, has_rollback)
@@ -599,17 +685,26 @@ class _CrossCheck:
         ids = [a.id for a in phase.alternatives]
         for ai, alt_id in enumerate(ids):
             if alt_id in ids[:ai]:
-                self.problem((*ploc, "alternatives", ai, "id"), f"duplicate alternative id '{alt_id}'")
+                self.problem(
+                    (*ploc, "alternatives", ai, "id"), f"duplicate alternative id '{alt_id}'"
+                )
         for d in phase.defaults:
             if phase.alternatives and d not in ids:
-                self.problem((*ploc, "default"), f"unknown alternative '{d}'",
-                             did_you_mean(d, ids) or "the alternatives are " + ", ".join(ids))
+                self.problem(
+                    (*ploc, "default"),
+                    f"unknown alternative '{d}'",
+                    did_you_mean(d, ids) or "the alternatives are " + ", ".join(ids),
+                )
         if phase.default is not None and not phase.alternatives:
             self.problem((*ploc, "default"), "'default' only applies to a phase with alternatives")
         if phase.multiple and not phase.alternatives:
-            self.problem((*ploc, "multiple"), "'multiple' only applies to a phase with alternatives")
+            self.problem(
+                (*ploc, "multiple"), "'multiple' only applies to a phase with alternatives"
+            )
 
-    def _step(self, step: Any, sloc: Loc, known: set[str], alt: Alternative | None, has_rollback: bool) -> None:
+    def _step(
+        self, step: Any, sloc: Loc, known: set[str], alt: Alternative | None, has_rollback: bool
+    ) -> None:
         for fname in type(step).templated:
             value = getattr(step, fname, None)
             if value in (None, "", {}, []):
@@ -622,23 +717,45 @@ class _CrossCheck:
         if step.when is not None:
             self._use(step.when, step, (*sloc, "when"), known, placeholder=False)
         if isinstance(step, SshStep) and step.host not in self.c.hosts:
-            self.problem((*sloc, "host"), f"unknown host '{step.host}'",
-                         did_you_mean(step.host, self.c.hosts) or f"declare [hosts.{step.host}]")
+            self.problem(
+                (*sloc, "host"),
+                f"unknown host '{step.host}'",
+                did_you_mean(step.host, self.c.hosts) or f"declare [hosts.{step.host}]",
+            )
         if isinstance(step, CommandStep):
             for text in quoted_placeholders(step.run):
-                self.problem((*sloc, "run"),
-                             f"{text} is inside quotes: values are shell-quoted already, and quoting them again breaks values with spaces or quotes",
-                             "write the placeholder without quotes around it", warning=True)
-        if isinstance(step, ManualStep) and step.role is not None and step.role not in self.c.checklist.roles:
+                self.problem(
+                    (*sloc, "run"),
+                    f"'{text}' is inside quotes: values are shell-quoted already, and quoting them again breaks values with spaces or quotes",
+                    "write the placeholder without quotes around it",
+                    warning=True,
+                )
+        if (
+            isinstance(step, ManualStep)
+            and step.role is not None
+            and step.role not in self.c.checklist.roles
+        ):
             roles = self.c.checklist.roles
-            self.problem((*sloc, "role"), f"unknown role '{step.role}'",
-                         did_you_mean(step.role, roles)
-                         or ("the roles are " + ", ".join(roles) if roles else "declare roles = [...] in [checklist]"))
+            self.problem(
+                (*sloc, "role"),
+                f"unknown role '{step.role}'",
+                did_you_mean(step.role, roles)
+                or (
+                    "the roles are " + ", ".join(roles)
+                    if roles
+                    else "declare roles = [...] in [checklist]"
+                ),
+            )
         if step.on_failure == "rollback" and not has_rollback:
-            self.problem((*sloc, "on_failure"), "on_failure = 'rollback' but the checklist has no rollback phase",
-                         "add a [[phases]] table with rollback = true")
+            self.problem(
+                (*sloc, "on_failure"),
+                "on_failure = 'rollback' but the checklist has no rollback phase",
+                "add a [[phases]] table with rollback = true",
+            )
 
-    def _use(self, name: str, step: Any, loc: Loc, known: set[str], placeholder: bool = True) -> None:
+    def _use(
+        self, name: str, step: Any, loc: Loc, known: set[str], placeholder: bool = True
+    ) -> None:
         if name in self.c.vars:
             self.used_vars.add(name)
         if name in known:
@@ -649,7 +766,9 @@ class _CrossCheck:
         phase, _ = self.c.phase_of(step.id)
         forward = [cap for cap in caps if not cap.rollback]
         if any(cap.step == step.id for cap in caps):
-            message = f"'{shown}' is captured by this same step; a capture is known only after its step"
+            message = (
+                f"'{shown}' is captured by this same step; a capture is known only after its step"
+            )
             hint = "use it in a later step"
         elif caps and not forward and not phase.rollback:
             message = f"'{shown}' is captured only by rollback step '{caps[0].step}'"
@@ -663,7 +782,10 @@ class _CrossCheck:
             hint = "a capture is known only after the step that captures it"
         else:
             message = f"unknown variable or capture '{shown}'"
-            hint = did_you_mean(name, known) or f"declare [vars.{name}] or capture it in an earlier step"
+            hint = (
+                did_you_mean(name, known)
+                or f"declare [vars.{name}] or capture it in an earlier step"
+            )
         self.problem(loc, message, hint)
 
     def _troubleshooting_and_summary(self) -> None:
@@ -672,22 +794,36 @@ class _CrossCheck:
         seen: set[str] = set()
         for ti, t in enumerate(self.c.troubleshooting):
             if t.id in seen:
-                self.problem(("troubleshooting", ti, "id"), f"duplicate troubleshooting id '{t.id}'")
+                self.problem(
+                    ("troubleshooting", ti, "id"), f"duplicate troubleshooting id '{t.id}'"
+                )
             seen.add(t.id)
             for sid in t.steps or []:
                 if sid not in known:
-                    self.problem(("troubleshooting", ti, "steps"), f"unknown step '{sid}'", did_you_mean(sid, ids))
+                    self.problem(
+                        ("troubleshooting", ti, "steps"),
+                        f"unknown step '{sid}'",
+                        did_you_mean(sid, ids),
+                    )
         for si, section in enumerate(self.c.summary):
             for ii, item in enumerate(section.items):
                 for sid in item.steps:
                     if sid not in known:
-                        self.problem(("summary", si, "items", ii, "steps"), f"unknown step '{sid}'", did_you_mean(sid, ids))
+                        self.problem(
+                            ("summary", si, "items", ii, "steps"),
+                            f"unknown step '{sid}'",
+                            did_you_mean(sid, ids),
+                        )
 
     def _unused_vars(self) -> None:
-        for name, var in self.c.vars.items():
+        for name in self.c.vars:
             if name not in self.used_vars and name not in self.captures:
-                self.problem(("vars", name), f"variable '{name}' is never used",
-                             "remove it, or use it as {" + name + "}", warning=True)
+                self.problem(
+                    ("vars", name),
+                    f"variable '{name}' is never used",
+                    "remove it, or use it as {" + name + "}",
+                    warning=True,
+                )
 
     def _step_loc(self, step_id: str) -> Loc:
         for pi, phase in enumerate(self.c.phases):
@@ -814,7 +950,10 @@ class _TomlScanner:
         return bisect.bisect_left(self.newlines, self.i if pos is None else pos) + 1
 
     def record(self, loc: Loc, pos: int) -> None:
-        self.out.setdefault(loc, self.line(pos))
+        line = self.line(pos)
+        # tables made implicitly by a header or dotted key ([variables.x]) start there too
+        for end in range(1, len(loc) + 1):
+            self.out.setdefault(loc[:end], line)
 
     # -- lexical helpers ---------------------------------------------------------------------
 
@@ -1003,11 +1142,15 @@ def describe(loaded: LoadedChecklist) -> str:
     n_forward = sum(1 for p in c.phases if not p.rollback)
     out.append(
         f"ok: {len(c.phases)} phases ({n_forward} forward, {len(c.phases) - n_forward} rollback), "
-        f"{n_steps} steps, {len(c.vars)} variables, {len(c.hosts)} hosts"
+        f"{_count(n_steps, 'step')}, {_count(len(c.vars), 'variable')}, {_count(len(c.hosts), 'host')}"
     )
     for w in loaded.warnings:
         out.append(f"warning: {w}")
     return "\n".join(out)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _targets_line(t: Targets) -> str:
@@ -1026,7 +1169,14 @@ def _targets_line(t: Targets) -> str:
 _MARKS: list[tuple[str, Callable[[Any], str]]] = [
     ("changes", lambda s: "changes target" if s.changes else ""),
     ("confirm", lambda s: "confirm" if s.confirm else ""),
-    ("role", lambda s: f"role {s.role}{' (four eyes)' if s.four_eyes else ''}" if getattr(s, "role", None) else ""),
+    (
+        "role",
+        lambda s: (
+            f"role {s.role}{' (four eyes)' if s.four_eyes else ''}"
+            if getattr(s, "role", None)
+            else ""
+        ),
+    ),
     ("when", lambda s: f"when {s.when}" if s.when else ""),
     ("retries", lambda s: f"retries {s.retries}" if s.retries else ""),
     ("on_failure", lambda s: f"on failure {s.on_failure}" if s.on_failure != "stop" else ""),
