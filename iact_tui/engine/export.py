@@ -27,11 +27,12 @@ import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import tomli_w
 
 from iact_tui import __version__
+from iact_tui.engine.export_names import NAMESPACE, SIG_SUFFIX
 from iact_tui.engine.export_render import (
     RenderInput,
     build_document,
@@ -39,7 +40,6 @@ from iact_tui.engine.export_render import (
     render_html,
     render_markdown,
 )
-from iact_tui.engine.signing import NAMESPACE, SIG_SUFFIX, KeyInfo, Signer, sign_files
 from iact_tui.engine.state import FINAL_RUN_STATES, RunState, reduce
 from iact_tui.engine.store import (
     JOURNAL,
@@ -63,6 +63,9 @@ LOGS = "logs"
 BUNDLE_FILES = (REPORT, "report.md", "report.html", MANIFEST, PINNED)
 NOT_FINAL = {"pending", "running", "waiting", "interrupted"}  # a log still being written
 
+
+if TYPE_CHECKING:
+    from iact_tui.engine.signing import KeyInfo, Signer
 
 try:  # the same parser as tomllib, compiled: reads a long report about twice as fast
     from tomli import loads as toml_loads  # type: ignore[import-not-found,unused-ignore]
@@ -169,6 +172,7 @@ def export_run(
     if checklist_problem:
         raise ExportError(checklist_problem)
 
+    logs = _logs_to_copy(folder, state)  # checked before anything is written
     exported_at = now()
     exported_by = exported_by or exporter_name()
     target = Path(out_dir) if out_dir is not None else folder / EXPORT_DIR
@@ -180,7 +184,7 @@ def export_run(
     checklist_bytes = pinned.read_bytes() if pinned.exists() else None
     if checklist_bytes is not None:
         (target / PINNED).write_bytes(checklist_bytes)
-    result.logs = _copy_logs(folder, target, state)
+    result.logs = _copy_logs(folder, target, logs)
 
     render_needed = [f for f in formats if f in ("md", "html")]
     if render_needed:
@@ -213,6 +217,8 @@ def export_run(
     manifest = target / MANIFEST
     manifest.write_bytes(tomli_w.dumps(_manifest(result, checklist_bytes, signer, exported_at, exported_by)).encode())
     if signer is not None:
+        from iact_tui.engine.signing import sign_files
+
         result.signatures = sign_files(signer, [*result.files, manifest])
         result.signer = signer.key
     return result
@@ -241,33 +247,41 @@ def _prepare(target: Path, run_folder: Path, *, default: bool) -> None:
         raise ExportError(f"cannot create the export folder {target}: {exc.strerror}") from None
 
 
-def _copy_logs(folder: Path, target: Path, state: RunState) -> int:
-    """Copy every step log the report references, checking each final one's sha256 on the way."""
-    copied = 0
-    made: set[str] = set()
+def _logs_to_copy(folder: Path, state: RunState) -> list[str]:
+    """The step logs the report references, each final one checked against its sha256."""
+    out = []
     for s in state.steps.values():
         if not s.log:
             continue
         if not is_inside(s.log):
             raise ExportError(f"step '{s.id}' names a log outside the run folder ({s.log})")
-        try:
-            with open(os.path.join(folder, s.log), "rb") as f:
-                data = f.read()
-        except FileNotFoundError:
-            if s.log_sha256:
+        path = os.path.join(folder, s.log)
+        if s.log_sha256 and s.status not in NOT_FINAL:
+            try:
+                with open(path, "rb") as f:
+                    digest = hashlib.file_digest(f, "sha256").hexdigest()
+            except FileNotFoundError:
                 raise ExportError(f"{s.log} is missing from the run folder (the report records its sha256)") from None
+            if digest != s.log_sha256:
+                raise ExportError(f"{s.log} was changed after step '{s.id}' recorded its sha256")
+        elif not os.path.isfile(path):
+            if s.log_sha256:
+                raise ExportError(f"{s.log} is missing from the run folder (the report records its sha256)")
             continue
-        if s.log_sha256 and s.status not in NOT_FINAL and hashlib.sha256(data).hexdigest() != s.log_sha256:
-            raise ExportError(f"{s.log} was changed after step '{s.id}' recorded its sha256")
-        dest = os.path.join(target, s.log)
+        out.append(s.log)
+    return out
+
+
+def _copy_logs(folder: Path, target: Path, logs: list[str]) -> int:
+    made: set[str] = set()
+    for log in logs:
+        dest = os.path.join(target, log)
         parent = os.path.dirname(dest)
         if parent not in made:
             os.makedirs(parent, exist_ok=True)
             made.add(parent)
-        with open(dest, "wb") as f:
-            f.write(data)
-        copied += 1
-    return copied
+        shutil.copyfile(os.path.join(folder, log), dest)
+    return len(logs)
 
 
 def is_inside(relative: str) -> bool:

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from iact_tui import __version__
-from iact_tui.engine.signing import NAMESPACE
+from iact_tui.engine.export_names import NAMESPACE
 from iact_tui.engine.state import FINAL_RUN_STATES, RunState, StepRecord
 
 Span = tuple[str, str]  # (style, text); style: "" plain, "code", "strong"
@@ -437,7 +437,7 @@ def _step_item(src: RenderInput, s: StepRecord) -> Item:
     for hint in s.hints:
         details.append([plain("Hint: " + hint)])
     if s.log_sha256:
-        details.append([plain("Log: "), code(s.log), plain(f" — {fmt_bytes(s.log_bytes)}, sha256 "), code(s.log_sha256)])
+        details.append([plain("Log: "), code(s.log), plain(f" — {fmt_bytes(s.log_bytes or 0)}, sha256 "), code(s.log_sha256)])
     output = list(s.output_tail[-TAIL_IN_EXPORT:]) if s.status == "failed" else []
     return Item(s.status == "passed", head, details, output, s.status)
 
@@ -486,7 +486,7 @@ def _hosts_and_logs(src: RenderInput) -> list[Section]:
     logged = [s for s in state.steps.values() if s.log_sha256]
     if logged:
         rows = [
-            [[code(s.id)], [code(s.log)], [plain(f"{s.log_bytes:,}")], [code(s.log_sha256)]]
+            [[code(s.id)], [code(s.log)], [plain(f"{s.log_bytes or 0:,}")], [code(s.log_sha256)]]
             for s in logged
         ]
         out.append(Section(2, [plain("Step logs")],

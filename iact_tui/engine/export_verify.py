@@ -22,17 +22,10 @@ import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from iact_tui.engine.export import FORMAT_FILES, MANIFEST, NOT_FINAL, is_inside, toml_loads
-from iact_tui.engine.signing import (
-    SIG_SUFFIX,
-    AllowedSigners,
-    AllowedSignersError,
-    SignatureCheck,
-    check_signature,
-    load_allowed_signers,
-)
+from iact_tui.engine.export_names import SIG_SUFFIX
 from iact_tui.engine.state import RunState, reduce
 from iact_tui.engine.store import (
     JOURNAL,
@@ -44,6 +37,9 @@ from iact_tui.engine.store import (
     check_chain,
     read_records,
 )
+
+if TYPE_CHECKING:  # asyncssh is imported only when there is a signature to check
+    from iact_tui.engine.signing import AllowedSigners, SignatureCheck
 
 MAX_DIFFERENCES = 8
 
@@ -109,6 +105,8 @@ def verify(target: Path, allowed_signers: Path | None = None, identity: str | No
     folder, report, extra = locate(Path(target))
     allowed: AllowedSigners | None = None
     if allowed_signers is not None:
+        from iact_tui.engine.signing import AllowedSignersError, load_allowed_signers
+
         try:
             allowed = load_allowed_signers(allowed_signers)
         except AllowedSignersError as exc:
@@ -191,6 +189,8 @@ def _check_signature_of(
         except OSError as exc:
             result.checks.append(Check(False, "signature", f"cannot read {sig.name}: {exc.strerror}"))
             return
+        from iact_tui.engine.signing import check_signature
+
         result.signatures.append(check_signature(path.name, data, text, allowed, identity))
     elif allowed is not None and required:
         result.checks.append(Check(False, "signature", f"{path.name} is not signed: there is no {sig.name} next to it"))

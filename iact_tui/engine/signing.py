@@ -42,9 +42,9 @@ from asyncssh.sshsig import (
     validate_sshsig,
 )
 
-NAMESPACE = "iact-tui-report"
+from iact_tui.engine.export_names import NAMESPACE, SIG_SUFFIX
+
 HASH_NAME = "sha512"  # what ssh-keygen -Y sign uses
-SIG_SUFFIX = ".sig"
 _MAGIC = b"SSHSIG"
 _VERSION = 1
 _ARMOR_BEGIN = b"-----BEGIN SSH SIGNATURE-----"
@@ -264,6 +264,8 @@ def load_key_file(path: str | Path, passphrase: str | None = None) -> FileSigner
         raise SigningError(f"cannot decrypt {path}: {text}") from None
     except KeyImportError as exc:
         text = str(exc)
+        if passphrase is not None and "decrypt" in text.lower():  # PEM / PKCS#8 say it this way
+            raise SigningError(f"the passphrase for {path} is wrong") from None
         if "passphrase" in text.lower():
             raise PassphraseNeeded(f"{path} is protected by a passphrase") from None
         if data.lstrip().startswith((b"ssh-", b"ecdsa-", b"sk-")):
@@ -384,17 +386,26 @@ class MalformedSignature(Exception):
     pass
 
 
+_BASE64_LINE = re.compile(rb"^[A-Za-z0-9+/]+={0,2}$")
+
+
 def parse_signature(text: bytes) -> ParsedSignature:
-    data = text.strip()
-    if not data.startswith(_ARMOR_BEGIN) or not data.endswith(_ARMOR_END):
+    """Parse an armored SSHSIG strictly: any byte out of place is a damaged signature."""
+    lines = text.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()  # the final newline
+    if len(lines) < 3 or lines[0] != _ARMOR_BEGIN or lines[-1] != _ARMOR_END:
         raise MalformedSignature("it is not an armored SSH signature (BEGIN/END SSH SIGNATURE lines)")
-    body = data[len(_ARMOR_BEGIN) : -len(_ARMOR_END)]
+    body = lines[1:-1]
+    if not all(_BASE64_LINE.match(line) for line in body):
+        raise MalformedSignature("its base64 text is damaged")
+    encoded = b"".join(body)
     try:
-        blob = binascii.a2b_base64(b"".join(body.split()))
+        blob = binascii.a2b_base64(encoded, strict_mode=True)
     except binascii.Error:
         raise MalformedSignature("its base64 text is damaged") from None
-    # binascii ignores stray characters; a re-encode must give back the same text
-    if binascii.b2a_base64(blob, newline=False) != b"".join(body.split()):
+    # base64 has spare bits in its last characters: only the canonical text is accepted
+    if binascii.b2a_base64(blob, newline=False) != encoded:
         raise MalformedSignature("its base64 text is damaged")
     try:
         packet = SSHPacket(blob)
@@ -535,18 +546,19 @@ def _allowed_entry(
         entries = named
     reasons = []
     for e in entries:
-        namespaces = e.entry.options.get("namespaces")
+        options: dict[str, Any] = e.entry.options
+        namespaces = options.get("namespaces")
         if namespaces is not None and not namespaces.matches(NAMESPACE):
             reasons.append(
                 f"{where}:{e.line_no} lets {e.principals} sign only for namespaces "
                 f"'{e.option_text('namespaces')}', not '{NAMESPACE}'"
             )
             continue
-        before = e.entry.options.get("valid-before")
+        before = options.get("valid-before")
         if before is not None and now >= int(before):
             reasons.append(f"{where}:{e.line_no}: the entry for {e.principals} expired at {_when(int(before))} (valid-before)")
             continue
-        after = e.entry.options.get("valid-after")
+        after = options.get("valid-after")
         if after is not None and now < int(after):
             reasons.append(f"{where}:{e.line_no}: the entry for {e.principals} is valid only from {_when(int(after))} (valid-after)")
             continue
