@@ -16,14 +16,24 @@ from typing import Any
 
 import click
 
-from iact_tui.cli.common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, fail, runs_dir_option
+from iact_tui.cli.common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, fail
 
 DEMO_TICKER = "demo operator"
 AUTO_TICK_NOTE = "ticked by the demo's --auto-tick (sandbox): nobody looked at this"
 FAULT_ROLLBACK = ["migrate-back", "revert-code", "restore-db"]
 
 
-@click.command("demo")
+FAULTS_EPILOG = """\b
+Faults (--break):
+  health      the release needs JWT_SECRET_KEY, missing from staging's .env:
+              /api/health answers 503 after the restart
+  migration   migration 0042 fails: OperationalError, relation does not exist
+  connection  the SSH connection drops as `manage.py migrate` finishes
+Each one fails the deploy, rolls it back (migrations, code, database backup)
+and ends with the previous version answering on /api/health (exit 1)."""
+
+
+@click.command("demo", epilog=FAULTS_EPILOG)
 @click.option(
     "--headless", is_flag=True, help="No screen: one line per state change (CI, screenshots)."
 )
@@ -39,7 +49,13 @@ FAULT_ROLLBACK = ["migrate-back", "revert-code", "restore-db"]
     metavar="NAME",
     help="Make the deploy fail: health, migration or connection (repeatable).",
 )
-@runs_dir_option
+@click.option(
+    "--runs-dir",
+    type=click.Path(file_okay=False),
+    envvar="IACT_RUNS_DIR",
+    help="Where the demo's run is kept (default: $IACT_RUNS_DIR, else a demo-runs folder next to "
+    "the real runs, so that demo runs never count in `iact-tui metrics`).",
+)
 @click.option("--keep", is_flag=True, help="Keep the sandbox folder afterwards, for inspection.")
 @click.option(
     "--operator",
