@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import click
@@ -107,7 +108,7 @@ def run_demo(
     operator: str | None,
     verbose: bool,
 ) -> int:
-    from iact_tui.cli.run import Launch, start
+    from iact_tui.cli.run import start
     from iact_tui.demo import BackgroundSandbox, SandboxError
     from iact_tui.demo.checklist import ChecklistNotFound, demo_checklist_path
     from iact_tui.engine.load import ChecklistError, load_checklist
@@ -126,33 +127,21 @@ def run_demo(
             err=True,
         )
         auto_tick = True
-    operator_name = operator or default_operator()
-    ticker = (
-        DEMO_TICKER if operator_name.strip().lower() != DEMO_TICKER else "demo tech lead"
-    )  # four eyes
     with _terminate_as_interrupt():
         try:
             with BackgroundSandbox(faults, keep=keep) as sandbox:
+                # local steps (gh for the CI/CD alternative) find the sandbox's stand-ins first
                 os.environ["PATH"] = f"{sandbox.local_bin}{os.pathsep}{os.environ.get('PATH', '')}"
-                variables = {k: v for k, v in sandbox.variables().items() if k in declared}
-                launch = Launch(
-                    runs_dir=_demo_runs_dir(runs_dir_value),
+                launch = demo_launch(
+                    sandbox,
                     checklist=str(checklist),
-                    overrides=variables,
-                    # a fault shows the whole rollback: migrations back, code back, backup restored
-                    choices={"rollback-execute": FAULT_ROLLBACK}
-                    if faults and (headless or auto_tick)
-                    else {},
-                    operator=operator_name,
-                    on_failure="rollback",
-                    assume_yes=auto_tick,
+                    declared=declared,
+                    runs_dir=_demo_runs_dir(runs_dir_value),
+                    operator=operator or default_operator(),
+                    headless=headless,
+                    auto_tick=auto_tick,
+                    faults=faults,
                     verbose=verbose,
-                    mode="headless" if headless else "demo",
-                    auto_tick=ticker if auto_tick else None,
-                    auto_tick_note=AUTO_TICK_NOTE,
-                    ssh_config=[],  # the operator's ~/.ssh/config has nothing to say about the sandbox
-                    known_hosts=str(sandbox.known_hosts),
-                    banner=sandbox.description(),
                 )
                 code = start(launch)
                 click.echo(_final_health(sandbox.base_url))
@@ -167,7 +156,43 @@ def run_demo(
             return EXIT_INTERRUPTED
 
 
-def _demo_runs_dir(value: str | None) -> Any:
+def demo_launch(
+    sandbox: Any,
+    *,
+    checklist: str,
+    declared: set[str],
+    runs_dir: Path,
+    operator: str,
+    headless: bool,
+    auto_tick: bool,
+    faults: list[str],
+    verbose: bool = False,
+) -> Any:
+    """The Launch of a demo run: staging.toml with the sandbox's values, as `iact-tui run` gets it."""
+    from iact_tui.cli.run import Launch
+
+    # four eyes: the approval is refused when the approver is the run's operator
+    ticker = DEMO_TICKER if operator.strip().lower() != DEMO_TICKER else "demo tech lead"
+    return Launch(
+        runs_dir=runs_dir,
+        checklist=checklist,
+        overrides={k: v for k, v in sandbox.variables().items() if k in declared},
+        # a fault shows the whole rollback: migrations back, code back, backup restored
+        choices={"rollback-execute": FAULT_ROLLBACK} if faults and (headless or auto_tick) else {},
+        operator=operator,
+        on_failure="rollback",
+        assume_yes=auto_tick,
+        verbose=verbose,
+        mode="headless" if headless else "demo",
+        auto_tick=ticker if auto_tick else None,
+        auto_tick_note=AUTO_TICK_NOTE,
+        ssh_config=[],  # the operator's ~/.ssh/config has nothing to say about the sandbox
+        known_hosts=str(sandbox.known_hosts),
+        banner=sandbox.description(),
+    )
+
+
+def _demo_runs_dir(value: str | None) -> Path:
     """--runs-dir or $IACT_RUNS_DIR when given; else a demo-runs folder next to the real runs,
     so that the demo's runs never count in `iact-tui metrics`."""
     from iact_tui.cli.common import runs_dir
