@@ -643,3 +643,15 @@ def test_engine_api_for_front_ends(runs: Path, key: Path, allowed: Path, tmp_pat
     assert verdict.ok and verdict.report_signature is not None
     assert verdict.report_signature.principal == "alice@example.org"
     assert verdict.state is not None and verdict.state.status == "rolled_back"
+
+
+def test_a_long_run_exports_and_verifies_whole(tmp_path: Path, key: Path, allowed: Path) -> None:
+    folder = runfactory.big_run(tmp_path / "runs", 120)
+    result = export_run(folder, out_dir=tmp_path / "b", formats=("md", "html"), signer=load_key_file(key))
+    assert result.logs == 90  # the 30 manual steps have no log
+    md = (tmp_path / "b" / "report.md").read_text()
+    assert md.count("- [x] **Step ") == 120
+    assert "| Steps | 120 passed |" in md
+    verdict = verify_bundle(tmp_path / "b", allowed)
+    assert verdict.ok, verdict.problems
+    assert any(c.text == "90 step logs match their recorded sha256" for c in verdict.checks)

@@ -166,6 +166,36 @@ def test_signed_by_ssh_keygen_verifies_with_iact_tui(kind: str, keys: dict[str, 
     assert direct.exit_code == 0, direct.output
 
 
+def test_signed_by_ssh_keygen_with_a_passphrase_key_verifies_with_iact_tui(keys: dict[str, Path], runs: Path, tmp_path: Path) -> None:
+    out = tmp_path / "bundle"
+    assert export(runs, out).exit_code == 0
+    askpass = tmp_path / "askpass.sh"
+    askpass.write_text(f"#!/bin/sh\necho '{PASSPHRASE}'\n")
+    askpass.chmod(0o700)
+    env = {**os.environ, "SSH_ASKPASS": str(askpass), "SSH_ASKPASS_REQUIRE": "force"}
+    subprocess.run([SSH_KEYGEN, "-Y", "sign", "-f", str(keys["ed25519-pass"]), "-n", NAMESPACE, str(out / "report.toml")],
+                   env=env, stdin=subprocess.DEVNULL, capture_output=True, start_new_session=True, check=True, timeout=60)
+    allowed = write_allowed(tmp_path / "allowed", [f"pass@example.org {public_line(keys['ed25519-pass'])}"])
+    result = verify(out, "--allowed-signers", str(allowed))
+    assert result.exit_code == 0, result.output
+    assert "verified: report.toml is intact and signed by pass@example.org" in result.output
+
+
+def test_signed_by_ssh_keygen_through_ssh_agent_verifies_with_iact_tui(agent: Path, keys: dict[str, Path], runs: Path, tmp_path: Path) -> None:
+    ssh_add(agent, keys["rsa"])
+    out = tmp_path / "bundle"
+    assert export(runs, out).exit_code == 0
+    env = {**os.environ, "SSH_AUTH_SOCK": str(agent)}
+    # given only the public key, ssh-keygen signs with the agent's private half
+    subprocess.run([SSH_KEYGEN, "-Y", "sign", "-f", f"{keys['rsa']}.pub", "-n", NAMESPACE, str(out / "report.toml")],
+                   env=env, capture_output=True, check=True, timeout=60)
+    allowed = write_allowed(tmp_path / "allowed", [f"rsa@example.org {public_line(keys['rsa'])}"])
+    result = verify(out, "--allowed-signers", str(allowed), "--identity", "rsa@example.org")
+    assert result.exit_code == 0, result.output
+    fp = fingerprint(Path(f"{keys['rsa']}.pub"))
+    assert f"signed by rsa@example.org with RSA key {fp}." in result.output
+
+
 def test_without_allowed_signers_the_key_is_shown_and_the_signer_left_unchecked(keys: dict[str, Path], runs: Path, tmp_path: Path) -> None:
     out = tmp_path / "bundle"
     assert export(runs, out, "--sign", str(keys["ecdsa"])).exit_code == 0

@@ -36,7 +36,6 @@ def export(run: str, formats: tuple[str, ...], sign: str | None, passphrase_env:
            output: str | None, runs_dir: str | None) -> None:
     """Export RUN (an id, a run folder or its report.toml) with its logs, optionally signed."""
     from iact_tui.engine.export import ExportError, export_run
-    from iact_tui.engine.signing import SigningError, make_signer
     from iact_tui.engine.store import ReportError, resolve_run
 
     chosen = list(dict.fromkeys(formats or ("toml",)))
@@ -45,7 +44,11 @@ def export(run: str, formats: tuple[str, ...], sign: str | None, passphrase_env:
     except ReportError as exc:
         fail(str(exc))
     signer = None
+    errors: tuple[type[Exception], ...] = (ExportError, ReportError)
     if sign:
+        from iact_tui.engine.signing import SigningError, make_signer  # asyncssh: only to sign
+
+        errors += (SigningError,)
         if passphrase_env and passphrase_env not in os.environ:
             fail(f"--passphrase-env {passphrase_env}: that environment variable is not set")
         try:
@@ -54,7 +57,9 @@ def export(run: str, formats: tuple[str, ...], sign: str | None, passphrase_env:
             fail(str(exc))
     try:
         result = export_run(folder, out_dir=Path(output) if output else None, formats=chosen, signer=signer)
-    except (ExportError, ReportError, SigningError) as exc:
+    except KeyboardInterrupt:
+        fail("interrupted: the export folder may be incomplete; export again", EXIT_INTERRUPTED)
+    except errors as exc:
         fail(str(exc))
     except OSError as exc:
         fail(f"cannot write the export: {exc.strerror or exc}")
@@ -75,6 +80,8 @@ def export(run: str, formats: tuple[str, ...], sign: str | None, passphrase_env:
         click.echo("verify with:")
         click.echo(f"  ssh-keygen -Y verify -f allowed_signers -I {principal} -n iact-tui-report "
                    f"-s {report}.sig < {report}")
+    else:
+        click.echo(f"not signed (sign with --sign KEY); verify with: iact-tui verify {result.folder}")
     sys.exit(EXIT_OK)
 
 
@@ -121,12 +128,14 @@ def verify(file: str, allowed_signers: str | None, identity: str | None, runs_di
             fail(f"no such file or folder: {file}")
     try:
         result = verify_report(target, Path(allowed_signers) if allowed_signers else None, identity)
+    except KeyboardInterrupt:
+        fail("interrupted before the verification finished", EXIT_INTERRUPTED)
     except VerifyInputError as exc:
         fail(str(exc))
 
     click.echo(f"verifying {result.report}")
-    for sig in result.signatures:
-        click.echo(f"  {'ok  ' if sig.ok else 'FAIL'}  signature  {sig.describe()}")
+    for each in result.signatures:
+        click.echo(f"  {'ok  ' if each.ok else 'FAIL'}  signature  {each.describe()}")
     for check in result.checks:
         click.echo(f"  {'ok  ' if check.ok else 'FAIL'}  {check.topic:<10} {check.text}")
     for note in result.notes:

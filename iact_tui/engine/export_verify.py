@@ -154,13 +154,16 @@ def verify(target: Path, allowed_signers: Path | None = None, identity: str | No
                 )
     try:
         state = reduce(records)
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         result.checks.append(Check(False, "events", f"the events cannot be replayed ({type(exc).__name__}: {exc})"))
         return result
     result.state = state
 
     if not chain:
-        differences = compare_report(data, events)
+        try:
+            differences = compare_report(data, events)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            differences = [f"the tables cannot be compared with the events ({type(exc).__name__}: {exc})"]
         if differences:
             result.checks += [Check(False, "tables", d) for d in differences]
         else:
