@@ -177,8 +177,7 @@ def demo_launch(
         runs_dir=runs_dir,
         checklist=checklist,
         overrides={k: v for k, v in sandbox.variables().items() if k in declared},
-        # a fault shows the whole rollback: migrations back, code back, backup restored
-        choices={"rollback-execute": FAULT_ROLLBACK} if faults and (headless or auto_tick) else {},
+        choices=_preset_choices(headless=headless, auto_tick=auto_tick, faults=faults),
         operator=operator,
         on_failure="rollback",
         assume_yes=auto_tick,
@@ -190,6 +189,17 @@ def demo_launch(
         known_hosts=str(sandbox.known_hosts),
         banner=sandbox.description(),
     )
+
+
+def _preset_choices(*, headless: bool, auto_tick: bool, faults: list[str]) -> dict[str, list[str]]:
+    """What nobody will be there to choose. A person at the TUI chooses for themselves."""
+    choices: dict[str, list[str]] = {}
+    if auto_tick:
+        choices["deploy"] = ["manual"]  # the procedure's Opción B: every step runs on the sandbox
+    if faults and (headless or auto_tick):
+        # a fault shows the whole rollback: migrations back, code back, backup restored
+        choices["rollback-execute"] = FAULT_ROLLBACK
+    return choices
 
 
 def _demo_runs_dir(value: str | None) -> Path:
