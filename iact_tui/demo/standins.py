@@ -735,7 +735,7 @@ def _column(name: str, field: Any) -> list[str]:
     if kind == "CharField":
         size = next(
             (
-                k.value.value
+                int(k.value.value)  # type: ignore[arg-type]
                 for k in field.keywords
                 if k.arg == "max_length" and isinstance(k.value, ast.Constant)
             ),
@@ -762,12 +762,14 @@ def migration_operations(path: Path) -> list[dict[str, Any]]:
                 kw = {k.arg: k.value for k in call.keywords}
                 op: dict[str, Any] = {"op": call.func.attr}
                 for key in ("name", "model_name"):
-                    if isinstance(kw.get(key), ast.Constant):
-                        op[key] = kw[key].value  # type: ignore[union-attr]
-                if call.func.attr == "CreateModel" and isinstance(kw.get("fields"), ast.List):
+                    value = kw.get(key)
+                    if isinstance(value, ast.Constant):
+                        op[key] = value.value
+                fields = kw.get("fields")
+                if call.func.attr == "CreateModel" and isinstance(fields, ast.List):
                     op["columns"] = [
-                        _column(t.elts[0].value, t.elts[1])  # type: ignore[attr-defined]
-                        for t in kw["fields"].elts  # type: ignore[union-attr]
+                        _column(str(t.elts[0].value), t.elts[1])
+                        for t in fields.elts
                         if isinstance(t, ast.Tuple)
                         and len(t.elts) == 2
                         and isinstance(t.elts[0], ast.Constant)
