@@ -25,20 +25,20 @@ class RunBridge:
     """Posts the runner's events and the operator's questions to a screen as messages."""
 
     @dataclass
-    class EngineEvent(Message):
+    class EngineEvent(Message, bubble=False):
         """An engine event (durable before it arrives)."""
 
         event: ev.Event
 
     @dataclass
-    class OutputReady(Message):
+    class OutputReady(Message, bubble=False):
         """New output lines are buffered; take them with ``RunBridge.take_output``."""
 
         def can_replace(self, message: Message) -> bool:
             return isinstance(message, RunBridge.OutputReady)
 
     @dataclass
-    class QuestionChanged(Message):
+    class QuestionChanged(Message, bubble=False):
         """The runner asks something (or no longer does: ``question`` is None)."""
 
         question: Question | None

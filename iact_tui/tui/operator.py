@@ -35,7 +35,9 @@ class Question:
     step: Any = None  # the checklist step (None for a choice)
     phase: Phase | None = None  # for a choice
     detail: Any = None  # instructions (str) | Failure | command (str) | defaults (list[str])
-    future: asyncio.Future[Any] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    future: asyncio.Future[Any] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
     id: int = field(default_factory=lambda: next(_ids))
 
     @property
@@ -113,7 +115,9 @@ class TuiOperator:
     # -- the Operator protocol --------------------------------------------------------------------
 
     async def choose(self, phase: Phase, defaults: list[str]) -> list[str] | None:
-        result: list[str] | None = await self._ask(Question("choice", phase=phase, detail=list(defaults)))
+        result: list[str] | None = await self._ask(
+            Question("choice", phase=phase, detail=list(defaults))
+        )
         return result
 
     async def confirm(self, step: Any, command: str) -> bool | None:

@@ -34,15 +34,21 @@ class RunView:
     _state: RunState = field(default_factory=RunState)
 
     @classmethod
-    def live(cls, runner: Any, operator: TuiOperator, bridge: RunBridge, banner: str = "") -> RunView:
-        return cls(runner.checklist, runner.values, runner.store.folder, runner, operator, bridge, banner)
+    def live(
+        cls, runner: Any, operator: TuiOperator, bridge: RunBridge, banner: str = ""
+    ) -> RunView:
+        return cls(
+            runner.checklist, runner.values, runner.store.folder, runner, operator, bridge, banner
+        )
 
     @classmethod
     def from_folder(cls, folder: Path) -> RunView:
         """A run read from disk, to look at (raises ReportError with the reason it cannot)."""
         state = reduce(read_records(folder))
         try:
-            checklist = parse_checklist((folder / PINNED).read_bytes(), str(folder / PINNED)).checklist
+            checklist = parse_checklist(
+                (folder / PINNED).read_bytes(), str(folder / PINNED)
+            ).checklist
         except (OSError, ChecklistError) as exc:
             raise ReportError(f"the run's pinned checklist cannot be read: {exc}") from None
         recorded = {k: str(v) for k, v in dict(state.info.get("variables", {})).items()}

@@ -28,12 +28,34 @@ class ManualPanel(Vertical):
         yield Label("", id="manual-prompt", markup=False)
         yield Label("", id="manual-refusal", markup=False)
         yield Input(placeholder="note (optional)", id="manual-note", compact=True)
-        yield Input(placeholder="evidence: a link, or where to find it", id="manual-evidence", compact=True)
+        yield Input(
+            placeholder="evidence: a link, or where to find it", id="manual-evidence", compact=True
+        )
         yield Input(id="manual-approver", compact=True)
         with Horizontal(id="manual-buttons"):
-            yield Button("✔ Pass", id="manual-pass", variant="success", compact=True, tooltip="Tick the step as passed (p)")
-            yield Button("✘ Fail", id="manual-fail", variant="error", compact=True, tooltip="Tick the step as failed (f)")
-            yield Button("↷ Skip…", id="manual-skip", compact=True, tooltip="Skip the step, with a reason (s)")
+            yield Button(
+                "✔ Pass",
+                id="manual-pass",
+                variant="success",
+                compact=True,
+                tooltip="Tick the step as passed (p)",
+            )
+            yield Button(
+                "✘ Fail",
+                id="manual-fail",
+                variant="error",
+                compact=True,
+                tooltip="Tick the step as failed (f)",
+            )
+            yield Button(
+                "↷ Skip…",
+                id="manual-skip",
+                compact=True,
+                tooltip="Skip the step, with a reason (s)",
+            )
+
+    def on_mount(self) -> None:
+        self.refuse("")
 
     def ask(self, step: Any, operator_name: str) -> None:
         """Show the panel for ``step``; keeps what was typed if it is the same step again (a

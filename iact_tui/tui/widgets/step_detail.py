@@ -54,10 +54,16 @@ class StepDetail(Vertical):
         rec = self.view.state.steps.get(step_id)
         step = self.view.step(step_id)
         self.query_one("#step-heading", Static).update(self._heading(step_id, step, rec))
-        instructions = self.view.display(step.instructions) if step is not None and step.instructions else ""
+        instructions = (
+            self.view.display(step.instructions) if step is not None and step.instructions else ""
+        )
         if step is not None and step.kind == "notify":
             message = self.view.display(step.message)
-            instructions = (instructions + "\n\n" if instructions else "") + "**Message:**\n\n" + _quote(message)
+            instructions = (
+                (instructions + "\n\n" if instructions else "")
+                + "**Message:**\n\n"
+                + _quote(message)
+            )
         if instructions != self._instructions:
             self._instructions = instructions
             md = self.query_one("#step-instructions", Markdown)
@@ -68,6 +74,7 @@ class StepDetail(Vertical):
         manual = self.query_one("#manual", ManualPanel)
         # a manual step has no output; its room goes to the instructions and the answer panel
         output.display = not (step is not None and step.kind == "manual") or bool(output.line_count)
+        self.set_class(not output.display, "-no-output")
         self.set_class(manual.display, "-answering")
 
     def _heading(self, step_id: str, step: Any, rec: Any) -> Text:
@@ -76,8 +83,10 @@ class StepDetail(Vertical):
         status = rec.status if rec is not None else "pending"
         title = self.view.display(step.display_title) if step is not None else step_id
         text = Text()
-        text.append(f"{fmt.STEP_ICONS.get(status, '?')} {fmt.words(status)}",
-                    theme_style(self, fmt.STEP_COLOURS.get(status, "foreground"), bold=True))
+        text.append(
+            f"{fmt.STEP_ICONS.get(status, '?')} {fmt.words(status)}",
+            theme_style(self, fmt.STEP_COLOURS.get(status, "foreground"), bold=True),
+        )
         text.append("  ")
         text.append(title, Style(bold=True))
         text.append("\n")
@@ -102,8 +111,16 @@ class StepDetail(Vertical):
             text.append(value, style or Style())
             text.append("\n")
 
-        if rec is not None and rec.message and rec.status in ("failed", "interrupted", "not_applicable"):
-            line("why", rec.message, theme_style(self, "error" if rec.status == "failed" else "warning"))
+        if (
+            rec is not None
+            and rec.message
+            and rec.status in ("failed", "interrupted", "not_applicable")
+        ):
+            line(
+                "why",
+                rec.message,
+                theme_style(self, "error" if rec.status == "failed" else "warning"),
+            )
         if step is not None and step.kind != "manual":
             command = self.view.describe(step_id)
             if command:
@@ -115,14 +132,20 @@ class StepDetail(Vertical):
                 line(label, value)
             for check in getattr(step, "checks", []) or []:
                 line("check", f"☐ {self.view.display(check)}")
-            names = list(getattr(step, "capture", {}) or {}) + list(getattr(step, "capture_json", {}) or {})
+            names = list(getattr(step, "capture", {}) or {}) + list(
+                getattr(step, "capture_json", {}) or {}
+            )
             for name in names:
                 captured = rec.captures.get(name) if rec is not None else None
                 if self.view.values.is_secret(name):
-                    shown = "*** (secret)" if name in self.view.state.secret_captures else "(not captured yet)"
+                    shown = (
+                        "*** (secret)"
+                        if name in self.view.state.secret_captures
+                        else "(not captured yet)"
+                    )
                 else:
                     shown = str(captured) if captured is not None else "(not captured yet)"
-                line(f"capture", f"{name} = {shown}")
+                line("capture", f"{name} = {shown}")
         if rec is not None:
             for key, value in rec.evidence.items():
                 if key == "body_excerpt":
@@ -154,6 +177,7 @@ class StepDetail(Vertical):
             output.add(lines)
             if not output.display:
                 output.display = True
+                self.set_class(False, "-no-output")
 
     # -- the manual answer ------------------------------------------------------------------------
 

@@ -35,7 +35,9 @@ class StepTree(Tree[str]):
         self._phases.clear()
         self._alternatives.clear()
         for phase in self.view.checklist.phases:
-            pnode = self.root.add(self._phase_label(phase.id), data=f"phase:{phase.id}", expand=True)
+            pnode = self.root.add(
+                self._phase_label(phase.id), data=f"phase:{phase.id}", expand=True
+            )
             self._phases[phase.id] = pnode
             if phase.steps:
                 for step in phase.steps:
@@ -64,9 +66,14 @@ class StepTree(Tree[str]):
         rec = self.view.state.steps.get(step_id)
         step = self.view.step(step_id)
         status = rec.status if rec is not None else "pending"
-        title = step.display_title if step is not None else (rec.title if rec is not None else step_id)
+        title = (
+            step.display_title if step is not None else (rec.title if rec is not None else step_id)
+        )
         label = Text()
-        label.append(fmt.STEP_ICONS.get(status, "?"), self._colour(fmt.STEP_COLOURS.get(status, "foreground")))
+        label.append(
+            fmt.STEP_ICONS.get(status, "?"),
+            self._colour(fmt.STEP_COLOURS.get(status, "foreground")),
+        )
         label.append(" ")
         label.append(self.view.display(title))
         extra = []
@@ -97,7 +104,9 @@ class StepTree(Tree[str]):
         label = Text("option: ", Style(dim=True))
         label.append(self.view.display(alt.title))
         if chosen is not None:
-            label.append(" ✔ chosen" if alt_id in chosen else " not chosen", Style(dim=alt_id not in chosen))
+            label.append(
+                " ✔ chosen" if alt_id in chosen else " not chosen", Style(dim=alt_id not in chosen)
+            )
         elif alt_id in phase.defaults:
             label.append(" (default)", Style(dim=True))
         return label

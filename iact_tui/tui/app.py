@@ -1,0 +1,275 @@
+"""The App: which screen comes first, and the one worker that drives a run.
+
+The run is driven from here, not from a screen (a worker dies with the screen that started it):
+``_drive`` is a ``@work`` worker in the group ``run``; its end is handled in one
+``Worker.StateChanged`` handler, which records the exit code (PRODUCT.md: 0 succeeded, 1
+failed / rolled back / aborted, 3 paused, 130 interrupted).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path, PurePath
+from typing import ClassVar
+
+from textual import on, work
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.command import Provider
+from textual.worker import Worker, WorkerState
+
+from iact_tui.cli.run import Launch
+from iact_tui.engine.session import BadInput, NeedsPerson, exit_code
+from iact_tui.engine.store import ReportError
+from iact_tui.tui import sessions
+from iact_tui.tui.commands import RunCommands
+from iact_tui.tui.dialogs.checklist_changed import ChecklistChangedDialog
+from iact_tui.tui.dialogs.confirm import ConfirmDialog
+from iact_tui.tui.run_view import RunView
+from iact_tui.tui.screens.run import RunScreen
+from iact_tui.tui.screens.setup import SetupAnswers, SetupScreen
+from iact_tui.tui.screens.start import StartScreen
+
+EXIT_INTERRUPTED = 130
+
+
+class IactApp(App[int]):
+    CSS_PATH: ClassVar[list[str | PurePath]] = ["app.tcss", "dialogs.tcss"]
+    TITLE = "iact-tui"
+    COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = App.COMMANDS | {
+        RunCommands
+    }
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "ctrl+q",
+            "quit",
+            "Quit",
+            id="quit",
+            tooltip="Quit; an unfinished run can be resumed",
+            priority=True,
+        ),
+    ]
+
+    def __init__(
+        self,
+        launch: Launch,
+        *,
+        checklists_dir: Path | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self.launch = launch
+        self.spec = sessions.spec_of(launch)
+        self.runs_dir = launch.runs_dir
+        self.checklists_dir = checklists_dir or Path("checklists")
+        self.clock = clock
+        self.run_view: RunView | None = None
+        self.run_screen: RunScreen | None = None
+        self.exit_status = 0
+        self.final_lines: list[
+            tuple[str, bool]
+        ] = []  # (text, to stderr) printed after the app ends
+        self._run_worker: Worker[str] | None = None
+        self._quitting = False
+
+    def on_mount(self) -> None:
+        if self.launch.checklist is not None:
+            self.new_run(Path(self.launch.checklist), direct=True)
+        elif self.launch.run_ref is not None:
+            self.resume_run(Path(self.launch.run_ref), direct=True)
+        else:
+            self.push_screen(StartScreen(self.checklists_dir, self.runs_dir))
+
+    # -- starting -------------------------------------------------------------------------------
+
+    def can_start_run(self) -> bool:
+        return self._run_worker is None or self._run_worker.is_finished
+
+    def _cancelled(self, direct: bool) -> Callable[[], None]:
+        def cancel() -> None:
+            if direct:
+                self.final_lines.append(("iact-tui: cancelled before the run started", True))
+                self.exit(EXIT_INTERRUPTED, return_code=EXIT_INTERRUPTED)
+            else:
+                self.pop_screen()
+
+        return cancel
+
+    def new_run(self, checklist: Path, *, direct: bool = False) -> None:
+        try:
+            loaded, questions = sessions.load_for_new(checklist, self.spec)
+        except BadInput as exc:
+            self._cannot(str(exc), direct)
+            return
+        info = loaded.checklist.checklist
+
+        def submit(answers: SetupAnswers) -> str | None:
+            try:
+                view = sessions.start_new(
+                    self.launch, checklist, self.spec, answers.operator, answers.values
+                )
+            except (BadInput, ReportError) as exc:
+                return str(exc)
+            self.start_run(view, resumed=False, replace=True)
+            return None
+
+        detail = f"{info.id} {info.version} · {checklist}"
+        self.push_screen(
+            SetupScreen(
+                info.title, detail, self.spec.operator, questions, submit, self._cancelled(direct)
+            )
+        )
+
+    def resume_run(self, ref: Path, *, direct: bool = False) -> None:
+        from iact_tui.engine.store import resolve_run
+
+        try:
+            folder = resolve_run(str(ref), self.runs_dir)
+            changes = sessions.changes_for_resume(folder, self.spec)
+        except (ReportError, BadInput) as exc:
+            self._cannot(str(exc), direct)
+            return
+        if changes:
+
+            def decided(decision: str | None) -> None:
+                if decision is None:
+                    if direct:
+                        self._cancelled(direct)()
+                    return
+                self.spec.checklist_changed = decision
+                self._resume_with_values(folder, direct)
+
+            self.push_screen(ChecklistChangedDialog(str(folder.name), changes), decided)
+            return
+        self._resume_with_values(folder, direct)
+
+    def _resume_with_values(self, folder: Path, direct: bool) -> None:
+        try:
+            questions = sessions.resume_questions(folder, self.spec)
+        except BadInput as exc:
+            self._cannot(str(exc), direct)
+            return
+
+        def submit(answers: SetupAnswers) -> str | None:
+            try:
+                view = sessions.start_resume(
+                    self.launch, folder, self.spec, answers.operator, answers.values
+                )
+            except (BadInput, ReportError, NeedsPerson) as exc:
+                return str(exc)
+            self.start_run(view, resumed=True, replace=bool(questions))
+            return None
+
+        if not questions:
+            problem = submit(SetupAnswers(self.spec.operator))
+            if problem:
+                self._cannot(problem, direct)
+            return
+        self.push_screen(
+            SetupScreen(
+                f"Resume {folder.name}",
+                "Values that are never recorded are asked again.",
+                self.spec.operator,
+                questions,
+                submit,
+                self._cancelled(direct),
+                start_label="Resume run",
+            )
+        )
+
+    def _cannot(self, problem: str, direct: bool) -> None:
+        if direct:
+            self.final_lines.append((f"iact-tui: {problem}", True))
+            self.exit(2, return_code=2)
+        else:
+            self.notify(problem, title="Cannot start", severity="error", timeout=15)
+
+    def start_run(self, view: RunView, *, resumed: bool, replace: bool) -> None:
+        """Show the run and drive it (the form that started it, if any, makes way)."""
+        assert view.bridge is not None and view.operator is not None
+        screen = RunScreen(view, clock=self.clock)
+        view.bridge.target = screen
+        view.operator.on_change = view.bridge.question_changed
+        self.run_view = view
+        self.run_screen = screen
+        self.final_lines = [(f"run {view.run_id} {view.folder}", False)]
+        if replace:
+            self.switch_screen(screen)
+        else:
+            self.push_screen(screen)
+        self._run_worker = self._drive(view, resumed)
+
+    @work(group="run", exit_on_error=False, name="run")
+    async def _drive(self, view: RunView, resumed: bool) -> str:
+        try:
+            return str(await view.runner.run(resumed=resumed))
+        finally:
+            view.runner.store.lock.release()
+
+    @on(Worker.StateChanged)
+    def _worker_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if worker.group != "run" or worker is not self._run_worker:
+            return
+        view = self.run_view
+        run_id = view.run_id if view is not None else ""
+        if event.state == WorkerState.SUCCESS:
+            status = str(worker.result)
+            self.exit_status = exit_code(status)
+            if status == "paused":
+                text = f"paused; continue with: iact-tui resume {run_id}"
+            elif status == "failed":
+                text = f"failed; retry, skip or roll back with: iact-tui resume {run_id}"
+            else:
+                text = status.replace("_", " ")
+        elif event.state == WorkerState.CANCELLED:
+            self.exit_status = EXIT_INTERRUPTED
+            text = f"interrupted; resume with: iact-tui resume {run_id}"
+        elif event.state == WorkerState.ERROR:
+            self.exit_status = 1
+            text = f"stopped on an internal error ({worker.error}); resume with: iact-tui resume {run_id}"
+            self.notify(text, title="Internal error", severity="error", timeout=30)
+        else:
+            return
+        if event.state != WorkerState.SUCCESS or self.exit_status != 0:
+            self.final_lines.append((f"iact-tui: {text}", True))
+        if self.run_screen is not None:
+            self.run_screen.run_ended(text)
+        if self._quitting:
+            self.exit(self.exit_status, return_code=self.exit_status)
+
+    # -- quitting ---------------------------------------------------------------------------------
+
+    async def action_quit(self) -> None:
+        worker = self._run_worker
+        view = self.run_view
+        if worker is None or worker.is_finished or view is None or view.operator is None:
+            self.exit(self.exit_status, return_code=self.exit_status)
+            return
+        operator = view.operator
+        if operator.question is not None:
+            # the run waits for a person: it pauses cleanly and can be resumed
+            self._quitting = True
+            operator.stop(f"the operator quit; continue with: iact-tui resume {view.run_id}")
+            return
+        running = [s.id for s in view.state.steps.values() if s.status == "running"]
+
+        def confirmed(yes: bool | None) -> None:
+            if yes and not worker.is_finished:
+                self._quitting = True
+                worker.cancel()
+
+        if running:
+            self.push_screen(
+                ConfirmDialog(
+                    "Quit while a step runs?",
+                    f"{running[0]} is running. Quitting stops it; the run is recorded as interrupted, and on resume "
+                    "you decide whether it completed.",
+                    yes="Stop it and quit",
+                    danger=True,
+                ),
+                confirmed,
+            )
+        else:
+            confirmed(True)

@@ -1,0 +1,79 @@
+"""On resume: a step was running when the run stopped. Did it complete?"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+from iact_tui.engine.runner import Decision
+from iact_tui.tui.dialogs import button
+
+
+class InterruptedDialog(ModalScreen[Decision | None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "later", "Later", id="interrupted-later", tooltip="Close; decide later")
+    ]
+
+    def __init__(
+        self, step: Any, message: str, command: str, operator_name: str, title: str = ""
+    ) -> None:
+        super().__init__(classes="dialog")
+        self.step = step
+        self.message = message
+        self.command = command
+        self.operator_name = operator_name
+        self.step_title = title or getattr(step, "display_title", "")
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-box wide"):
+            yield Label(
+                f"⚠ {self.step_title} was interrupted", classes="dialog-title warning", markup=False
+            )
+            yield Label(
+                "It was running when the run stopped; it may or may not have completed. "
+                "Check on the target, then re-run it or confirm that it did complete.",
+                classes="dialog-body",
+            )
+            if self.command:
+                with VerticalScroll(classes="dialog-detail"):
+                    yield Static(self.command, markup=False, classes="dialog-command")
+            yield Input(
+                placeholder="note: what you checked (recorded when you confirm it done)",
+                id="interrupted-note",
+                compact=True,
+            )
+            with Horizontal(classes="dialog-buttons"):
+                yield button(
+                    "Re-run it", id="rerun", variant="primary", tooltip="Run the step again"
+                )
+                yield button(
+                    "It completed",
+                    id="done",
+                    variant="success",
+                    tooltip="Record it as passed, with your note",
+                )
+                yield button("Later", id="later")
+
+    def on_mount(self) -> None:
+        self.query_one("#rerun", Button).focus()
+
+    @on(Button.Pressed, "#rerun")
+    def _rerun(self) -> None:
+        self.dismiss(Decision("rerun", self.operator_name))
+
+    @on(Button.Pressed, "#done")
+    def _done(self) -> None:
+        note = self.query_one("#interrupted-note", Input).value.strip()
+        self.dismiss(
+            Decision("done", self.operator_name, note=note or "confirmed done after interruption")
+        )
+
+    @on(Button.Pressed, "#later")
+    def action_later(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,77 @@
+"""One line of text: a skip reason, a note, a search, an approver's name."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label
+
+from iact_tui.tui.dialogs import button
+
+
+class TextPrompt(ModalScreen[str | None]):
+    """Dismisses with the text (stripped), or None when cancelled. ``required`` refuses empty text."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="prompt-cancel", tooltip="Close without an answer")
+    ]
+
+    def __init__(
+        self,
+        title: str,
+        *,
+        placeholder: str = "",
+        value: str = "",
+        ok: str = "OK",
+        required: bool = True,
+        body: str = "",
+        password: bool = False,
+    ) -> None:
+        super().__init__(classes="dialog")
+        self.title_text = title
+        self.placeholder = placeholder
+        self.value = value
+        self.ok_label = ok
+        self.required = required
+        self.body = body
+        self.password = password
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-box"):
+            yield Label(self.title_text, classes="dialog-title", markup=False)
+            if self.body:
+                yield Label(self.body, classes="dialog-body", markup=False)
+            yield Input(
+                value=self.value,
+                placeholder=self.placeholder,
+                id="prompt-input",
+                password=self.password,
+            )
+            yield Label("", id="prompt-error", classes="dialog-error", markup=False)
+            with Horizontal(classes="dialog-buttons"):
+                yield button("Cancel", id="cancel")
+                yield button(self.ok_label, id="ok", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#prompt-error", Label).display = False
+        self.query_one("#prompt-input", Input).focus()
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#ok")
+    def _ok(self) -> None:
+        text = self.query_one("#prompt-input", Input).value.strip()
+        if self.required and not text:
+            error = self.query_one("#prompt-error", Label)
+            error.update("This cannot be empty.")
+            error.display = True
+            return
+        self.dismiss(text)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)

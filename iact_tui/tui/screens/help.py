@@ -1,0 +1,82 @@
+"""Keys, icons and what they do: built from the screen's own bindings, so it never goes stale."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.style import Style
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Label, Static
+
+from iact_tui.tui import format as fmt
+
+ICON_MEANING = {
+    "pending": "not run yet",
+    "running": "running now",
+    "waiting": "waits for a person",
+    "passed": "passed (or ticked as passed)",
+    "failed": "failed",
+    "skipped": "skipped, with a reason",
+    "not_applicable": "not applicable (another alternative, a condition, or the rollback)",
+    "interrupted": "was running when the run stopped",
+}
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "escape,question_mark,q", "close", "Close", id="help-close", tooltip="Close the help"
+        )
+    ]
+
+    def __init__(self, bindings: list[Binding]) -> None:
+        super().__init__(classes="dialog")
+        self.bindings_shown = bindings
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-box wide", id="help-box"):
+            yield Label("Keys", classes="dialog-title")
+            with VerticalScroll(id="help-body"):
+                yield Static(self._keys(), id="help-keys")
+                yield Label("Step icons", classes="dialog-section")
+                yield Static(self._icons(), id="help-icons")
+                yield Static(
+                    Text(
+                        "The mouse works too: click a step, a button, or a key in the footer. "
+                        "Ctrl+P opens the command palette with the same actions. "
+                        "Keys that do not apply now are hidden from the footer.",
+                        Style(dim=True),
+                    )
+                )
+
+    def _keys(self) -> Table:
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold", no_wrap=True)
+        table.add_column(no_wrap=True)
+        table.add_column(style="dim")
+        for binding in self.bindings_shown:
+            keys = ", ".join(
+                self.app.get_key_display(Binding(k.strip(), "")) for k in binding.key.split(",")
+            )
+            table.add_row(Text(keys), Text(binding.description), Text(binding.tooltip))
+        table.add_row(Text("ctrl+p"), Text("Commands"), Text("The command palette"))
+        table.add_row(
+            Text("q, ctrl+q"), Text("Quit"), Text("Quit; an unfinished run can be resumed")
+        )
+        return table
+
+    def _icons(self) -> Table:
+        table = Table.grid(padding=(0, 2))
+        for state, meaning in ICON_MEANING.items():
+            table.add_row(
+                Text(fmt.STEP_ICONS[state]), Text(fmt.words(state)), Text(meaning, Style(dim=True))
+            )
+        return table
+
+    def action_close(self) -> None:
+        self.dismiss()

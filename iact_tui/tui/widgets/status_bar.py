@@ -1,0 +1,80 @@
+"""One line at the bottom: run state, elapsed time, progress (steps done / total), hosts."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from rich.style import Style
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import Label, ProgressBar
+
+from iact_tui.tui import format as fmt
+from iact_tui.tui.run_view import RunView
+from iact_tui.tui.widgets.theme import theme_style
+
+
+class RunStatusBar(Horizontal):
+    def __init__(
+        self, view: RunView, *, clock: Callable[[], float] = time.monotonic, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.view = view
+        self.clock = clock
+        self.started = clock()
+        self.activity = ""  # what the run does now, in a few words
+
+    def compose(self) -> ComposeResult:
+        yield Label("", id="run-state")
+        yield Label("", id="run-elapsed")
+        yield ProgressBar(show_eta=False, show_percentage=False, id="run-progress")
+        yield Label("", id="run-count")
+        yield Label("", id="run-hosts")
+
+    def on_mount(self) -> None:
+        self.update_state()
+        if not self.view.read_only:
+            self.set_interval(1, self._tick)
+
+    def _tick(self) -> None:
+        if self.view.state.status == "running":
+            self.query_one("#run-elapsed", Label).update(fmt.clock(self.clock() - self.started))
+
+    def update_state(self) -> None:
+        state = self.view.state
+        status = state.status
+        text = Text()
+        text.append(
+            f"● {fmt.words(status)}",
+            theme_style(self, fmt.RUN_COLOURS.get(status, "foreground"), bold=True),
+        )
+        if self.activity:
+            text.append(f"  {self.activity}", Style(dim=True))
+        self.query_one("#run-state", Label).update(text)
+        if self.view.read_only:
+            elapsed = fmt.span(state.started_at, state.finished_at)
+            self.query_one("#run-elapsed", Label).update(
+                fmt.duration(elapsed) if elapsed is not None else ""
+            )
+        else:
+            self.query_one("#run-elapsed", Label).update(fmt.clock(self.clock() - self.started))
+        done, total = state.progress()
+        self.query_one("#run-progress", ProgressBar).update(total=max(total, 1), progress=done)
+        self.query_one("#run-count", Label).update(f"{done}/{total}")
+        self.query_one("#run-hosts", Label).update(self._hosts())
+
+    def _hosts(self) -> Text:
+        text = Text()
+        hosts = [name for name, host in self.view.checklist.hosts.items() if not host.members]
+        for name in hosts:
+            connected = name in self.view.state.hosts
+            text.append(" ")
+            text.append(
+                "●" if connected else "○",
+                theme_style(self, "success" if connected else "foreground-muted"),
+            )
+            text.append(f" {name}", Style(dim=not connected))
+        return text
