@@ -188,6 +188,7 @@ def demo_launch(
         ssh_config=[],  # the operator's ~/.ssh/config has nothing to say about the sandbox
         known_hosts=str(sandbox.known_hosts),
         banner=sandbox.description(),
+        resumable=False,  # the sandbox is removed when the demo ends
     )
 
 

@@ -36,6 +36,7 @@ class Launch:
     ssh_config: list[str] | None = None
     known_hosts: str | None = None
     banner: str = ""  # shown first (the demo names its sandbox here)
+    resumable: bool = True  # False: the run's world is gone afterwards (the demo's sandbox)
 
 
 def common_options(f: Any) -> Any:
@@ -205,10 +206,10 @@ def run_headless(launch: Launch, out: Any = None) -> int:
         click.echo(f"iact-tui: {exc}", err=True)
         return EXIT_PAUSED
     printer.runner = runner
-    return _drive(runner, resumed, exit_code)
+    return _drive(runner, resumed, exit_code, launch.resumable)
 
 
-def _drive(runner: Any, resumed: bool, exit_code: Any) -> int:
+def _drive(runner: Any, resumed: bool, exit_code: Any, resumable: bool = True) -> int:
     async def main() -> str:
         task = asyncio.current_task()
         loop = asyncio.get_running_loop()
@@ -224,11 +225,12 @@ def _drive(runner: Any, resumed: bool, exit_code: Any) -> int:
     try:
         status = asyncio.run(main())
     except (KeyboardInterrupt, asyncio.CancelledError):
-        click.echo(f"iact-tui: interrupted; resume with: iact-tui resume {runner.run_id}", err=True)
+        hint = f"; resume with: iact-tui resume {runner.run_id}" if resumable else ""
+        click.echo(f"iact-tui: interrupted{hint}", err=True)
         return EXIT_INTERRUPTED
     finally:
         runner.store.lock.release()
-    if status == "paused":
+    if status == "paused" and resumable:
         click.echo(f"iact-tui: paused; continue with: iact-tui resume {runner.run_id}", err=True)
     return int(exit_code(status))
 

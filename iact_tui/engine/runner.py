@@ -33,6 +33,7 @@ from iact_tui.engine.values import Values, truthy
 T = TypeVar("T")
 
 INBOX_POLL = 0.2  # seconds between looks at the inbox of a live run
+MAX_REFUSALS = 20  # refused ticks in a row before a manual step pauses the run
 
 
 # -- what the front end answers ---------------------------------------------------------------
@@ -555,6 +556,8 @@ class Runner:
         self.emit(ev.StepChanged(tick.step, status, rec.get("note", "") or rec.get("reason", ""), tick.by))
 
     async def _manual(self, step: Any, in_rollback: bool) -> None:
+        refusals = 0
+        last_refused: Tick | None = None
         while True:
             rec = self.state.steps[step.id]
             if rec.status in DONE_STATES:
@@ -593,6 +596,11 @@ class Runner:
                 self._record_tick(tick)
             except TickRefused as exc:
                 self.emit(ev.Notice(str(exc), "error"))
+                refusals += 1
+                if tick == last_refused or refusals >= MAX_REFUSALS:
+                    # the same answer again (an automatic ticker) would loop: wait for a person
+                    raise Pause(f"step '{step.id}' waits for a person: {exc}") from None
+                last_refused = tick
 
     def _instructions(self, step: Any) -> str:
         text = step.instructions or ""
