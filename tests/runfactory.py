@@ -271,7 +271,12 @@ def plan_of(checklist_text: str) -> list[dict[str, Any]]:
     loaded = parse_checklist(checklist_text.encode())
     plan = []
     for phase, alt, step in loaded.checklist.iter_steps():
-        item: dict[str, Any] = {"id": step.id, "phase": phase.id, "kind": step.kind, "title": step.display_title}
+        item: dict[str, Any] = {
+            "id": step.id,
+            "phase": phase.id,
+            "kind": step.kind,
+            "title": step.display_title,
+        }
         if alt is not None:
             item["alternative"] = alt.id
         if phase.rollback:
@@ -342,16 +347,40 @@ class RunBuilder:
 
     # -- run level --------------------------------------------------------------------------
 
-    def connect(self, host: str, address: str, *, port: int = 22, user: str = "deploy",
-                fingerprint: str = HOST_FINGERPRINT, key_type: str = "ssh-ed25519") -> None:
-        self.append("host_connected", host=host, address=address, port=port, user=user,
-                    fingerprint=fingerprint, key_type=key_type)
+    def connect(
+        self,
+        host: str,
+        address: str,
+        *,
+        port: int = 22,
+        user: str = "deploy",
+        fingerprint: str = HOST_FINGERPRINT,
+        key_type: str = "ssh-ed25519",
+    ) -> None:
+        self.append(
+            "host_connected",
+            host=host,
+            address=address,
+            port=port,
+            user=user,
+            fingerprint=fingerprint,
+            key_type=key_type,
+        )
 
     def choose(self, phase: str, *alternatives: str) -> None:
-        self.append("alternative_chosen", phase=phase, alternatives=list(alternatives), by=self.store.state.operator)
+        self.append(
+            "alternative_chosen",
+            phase=phase,
+            alternatives=list(alternatives),
+            by=self.store.state.operator,
+        )
         for s in list(self.store.state.steps.values()):
             if s.phase == phase and s.alternative and s.alternative not in alternatives:
-                self.append("step_not_applicable", step=s.id, reason=f"alternative '{s.alternative}' was not chosen")
+                self.append(
+                    "step_not_applicable",
+                    step=s.id,
+                    reason=f"alternative '{s.alternative}' was not chosen",
+                )
 
     def rollback(self, reason: str) -> None:
         self.append("rollback_started", reason=reason, by=self.store.state.operator)
@@ -371,8 +400,12 @@ class RunBuilder:
 
     def start(self, step: str, *, command: str | None = None, attempt: int | None = None) -> None:
         s = self.store.state.steps[step]
-        self.append("step_started", step=step, attempt=attempt or s.attempts + 1,
-                    command=command if command is not None else f"<{s.kind} {step}>")
+        self.append(
+            "step_started",
+            step=step,
+            attempt=attempt or s.attempts + 1,
+            command=command if command is not None else f"<{s.kind} {step}>",
+        )
 
     def run_step(
         self,
@@ -419,7 +452,9 @@ class RunBuilder:
     def wait(self, step: str) -> None:
         self.append("step_waiting", step=step)
 
-    def tick(self, step: str, by: str, *, result: str = "passed", note: str = "", role: str | None = None) -> None:
+    def tick(
+        self, step: str, by: str, *, result: str = "passed", note: str = "", role: str | None = None
+    ) -> None:
         self.append("step_ticked", step=step, by=by, result=result, note=note or None, role=role)
 
     def skip(self, step: str, by: str, reason: str) -> None:
@@ -459,46 +494,99 @@ def unfinished_staging_run(runs_dir: Path) -> RunBuilder:
 def _staging_until_last_tick(runs_dir: Path) -> RunBuilder:
     b = RunBuilder(runs_dir, secrets={"smoke_password": SMOKE_PASSWORD}, masked=[LOGIN_TOKEN])
     base = "https://staging.iact-project.com"
-    b.run_step("staging-health", f"GET {base}/api/health\nHTTP 200 OK\n{{\"status\": \"healthy\", \"version\": \"1.2.2\"}}\n",
-               duration=0.0425, exit_status=None, command=f"GET {base}/api/health",
-               evidence={"http_status": 200, "latency_ms": 42.5, "url": f"{base}/api/health",
-                         "body_excerpt": '{"status": "healthy", "version": "1.2.2"}'})
+    b.run_step(
+        "staging-health",
+        f'GET {base}/api/health\nHTTP 200 OK\n{{"status": "healthy", "version": "1.2.2"}}\n',
+        duration=0.0425,
+        exit_status=None,
+        command=f"GET {base}/api/health",
+        evidence={
+            "http_status": 200,
+            "latency_ms": 42.5,
+            "url": f"{base}/api/health",
+            "body_excerpt": '{"status": "healthy", "version": "1.2.2"}',
+        },
+    )
     b.wait("ci-green")
     b.tick("ci-green", "alice", note="All five checks green on run #4812")
-    b.run_step("changelog-review", "abc1234 feat(auth): implement JWT authentication\n9f8e7d6 fix(perm): validation\n",
-               duration=0.031, command="git log staging..develop --oneline")
+    b.run_step(
+        "changelog-review",
+        "abc1234 feat(auth): implement JWT authentication\n9f8e7d6 fix(perm): validation\n",
+        duration=0.031,
+        command="git log staging..develop --oneline",
+    )
     b.wait("approval")
     b.tick("approval", "bob", role="tech-lead", note="Approved: no downtime expected")
     b.skip("notify-start", "alice", "The team channel is down; told the team by phone")
     b.connect("staging", "staging.iact-project.com")
-    b.run_step("db-backup", "backup written\n-rw-r--r-- 1 postgres postgres 28 Nov 17 14:00 /backups/iact_staging_20251117_140012.sql\n",
-               duration=3.2, command="pg_dump -U postgres iact_staging > /backups/iact_staging_$(date +%Y%m%d_%H%M%S).sql",
-               artifacts=[{"path": "/backups/iact_staging_20251117_140012.sql", "size": 28, "sha256": BACKUP_SHA256}])
+    b.run_step(
+        "db-backup",
+        "backup written\n-rw-r--r-- 1 postgres postgres 28 Nov 17 14:00 /backups/iact_staging_20251117_140012.sql\n",
+        duration=3.2,
+        command="pg_dump -U postgres iact_staging > /backups/iact_staging_$(date +%Y%m%d_%H%M%S).sql",
+        artifacts=[
+            {
+                "path": "/backups/iact_staging_20251117_140012.sql",
+                "size": 28,
+                "sha256": BACKUP_SHA256,
+            }
+        ],
+    )
     b.run_step("config-backup", "tar: Removing leading `/' from member names\n", duration=1.5)
     b.choose("deploy", "manual")
     b.run_step("pull", "Already on 'develop'\nFast-forward\n", duration=2.25)
-    b.run_step("migrate", "Operations to perform:\n  Apply all migrations: auth, users\nRunning migrations:\n  Applying users.0042_add_refresh_token_field... OK\n", duration=4.0)
+    b.run_step(
+        "migrate",
+        "Operations to perform:\n  Apply all migrations: auth, users\nRunning migrations:\n  Applying users.0042_add_refresh_token_field... OK\n",
+        duration=4.0,
+    )
     b.run_step("restart", "", duration=1.0, command="sudo -n systemctl restart iact-gunicorn")
-    b.run_step("health", f"GET {base}/api/health\nHTTP 200 OK\n{{\"status\": \"healthy\", \"version\": \"1.2.3\"}}\n",
-               duration=0.0381, exit_status=None,
-               evidence={"http_status": 200, "latency_ms": 38.1, "url": f"{base}/api/health",
-                         "body_excerpt": '{"status": "healthy", "version": "1.2.3"}'})
+    b.run_step(
+        "health",
+        f'GET {base}/api/health\nHTTP 200 OK\n{{"status": "healthy", "version": "1.2.3"}}\n',
+        duration=0.0381,
+        exit_status=None,
+        evidence={
+            "http_status": 200,
+            "latency_ms": 38.1,
+            "url": f"{base}/api/health",
+            "body_excerpt": '{"status": "healthy", "version": "1.2.3"}',
+        },
+    )
     b.run_step(
         "smoke-login",
-        f"POST {base}/api/auth/login\nrequest: {{\"username\": \"testuser\", \"password\": \"{SMOKE_PASSWORD}\"}}\n"
-        f"HTTP 200 OK\n{{\"token\": \"{LOGIN_TOKEN}\"}}\n",
-        duration=0.12, exit_status=None,
-        evidence={"http_status": 200, "latency_ms": 120.0, "url": f"{base}/api/auth/login", "body_excerpt": '{"token": "***"}'},
-        captures={}, secret_captures=["token"],
+        f'POST {base}/api/auth/login\nrequest: {{"username": "testuser", "password": "{SMOKE_PASSWORD}"}}\n'
+        f'HTTP 200 OK\n{{"token": "{LOGIN_TOKEN}"}}\n',
+        duration=0.12,
+        exit_status=None,
+        evidence={
+            "http_status": 200,
+            "latency_ms": 120.0,
+            "url": f"{base}/api/auth/login",
+            "body_excerpt": '{"token": "***"}',
+        },
+        captures={},
+        secret_captures=["token"],
     )
-    b.run_step("logs-check", "Nov 17 14:05:01 staging gunicorn[812]: ERROR KeyError: 'JWT_SECRET_KEY'\n",
-               status="failed", duration=0.8,
-               message="the output has a line that must not be there: \"Nov 17 14:05:01 staging gunicorn[812]: ERROR KeyError: 'JWT_SECRET_KEY'\"")
-    b.decide("logs-check", "rollback", "JWT_SECRET_KEY missing on staging; roll back and fix the env")
+    b.run_step(
+        "logs-check",
+        "Nov 17 14:05:01 staging gunicorn[812]: ERROR KeyError: 'JWT_SECRET_KEY'\n",
+        status="failed",
+        duration=0.8,
+        message="the output has a line that must not be there: \"Nov 17 14:05:01 staging gunicorn[812]: ERROR KeyError: 'JWT_SECRET_KEY'\"",
+    )
+    b.decide(
+        "logs-check", "rollback", "JWT_SECRET_KEY missing on staging; roll back and fix the env"
+    )
     b.rollback("JWT_SECRET_KEY missing on staging; roll back and fix the env")
     b.run_step("revert", "HEAD is now at abc1234\n", duration=0.9)
-    b.run_step("reverify", "HTTP 200 OK\n", duration=0.05, exit_status=None,
-               evidence={"http_status": 200, "latency_ms": 50.0, "url": f"{base}/api/health"})
+    b.run_step(
+        "reverify",
+        "HTTP 200 OK\n",
+        duration=0.05,
+        exit_status=None,
+        evidence={"http_status": 200, "latency_ms": 50.0, "url": f"{base}/api/health"},
+    )
     b.wait("notify-rollback")
     return b
 
@@ -520,9 +608,18 @@ def big_checklist(steps: int = 1000, per_phase: int = 100) -> str:
     kinds = ["local", "http", "ssh", "manual"]
     for i in range(steps):
         if i % per_phase == 0:
-            out += ["[[phases]]", f'id = "phase-{i // per_phase + 1:02d}"', f'title = "Phase {i // per_phase + 1}"']
+            out += [
+                "[[phases]]",
+                f'id = "phase-{i // per_phase + 1:02d}"',
+                f'title = "Phase {i // per_phase + 1}"',
+            ]
         kind = kinds[i % len(kinds)]
-        out += ["[[phases.steps]]", f'id = "step-{i + 1:04d}"', f'title = "Step {i + 1}"', f'kind = "{kind}"']
+        out += [
+            "[[phases.steps]]",
+            f'id = "step-{i + 1:04d}"',
+            f'title = "Step {i + 1}"',
+            f'kind = "{kind}"',
+        ]
         if kind == "local":
             out.append(f'run = "echo step {i + 1}"')
         elif kind == "ssh":
@@ -534,7 +631,9 @@ def big_checklist(steps: int = 1000, per_phase: int = 100) -> str:
     return "\n".join(out) + "\n"
 
 
-def big_run(runs_dir: Path, steps: int = 1000, *, run_id: str = "20251117T140000Z-big-001-0001") -> Path:
+def big_run(
+    runs_dir: Path, steps: int = 1000, *, run_id: str = "20251117T140000Z-big-001-0001"
+) -> Path:
     """A finished run of ``steps`` steps, each with its log (about 2,000 records)."""
     text = big_checklist(steps)
     b = RunBuilder(runs_dir, text, run_id=run_id, clock=Clock(gap=0.25))
@@ -545,9 +644,18 @@ def big_run(runs_dir: Path, steps: int = 1000, *, run_id: str = "20251117T140000
             b.wait(s.id)
             b.tick(s.id, "bob", role="tech-lead", note=f"checked {s.id}")
         elif s.kind == "http":
-            b.run_step(s.id, "GET http://127.0.0.1:8000/api/health\nHTTP 200 OK\n", exit_status=None, duration=0.004,
-                       evidence={"http_status": 200, "latency_ms": 4.0, "url": "http://127.0.0.1:8000/api/health",
-                                 "body_excerpt": '{"status": "healthy"}'})
+            b.run_step(
+                s.id,
+                "GET http://127.0.0.1:8000/api/health\nHTTP 200 OK\n",
+                exit_status=None,
+                duration=0.004,
+                evidence={
+                    "http_status": 200,
+                    "latency_ms": 4.0,
+                    "url": "http://127.0.0.1:8000/api/health",
+                    "body_excerpt": '{"status": "healthy"}',
+                },
+            )
         else:
             b.run_step(s.id, body + f"{s.id} done\n", duration=0.01)
     return b.finish("succeeded")

@@ -34,7 +34,10 @@ EXPORTED_AT = "2025-11-17T15:00:00+00:00"
 @pytest.fixture(scope="module")
 def key(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("key") / "id_ed25519"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "alice@example.org", "-f", str(path)], check=True)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "alice@example.org", "-f", str(path)],
+        check=True,
+    )
     return path
 
 
@@ -80,14 +83,37 @@ def rewrite_report(path: Path, change: Any) -> None:
 # -- the bundle --------------------------------------------------------------------------------
 
 
-def test_bundle_is_self_contained_and_verifies_alone(runs: Path, key: Path, allowed: Path, tmp_path: Path) -> None:
-    out = bundle(runs, tmp_path / "bundle", "--format", "toml", "--format", "md", "--format", "html", "--sign", str(key))
+def test_bundle_is_self_contained_and_verifies_alone(
+    runs: Path, key: Path, allowed: Path, tmp_path: Path
+) -> None:
+    out = bundle(
+        runs,
+        tmp_path / "bundle",
+        "--format",
+        "toml",
+        "--format",
+        "md",
+        "--format",
+        "html",
+        "--sign",
+        str(key),
+    )
     run_folder = runs / RUN_ID
     logs = sorted(p.name for p in (run_folder / "logs").iterdir())
     names = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     expected = sorted(
-        ["report.toml", "report.toml.sig", "report.md", "report.md.sig", "report.html", "report.html.sig",
-         "export.toml", "export.toml.sig", "checklist.toml"] + [f"logs/{n}" for n in logs]
+        [
+            "report.toml",
+            "report.toml.sig",
+            "report.md",
+            "report.md.sig",
+            "report.html",
+            "report.html.sig",
+            "export.toml",
+            "export.toml.sig",
+            "checklist.toml",
+        ]
+        + [f"logs/{n}" for n in logs]
     )
     assert names == expected
     # toml: the report as recorded, byte for byte; the checklist as pinned
@@ -95,7 +121,12 @@ def test_bundle_is_self_contained_and_verifies_alone(runs: Path, key: Path, allo
     assert (out / "checklist.toml").read_bytes() == (run_folder / "checklist.toml").read_bytes()
     manifest = tomllib.loads((out / "export.toml").read_text())
     assert manifest["export"]["run_id"] == RUN_ID and manifest["export"]["run_finished"] is True
-    assert [f["path"] for f in manifest["files"]] == ["report.toml", "checklist.toml", "report.md", "report.html"]
+    assert [f["path"] for f in manifest["files"]] == [
+        "report.toml",
+        "checklist.toml",
+        "report.md",
+        "report.html",
+    ]
     # moved elsewhere, with the run itself gone: verify needs nothing else
     moved = tmp_path / "elsewhere" / "copy"
     shutil.copytree(out, moved)
@@ -108,7 +139,9 @@ def test_bundle_is_self_contained_and_verifies_alone(runs: Path, key: Path, allo
 
 def test_toml_report_carries_the_audit_facts(runs: Path, tmp_path: Path) -> None:
     out = bundle(runs, tmp_path / "bundle")
-    assert not (out / "report.md").exists() and not (out / "report.html").exists()  # default: toml only
+    assert (
+        not (out / "report.md").exists() and not (out / "report.html").exists()
+    )  # default: toml only
     report = tomllib.loads((out / "report.toml").read_text())
     run = report["run"]
     assert run["checklist_sha256"] == hashlib.sha256(runfactory.STAGING_MINI.encode()).hexdigest()
@@ -121,7 +154,9 @@ def test_toml_report_carries_the_audit_facts(runs: Path, tmp_path: Path) -> None
     assert [e["seq"] for e in report["events"]] == list(range(1, len(report["events"]) + 1))
 
 
-def test_default_folder_is_inside_the_run_and_a_new_export_replaces_the_old(runs: Path, key: Path) -> None:
+def test_default_folder_is_inside_the_run_and_a_new_export_replaces_the_old(
+    runs: Path, key: Path
+) -> None:
     first = export(runs, "--format", "md", "--sign", str(key))
     target = runs / RUN_ID / "export"
     assert first.exit_code == 0, first.output
@@ -141,7 +176,10 @@ def test_export_refuses_a_folder_that_is_not_its_own(runs: Path, tmp_path: Path)
     (foreign / "notes.txt").write_text("mine")
     result = export(runs, "-o", str(foreign))
     assert result.exit_code == 2
-    assert f"{foreign} is not empty and holds no earlier export; choose an empty or new folder" in result.output
+    assert (
+        f"{foreign} is not empty and holds no earlier export; choose an empty or new folder"
+        in result.output
+    )
     assert (foreign / "notes.txt").read_text() == "mine"
     itself = export(runs, "-o", str(runs / RUN_ID))
     assert itself.exit_code == 2
@@ -165,7 +203,10 @@ def test_export_refuses_unknown_or_damaged_runs(runs: Path, tmp_path: Path) -> N
     rewrite_report(folder / "report.toml", lambda d: row(d, "logs-check").update(status="passed"))
     edited = export(runs, "-o", str(tmp_path / "b"))
     assert edited.exit_code == 2
-    assert "the run's report does not agree with its own events: [[steps]] row 'logs-check': status is 'passed' but the events say 'failed'" in edited.output
+    assert (
+        "the run's report does not agree with its own events: [[steps]] row 'logs-check': status is 'passed' but the events say 'failed'"
+        in edited.output
+    )
     (folder / "report.toml").write_text("this is not TOML [")
     broken = export(runs, "-o", str(tmp_path / "c"))
     assert broken.exit_code == 2 and "report.toml cannot be read" in broken.output
@@ -178,10 +219,16 @@ def test_an_unfinished_run_is_exported_and_marked(tmp_path: Path) -> None:
         assert RunLock.is_held(builder.folder)
         result = export(runs, "--format", "md", "--format", "html")
         assert result.exit_code == 0, result.output
-        assert f"note: run {RUN_ID} is not finished (status running, in use by another process)" in result.output
+        assert (
+            f"note: run {RUN_ID} is not finished (status running, in use by another process)"
+            in result.output
+        )
         target = builder.folder / "export"
         md = (target / "report.md").read_text()
-        assert "> **Not finished:** this run's status is running (it was in use by a running iact-tui when exported); this export is a snapshot of it." in md
+        assert (
+            "> **Not finished:** this run's status is running (it was in use by a running iact-tui when exported); this export is a snapshot of it."
+            in md
+        )
         assert "| Status | **running — not finished** |" in md
         assert "Not finished:" in (target / "report.html").read_text()
         manifest = tomllib.loads((target / "export.toml").read_text())["export"]
@@ -191,7 +238,10 @@ def test_an_unfinished_run_is_exported_and_marked(tmp_path: Path) -> None:
         assert events[-1]["type"] == "step_ticked" and events[-1]["step"] == "notify-rollback"
         checked = verify(target)
         assert checked.exit_code == 0, checked.output
-        assert "the run was not finished when this report was written (status running)" in checked.output
+        assert (
+            "the run was not finished when this report was written (status running)"
+            in checked.output
+        )
         # the run folder itself: report.toml plus the journal
         live = verify(builder.folder)
         assert live.exit_code == 0, live.output
@@ -203,7 +253,9 @@ def test_an_unfinished_run_is_exported_and_marked(tmp_path: Path) -> None:
 # -- Markdown, line by line --------------------------------------------------------------------
 
 
-def test_markdown_export_matches_the_run_line_by_line(runs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_markdown_export_matches_the_run_line_by_line(
+    runs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(export_module, "now", lambda: EXPORTED_AT)
     monkeypatch.setattr(export_module, "exporter_name", lambda: "auditor@example.org")
     out = bundle(runs, tmp_path / "bundle", "--format", "md")
@@ -356,8 +408,23 @@ def test_markdown_export_matches_the_run_line_by_line(runs: Path, tmp_path: Path
         "",
         "| Step | Log | Bytes | sha256 |",
         "|---|---|---|---|",
-        *[log_row(s) for s in ("staging-health", "changelog-review", "db-backup", "config-backup", "pull", "migrate",
-                               "restart", "health", "smoke-login", "logs-check", "revert", "reverify")],
+        *[
+            log_row(s)
+            for s in (
+                "staging-health",
+                "changelog-review",
+                "db-backup",
+                "config-backup",
+                "pull",
+                "migrate",
+                "restart",
+                "health",
+                "smoke-login",
+                "logs-check",
+                "revert",
+                "reverify",
+            )
+        ],
         "",
         "---",
         "",
@@ -376,17 +443,32 @@ def test_markdown_export_matches_the_run_line_by_line(runs: Path, tmp_path: Path
 def test_markdown_and_html_escape_what_people_typed(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     b = runfactory.RunBuilder(runs)
-    hostile = '<script>alert("x")</script> & <b>bold</b> | *not emphasis* [link](http://evil.example)'
+    hostile = (
+        '<script>alert("x")</script> & <b>bold</b> | *not emphasis* [link](http://evil.example)'
+    )
     b.wait("ci-green")
     b.tick("ci-green", "alice", note=hostile + "\n- not a list item\n# not a heading")
     b.skip("notify-start", "eve <eve@example.org>", "`rm -rf /` was not needed")
     b.finish("aborted")
-    result = cli("export", RUN_ID, "--runs-dir", str(runs), "-o", str(tmp_path / "out"), "--format", "md", "--format", "html")
+    result = cli(
+        "export",
+        RUN_ID,
+        "--runs-dir",
+        str(runs),
+        "-o",
+        str(tmp_path / "out"),
+        "--format",
+        "md",
+        "--format",
+        "html",
+    )
     assert result.exit_code == 0, result.output
     md = (tmp_path / "out" / "report.md").read_text()
     assert "<script>" not in md and "<b>" not in md
-    assert ("  - Note: \\<script\\>alert(\"x\")\\</script\\> \\& \\<b\\>bold\\</b\\> \\| \\*not emphasis\\* "
-            "\\[link\\](http://evil.example)\\\n    \\- not a list item\\\n    \\# not a heading") in md
+    assert (
+        '  - Note: \\<script\\>alert("x")\\</script\\> \\& \\<b\\>bold\\</b\\> \\| \\*not emphasis\\* '
+        "\\[link\\](http://evil.example)\\\n    \\- not a list item\\\n    \\# not a heading"
+    ) in md
     assert "skipped by eve \\<eve@example.org\\>" in md
     assert "  - Reason: \\`rm -rf /\\` was not needed" in md
     page = (tmp_path / "out" / "report.html").read_text()
@@ -408,7 +490,9 @@ class _Tags(HTMLParser):
         self.text.append(data)
 
 
-def test_html_is_one_self_contained_printable_file_with_the_same_content(runs: Path, tmp_path: Path) -> None:
+def test_html_is_one_self_contained_printable_file_with_the_same_content(
+    runs: Path, tmp_path: Path
+) -> None:
     out = bundle(runs, tmp_path / "bundle", "--format", "md", "--format", "html")
     page = (out / "report.html").read_text()
     md = (out / "report.md").read_text()
@@ -427,21 +511,42 @@ def test_html_is_one_self_contained_printable_file_with_the_same_content(runs: P
     assert len(state_items) == 18
     for step_id, kind in state_items:
         assert f"({step_id}, {kind}) — " in text
-    for phrase in ("ticked by bob (tech-lead) at 2025-11-17 14:00:09 UTC", "HTTP 200 · 42.5 ms",
-                   f"sha256 {runfactory.BACKUP_SHA256}", runfactory.HOST_FINGERPRINT,
-                   "skipped by alice at 2025-11-17 14:00:10 UTC", "Decision after the failure: rollback"):
+    for phrase in (
+        "ticked by bob (tech-lead) at 2025-11-17 14:00:09 UTC",
+        "HTTP 200 · 42.5 ms",
+        f"sha256 {runfactory.BACKUP_SHA256}",
+        runfactory.HOST_FINGERPRINT,
+        "skipped by alice at 2025-11-17 14:00:10 UTC",
+        "Decision after the failure: rollback",
+    ):
         assert phrase in text
         assert phrase.replace("sha256 ", "sha256 `") in md
 
 
 def test_secrets_appear_in_no_exported_file(runs: Path, key: Path, tmp_path: Path) -> None:
-    out = bundle(runs, tmp_path / "bundle", "--format", "toml", "--format", "md", "--format", "html", "--sign", str(key))
+    out = bundle(
+        runs,
+        tmp_path / "bundle",
+        "--format",
+        "toml",
+        "--format",
+        "md",
+        "--format",
+        "html",
+        "--sign",
+        str(key),
+    )
     # the secrets did go through the run: the smoke step's log holds them masked
     smoke_log = (out / "logs" / "smoke-login.log").read_text()
     assert '"password": "***"' in smoke_log and '{"token": "***"}' in smoke_log
     forms = []
     for secret in (runfactory.SMOKE_PASSWORD, runfactory.LOGIN_TOKEN):
-        forms += [secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret), json.dumps(secret)[1:-1]]
+        forms += [
+            secret,
+            urllib.parse.quote(secret, safe=""),
+            urllib.parse.quote_plus(secret),
+            json.dumps(secret)[1:-1],
+        ]
     files = [p for p in out.rglob("*") if p.is_file()]
     assert len(files) > 15
     for path in files:
@@ -458,7 +563,9 @@ def positions(size: int, at_least: int = 30) -> list[int]:
     return list(range(0, size, step))
 
 
-def test_any_changed_byte_of_a_signed_report_is_caught(runs: Path, key: Path, allowed: Path, tmp_path: Path) -> None:
+def test_any_changed_byte_of_a_signed_report_is_caught(
+    runs: Path, key: Path, allowed: Path, tmp_path: Path
+) -> None:
     out = bundle(runs, tmp_path / "bundle", "--sign", str(key))
     report = out / "report.toml"
     original = report.read_bytes()
@@ -470,7 +577,10 @@ def test_any_changed_byte_of_a_signed_report_is_caught(runs: Path, key: Path, al
         report.write_bytes(bytes(damaged))
         result = verify_bundle(out, allowed)
         assert not result.ok, pos
-        assert any("report.toml was changed after it was signed" in p for p in result.problems), (pos, result.problems)
+        assert any("report.toml was changed after it was signed" in p for p in result.problems), (
+            pos,
+            result.problems,
+        )
     # and through the command line, at a sample of them
     for pos in spots[::7]:
         damaged = bytearray(original)
@@ -495,13 +605,22 @@ def test_any_changed_byte_of_a_step_log_is_caught(runs: Path, tmp_path: Path) ->
         log.write_bytes(bytes(damaged))
         result = verify(out)
         assert result.exit_code == 1, (pos, result.output)
-        assert "logs/migrate.log does not match the sha256 recorded for step 'migrate'" in result.output
+        assert (
+            "logs/migrate.log does not match the sha256 recorded for step 'migrate'"
+            in result.output
+        )
     log.write_bytes(original + b"one more line\n")
     grown = verify(out)
-    assert grown.exit_code == 1 and f"; {len(original) + 14} bytes, {len(original)} recorded" in grown.output
+    assert (
+        grown.exit_code == 1
+        and f"; {len(original) + 14} bytes, {len(original)} recorded" in grown.output
+    )
     log.unlink()
     gone = verify(out)
-    assert gone.exit_code == 1 and "logs/migrate.log is missing (step 'migrate' recorded its sha256)" in gone.output
+    assert (
+        gone.exit_code == 1
+        and "logs/migrate.log is missing (step 'migrate' recorded its sha256)" in gone.output
+    )
 
 
 def row(data: dict[str, Any], step_id: str) -> dict[str, Any]:
@@ -518,21 +637,55 @@ def _event_index(data: dict[str, Any], type_: str, step: str | None = None) -> i
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        (lambda d: d["events"].pop(5), "event 6 has sequence number 7: an event was removed, added or reordered"),
-        (lambda d: d["events"].pop(0), "event 1 has sequence number 2: an event was removed, added or reordered"),
-        (lambda d: d["events"].pop(20), "event 21 has sequence number 22: an event was removed, added or reordered"),
-        (lambda d: d["events"].insert(3, d["events"].pop(4)), "event 4 has sequence number 5: an event was removed, added or reordered"),
-        (lambda d: d["events"].append(dict(d["events"][-1])), "event 39 has sequence number 38: an event was removed, added or reordered"),
-        (lambda d: d["events"][_event_index(d, "step_ticked", "approval")].update(by="mallory"),
-         "event 9 (step_ticked) was changed after it was recorded (its hash does not match)"),
-        (lambda d: d["events"][_event_index(d, "step_finished", "logs-check")].update(status="passed"),
-         "event 29 (step_finished) was changed after it was recorded (its hash does not match)"),
-        (lambda d: d["events"][_event_index(d, "step_skipped")].update(reason="no reason"),
-         "event 10 (step_skipped) was changed after it was recorded (its hash does not match)"),
+        (
+            lambda d: d["events"].pop(5),
+            "event 6 has sequence number 7: an event was removed, added or reordered",
+        ),
+        (
+            lambda d: d["events"].pop(0),
+            "event 1 has sequence number 2: an event was removed, added or reordered",
+        ),
+        (
+            lambda d: d["events"].pop(20),
+            "event 21 has sequence number 22: an event was removed, added or reordered",
+        ),
+        (
+            lambda d: d["events"].insert(3, d["events"].pop(4)),
+            "event 4 has sequence number 5: an event was removed, added or reordered",
+        ),
+        (
+            lambda d: d["events"].append(dict(d["events"][-1])),
+            "event 39 has sequence number 38: an event was removed, added or reordered",
+        ),
+        (
+            lambda d: d["events"][_event_index(d, "step_ticked", "approval")].update(by="mallory"),
+            "event 9 (step_ticked) was changed after it was recorded (its hash does not match)",
+        ),
+        (
+            lambda d: d["events"][_event_index(d, "step_finished", "logs-check")].update(
+                status="passed"
+            ),
+            "event 29 (step_finished) was changed after it was recorded (its hash does not match)",
+        ),
+        (
+            lambda d: d["events"][_event_index(d, "step_skipped")].update(reason="no reason"),
+            "event 10 (step_skipped) was changed after it was recorded (its hash does not match)",
+        ),
     ],
-    ids=["remove-middle", "remove-first", "remove-later", "reorder", "duplicate-last", "edit-tick", "edit-status", "edit-skip"],
+    ids=[
+        "remove-middle",
+        "remove-first",
+        "remove-later",
+        "reorder",
+        "duplicate-last",
+        "edit-tick",
+        "edit-status",
+        "edit-skip",
+    ],
 )
-def test_removed_reordered_or_edited_events_are_caught(change: Any, expected: str, runs: Path, tmp_path: Path) -> None:
+def test_removed_reordered_or_edited_events_are_caught(
+    change: Any, expected: str, runs: Path, tmp_path: Path
+) -> None:
     out = bundle(runs, tmp_path / "bundle")
     assert verify(out).exit_code == 0
     rewrite_report(out / "report.toml", change)
@@ -541,7 +694,9 @@ def test_removed_reordered_or_edited_events_are_caught(change: Any, expected: st
     assert f"report.toml: {expected}" in result.output
 
 
-def test_an_edited_event_with_its_hash_recomputed_breaks_the_next_link(runs: Path, tmp_path: Path) -> None:
+def test_an_edited_event_with_its_hash_recomputed_breaks_the_next_link(
+    runs: Path, tmp_path: Path
+) -> None:
     out = bundle(runs, tmp_path / "bundle")
 
     def forge(d: dict[str, Any]) -> None:
@@ -552,7 +707,10 @@ def test_an_edited_event_with_its_hash_recomputed_breaks_the_next_link(runs: Pat
     rewrite_report(out / "report.toml", forge)
     result = verify(out)
     assert result.exit_code == 1
-    assert "report.toml: event 10 (step_skipped) does not follow event 9: an event was removed, added or reordered" in result.output
+    assert (
+        "report.toml: event 10 (step_skipped) does not follow event 9: an event was removed, added or reordered"
+        in result.output
+    )
 
 
 def test_removing_the_last_event_is_caught_by_the_tables(runs: Path, tmp_path: Path) -> None:
@@ -566,17 +724,51 @@ def test_removing_the_last_event_is_caught_by_the_tables(runs: Path, tmp_path: P
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        (lambda d: row(d, "logs-check").update(status="passed"), "[[steps]] row 'logs-check': status is 'passed' but the events say 'failed'"),
-        (lambda d: row(d, "approval").update(ticked_by="carol"), "[[steps]] row 'approval': ticked_by is 'carol' but the events say 'bob'"),
-        (lambda d: row(d, "db-backup").update(log_sha256="0" * 64), "[[steps]] row 'db-backup': log_sha256 is '0000"),
-        (lambda d: row(d, "notify-start").pop("skip_reason"), "[[steps]] row 'notify-start' has no skip_reason; the events say 'The team channel is down"),
-        (lambda d: d["steps"].append({"id": "extra", "status": "passed"}), "[[steps]] has a row 'extra' that the events do not give"),
+        (
+            lambda d: row(d, "logs-check").update(status="passed"),
+            "[[steps]] row 'logs-check': status is 'passed' but the events say 'failed'",
+        ),
+        (
+            lambda d: row(d, "approval").update(ticked_by="carol"),
+            "[[steps]] row 'approval': ticked_by is 'carol' but the events say 'bob'",
+        ),
+        (
+            lambda d: row(d, "db-backup").update(log_sha256="0" * 64),
+            "[[steps]] row 'db-backup': log_sha256 is '0000",
+        ),
+        (
+            lambda d: row(d, "notify-start").pop("skip_reason"),
+            "[[steps]] row 'notify-start' has no skip_reason; the events say 'The team channel is down",
+        ),
+        (
+            lambda d: d["steps"].append({"id": "extra", "status": "passed"}),
+            "[[steps]] has a row 'extra' that the events do not give",
+        ),
         (lambda d: d["steps"].reverse(), "the [[steps]] rows are not in the order of the events"),
-        (lambda d: d["run"].update(operator="mallory"), "[run]: operator is 'mallory' but the events say 'alice'"),
-        (lambda d: d["run"]["approvers"].update(approval="mallory (tech-lead)"), "[run]: approvers is {'approval': 'mallory (tech-lead)'} but the events say {'approval': 'bob (tech-lead)'}"),
-        (lambda d: d.update(verdict="all good"), "report.toml has 'verdict', which its events do not give"),
+        (
+            lambda d: d["run"].update(operator="mallory"),
+            "[run]: operator is 'mallory' but the events say 'alice'",
+        ),
+        (
+            lambda d: d["run"]["approvers"].update(approval="mallory (tech-lead)"),
+            "[run]: approvers is {'approval': 'mallory (tech-lead)'} but the events say {'approval': 'bob (tech-lead)'}",
+        ),
+        (
+            lambda d: d.update(verdict="all good"),
+            "report.toml has 'verdict', which its events do not give",
+        ),
     ],
-    ids=["step-status", "step-ticker", "step-log-sha", "step-missing-key", "extra-row", "row-order", "run-operator", "run-approvers", "extra-table"],
+    ids=[
+        "step-status",
+        "step-ticker",
+        "step-log-sha",
+        "step-missing-key",
+        "extra-row",
+        "row-order",
+        "run-operator",
+        "run-approvers",
+        "extra-table",
+    ],
 )
 def test_edited_tables_are_caught(change: Any, expected: str, runs: Path, tmp_path: Path) -> None:
     out = bundle(runs, tmp_path / "bundle")
@@ -586,14 +778,24 @@ def test_edited_tables_are_caught(change: Any, expected: str, runs: Path, tmp_pa
     assert expected in result.output
 
 
-def test_a_changed_checklist_or_exported_file_is_caught(runs: Path, key: Path, allowed: Path, tmp_path: Path) -> None:
+def test_a_changed_checklist_or_exported_file_is_caught(
+    runs: Path, key: Path, allowed: Path, tmp_path: Path
+) -> None:
     out = bundle(runs, tmp_path / "bundle", "--format", "md", "--sign", str(key))
     md = out / "report.md"
-    md.write_text(md.read_text().replace("- [ ] **Check the UI by hand**", "- [x] **Check the UI by hand**"))
+    md.write_text(
+        md.read_text().replace("- [ ] **Check the UI by hand**", "- [x] **Check the UI by hand**")
+    )
     result = verify(out, "--allowed-signers", str(allowed))
     assert result.exit_code == 1
-    assert "report.md: the signature does not match the file: report.md was changed after it was signed" in result.output
-    assert "report.md does not match the sha256 listed in export.toml: it was changed after the export" in result.output
+    assert (
+        "report.md: the signature does not match the file: report.md was changed after it was signed"
+        in result.output
+    )
+    assert (
+        "report.md does not match the sha256 listed in export.toml: it was changed after the export"
+        in result.output
+    )
     named = verify(md, "--allowed-signers", str(allowed))  # naming the Markdown file itself
     assert named.exit_code == 1 and "report.md: the signature does not match" in named.output
     checklist = out / "checklist.toml"
@@ -622,14 +824,42 @@ def test_verify_bad_input_is_exit_2(runs: Path, tmp_path: Path) -> None:
 def test_export_through_python_dash_m(runs: Path, key: Path, allowed: Path, tmp_path: Path) -> None:
     out = tmp_path / "bundle"
     proc = subprocess.run(
-        [sys.executable, "-m", "iact_tui", "export", RUN_ID, "--runs-dir", str(runs), "-o", str(out), "--format", "md", "--sign", str(key)],
-        capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "iact_tui",
+            "export",
+            RUN_ID,
+            "--runs-dir",
+            str(runs),
+            "-o",
+            str(out),
+            "--format",
+            "md",
+            "--sign",
+            str(key),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
-    assert "alice@example.org namespaces=\"iact-tui-report\" ssh-ed25519 " in proc.stdout
+    assert 'alice@example.org namespaces="iact-tui-report" ssh-ed25519 ' in proc.stdout
     checked = subprocess.run(
-        [sys.executable, "-m", "iact_tui", "verify", str(out / "report.toml"), "--allowed-signers", str(allowed), "-I", "alice@example.org"],
-        capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "iact_tui",
+            "verify",
+            str(out / "report.toml"),
+            "--allowed-signers",
+            str(allowed),
+            "-I",
+            "alice@example.org",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "verified: report.toml is intact and signed by alice@example.org" in checked.stdout
@@ -637,7 +867,9 @@ def test_export_through_python_dash_m(runs: Path, key: Path, allowed: Path, tmp_
 
 def test_engine_api_for_front_ends(runs: Path, key: Path, allowed: Path, tmp_path: Path) -> None:
     """The TUI calls the engine directly: the same bundle, the same verdict, no click involved."""
-    result = export_run(runs / RUN_ID, out_dir=tmp_path / "b", formats=("md",), signer=load_key_file(key))
+    result = export_run(
+        runs / RUN_ID, out_dir=tmp_path / "b", formats=("md",), signer=load_key_file(key)
+    )
     assert result.signer is not None and len(result.signatures) == 3
     verdict = verify_bundle(tmp_path / "b", allowed, "alice@example.org")
     assert verdict.ok and verdict.report_signature is not None
@@ -647,7 +879,9 @@ def test_engine_api_for_front_ends(runs: Path, key: Path, allowed: Path, tmp_pat
 
 def test_a_long_run_exports_and_verifies_whole(tmp_path: Path, key: Path, allowed: Path) -> None:
     folder = runfactory.big_run(tmp_path / "runs", 120)
-    result = export_run(folder, out_dir=tmp_path / "b", formats=("md", "html"), signer=load_key_file(key))
+    result = export_run(
+        folder, out_dir=tmp_path / "b", formats=("md", "html"), signer=load_key_file(key)
+    )
     assert result.logs == 90  # the 30 manual steps have no log
     md = (tmp_path / "b" / "report.md").read_text()
     assert md.count("- [x] **Step ") == 120

@@ -22,18 +22,41 @@ FORMAT_CHOICES = ["toml", "md", "html"]
 
 @click.command("export")
 @click.argument("run")
-@click.option("--format", "formats", type=click.Choice(FORMAT_CHOICES), multiple=True,
-              help="toml (the report as recorded), md (the checklist for a pull request), "
-                   "html (one printable file). May be given more than once. Default: toml.")
-@click.option("--sign", "sign", metavar="KEY",
-              help="Sign with a private key file, or 'agent' / 'agent:SHA256:…' for a key in ssh-agent.")
-@click.option("--passphrase-env", metavar="NAME",
-              help="Environment variable holding the key's passphrase (else it is asked on the terminal).")
-@click.option("-o", "--output", "output", type=click.Path(file_okay=False),
-              help="Folder for a self-contained bundle (default: RUN_FOLDER/export).")
+@click.option(
+    "--format",
+    "formats",
+    type=click.Choice(FORMAT_CHOICES),
+    multiple=True,
+    help="toml (the report as recorded), md (the checklist for a pull request), "
+    "html (one printable file). May be given more than once. Default: toml.",
+)
+@click.option(
+    "--sign",
+    "sign",
+    metavar="KEY",
+    help="Sign with a private key file, or 'agent' / 'agent:SHA256:…' for a key in ssh-agent.",
+)
+@click.option(
+    "--passphrase-env",
+    metavar="NAME",
+    help="Environment variable holding the key's passphrase (else it is asked on the terminal).",
+)
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    type=click.Path(file_okay=False),
+    help="Folder for a self-contained bundle (default: RUN_FOLDER/export).",
+)
 @runs_dir_option
-def export(run: str, formats: tuple[str, ...], sign: str | None, passphrase_env: str | None,
-           output: str | None, runs_dir: str | None) -> None:
+def export(
+    run: str,
+    formats: tuple[str, ...],
+    sign: str | None,
+    passphrase_env: str | None,
+    output: str | None,
+    runs_dir: str | None,
+) -> None:
     """Export RUN (an id, a run folder or its report.toml) with its logs, optionally signed."""
     from iact_tui.engine.export import ExportError, export_run
     from iact_tui.engine.store import ReportError, resolve_run
@@ -56,7 +79,9 @@ def export(run: str, formats: tuple[str, ...], sign: str | None, passphrase_env:
         except SigningError as exc:
             fail(str(exc))
     try:
-        result = export_run(folder, out_dir=Path(output) if output else None, formats=chosen, signer=signer)
+        result = export_run(
+            folder, out_dir=Path(output) if output else None, formats=chosen, signer=signer
+        )
     except KeyboardInterrupt:
         fail("interrupted: the export folder may be incomplete; export again", EXIT_INTERRUPTED)
     except errors as exc:
@@ -67,21 +92,29 @@ def export(run: str, formats: tuple[str, ...], sign: str | None, passphrase_env:
     click.echo(f"exported run {state.run_id} ({state.status}) to {result.folder}")
     for path in result.files:
         click.echo(f"  {path}")
-    click.echo(f"  {result.folder / 'checklist.toml'}, {result.logs} step log(s) in {result.folder / 'logs'}")
+    click.echo(
+        f"  {result.folder / 'checklist.toml'}, {result.logs} step log(s) in {result.folder / 'logs'}"
+    )
     for note in result.notes:
         click.echo(f"note: {note}")
     if result.signer is not None:
         key = result.signer
-        click.echo(f"signed with {key.describe()} ({len(result.signatures)} signatures, namespace iact-tui-report)")
+        click.echo(
+            f"signed with {key.describe()} ({len(result.signatures)} signatures, namespace iact-tui-report)"
+        )
         principal = key.comment if key.comment and " " not in key.comment else "SIGNER"
         click.echo("an auditor's allowed_signers line for this key:")
         click.echo(f"  {key.allowed_signers_line(principal)}")
         report = result.folder / "report.toml"
         click.echo("verify with:")
-        click.echo(f"  ssh-keygen -Y verify -f allowed_signers -I {principal} -n iact-tui-report "
-                   f"-s {report}.sig < {report}")
+        click.echo(
+            f"  ssh-keygen -Y verify -f allowed_signers -I {principal} -n iact-tui-report "
+            f"-s {report}.sig < {report}"
+        )
     else:
-        click.echo(f"not signed (sign with --sign KEY); verify with: iact-tui verify {result.folder}")
+        click.echo(
+            f"not signed (sign with --sign KEY); verify with: iact-tui verify {result.folder}"
+        )
     sys.exit(EXIT_OK)
 
 
@@ -104,12 +137,23 @@ def _passphrase(prompt: str, env_name: str | None) -> str | None:
 
 @click.command("verify")
 @click.argument("file")
-@click.option("--allowed-signers", "allowed_signers", type=click.Path(dir_okay=False),
-              help="OpenSSH allowed_signers file: who may sign reports (see docs/export.md).")
-@click.option("--identity", "-I", "identity", metavar="ID",
-              help="The signer the report must come from (a principal in allowed_signers).")
+@click.option(
+    "--allowed-signers",
+    "allowed_signers",
+    type=click.Path(dir_okay=False),
+    help="OpenSSH allowed_signers file: who may sign reports (see docs/export.md).",
+)
+@click.option(
+    "--identity",
+    "-I",
+    "identity",
+    metavar="ID",
+    help="The signer the report must come from (a principal in allowed_signers).",
+)
 @runs_dir_option
-def verify(file: str, allowed_signers: str | None, identity: str | None, runs_dir: str | None) -> None:
+def verify(
+    file: str, allowed_signers: str | None, identity: str | None, runs_dir: str | None
+) -> None:
     """Verify FILE (a report.toml, an export folder or a run): signature, event chain, step logs.
 
     Exit 0 when everything matches, 1 naming what does not, 2 when FILE cannot be read."""
@@ -159,20 +203,29 @@ def verify(file: str, allowed_signers: str | None, identity: str | None, runs_di
             claim = f" The export says it was made at {fmt_time(exported['exported_at'])} by {exported.get('exported_by', 'unknown')} (the signer's claim, not proven)."
         click.echo(
             "What this proves: the holder of that key signed these exact bytes. An SSH signature carries "
-            "no time, and file times can be set at will, so when it was signed is not proven." + claim
+            "no time, and file times can be set at will, so when it was signed is not proven."
+            + claim
         )
         if not sig.trusted:
-            click.echo("The signature was not checked against trusted signers: give --allowed-signers to do so.")
+            click.echo(
+                "The signature was not checked against trusted signers: give --allowed-signers to do so."
+            )
     if result.ok:
         if sig is not None and sig.trusted:
             click.echo(f"verified: {result.report.name} is intact and signed by {sig.principal}")
         elif sig is not None:
-            click.echo(f"verified: {result.report.name} is intact; its signer is not checked (key {sig.key.fingerprint if sig.key else '?'})")
+            click.echo(
+                f"verified: {result.report.name} is intact; its signer is not checked (key {sig.key.fingerprint if sig.key else '?'})"
+            )
         else:
-            click.echo(f"verified: {result.report.name} is intact (event chain, tables, logs), but it is not signed")
+            click.echo(
+                f"verified: {result.report.name} is intact (event chain, tables, logs), but it is not signed"
+            )
         sys.exit(EXIT_OK)
     problems = result.problems
-    click.echo(f"NOT VERIFIED: {len(problems)} problem{'s' if len(problems) != 1 else ''}:", err=False)
+    click.echo(
+        f"NOT VERIFIED: {len(problems)} problem{'s' if len(problems) != 1 else ''}:", err=False
+    )
     for p in problems:
         click.echo(f"  - {p}")
     sys.exit(EXIT_FAILED)

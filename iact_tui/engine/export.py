@@ -110,7 +110,9 @@ def snapshot_run(folder: Path) -> RunSnapshot:
         except ValueError as exc:  # TOMLDecodeError, UnicodeDecodeError
             raise ReportError(f"{report} cannot be read: {exc}") from None
         if data.get("schema_version") != SCHEMA_VERSION:
-            raise ReportError(f"{report} has schema_version {data.get('schema_version')!r}; this iact-tui reads {SCHEMA_VERSION}")
+            raise ReportError(
+                f"{report} has schema_version {data.get('schema_version')!r}; this iact-tui reads {SCHEMA_VERSION}"
+            )
     if journal_pending or data is None:
         records = read_records(folder)  # merges the journal; checks the chain
     else:
@@ -167,7 +169,9 @@ def export_run(
     if snap.report_data is not None:
         problems = compare_report(snap.report_data, snap.records)
         if problems:
-            raise ExportError(f"the run's report does not agree with its own events: {problems[0]}; it was edited")
+            raise ExportError(
+                f"the run's report does not agree with its own events: {problems[0]}; it was edited"
+            )
     checklist_problem = pinned_checklist_problem(folder, state)
     if checklist_problem:
         raise ExportError(checklist_problem)
@@ -190,15 +194,19 @@ def export_run(
     if render_needed:
         outline = checklist_outline(checklist_bytes) if checklist_bytes is not None else None
         if outline is None:
-            result.notes.append("the pinned checklist cannot be read: phase and summary titles are left out")
-        doc = build_document(RenderInput(
-            state=state,
-            outline=outline,
-            exported_at=exported_at,
-            exported_by=exported_by,
-            in_use=snap.in_use,
-            secret_captures=_secret_captures_by_step(snap.records),
-        ))
+            result.notes.append(
+                "the pinned checklist cannot be read: phase and summary titles are left out"
+            )
+        doc = build_document(
+            RenderInput(
+                state=state,
+                outline=outline,
+                exported_at=exported_at,
+                exported_by=exported_by,
+                in_use=snap.in_use,
+                secret_captures=_secret_captures_by_step(snap.records),
+            )
+        )
         for fmt in render_needed:
             text = render_markdown(doc) if fmt == "md" else render_html(doc)
             path = target / FORMAT_FILES[fmt]
@@ -215,7 +223,9 @@ def export_run(
         result.notes.append("records not yet compacted into the run's report.toml are included")
 
     manifest = target / MANIFEST
-    manifest.write_bytes(tomli_w.dumps(_manifest(result, checklist_bytes, signer, exported_at, exported_by)).encode())
+    manifest.write_bytes(
+        tomli_w.dumps(_manifest(result, checklist_bytes, signer, exported_at, exported_by)).encode()
+    )
     if signer is not None:
         from iact_tui.engine.signing import sign_files
 
@@ -230,12 +240,16 @@ def _prepare(target: Path, run_folder: Path, *, default: bool) -> None:
     except OSError:
         same = False
     if same:
-        raise ExportError("the export folder cannot be the run folder itself; choose another with -o")
+        raise ExportError(
+            "the export folder cannot be the run folder itself; choose another with -o"
+        )
     if target.exists() and not target.is_dir():
         raise ExportError(f"{target} exists and is not a folder")
     if target.is_dir() and any(target.iterdir()):
         if not default and not (target / MANIFEST).exists():
-            raise ExportError(f"{target} is not empty and holds no earlier export; choose an empty or new folder")
+            raise ExportError(
+                f"{target} is not empty and holds no earlier export; choose an empty or new folder"
+            )
         # an earlier export: replace its files, so that no stale signature survives
         for name in BUNDLE_FILES:
             for path in (target / name, target / (name + SIG_SUFFIX)):
@@ -261,12 +275,16 @@ def _logs_to_copy(folder: Path, state: RunState) -> list[str]:
                 with open(path, "rb") as f:
                     digest = hashlib.file_digest(f, "sha256").hexdigest()
             except FileNotFoundError:
-                raise ExportError(f"{s.log} is missing from the run folder (the report records its sha256)") from None
+                raise ExportError(
+                    f"{s.log} is missing from the run folder (the report records its sha256)"
+                ) from None
             if digest != s.log_sha256:
                 raise ExportError(f"{s.log} was changed after step '{s.id}' recorded its sha256")
         elif not os.path.isfile(path):
             if s.log_sha256:
-                raise ExportError(f"{s.log} is missing from the run folder (the report records its sha256)")
+                raise ExportError(
+                    f"{s.log} is missing from the run folder (the report records its sha256)"
+                )
             continue
         out.append(s.log)
     return out
@@ -287,7 +305,12 @@ def _copy_logs(folder: Path, target: Path, logs: list[str]) -> int:
 def is_inside(relative: str) -> bool:
     """A path from a report that stays inside its folder (no absolute path, no '..')."""
     parts = PurePosixPath(relative).parts
-    return bool(parts) and not relative.startswith(("/", "\\")) and ".." not in parts and "\\" not in relative
+    return (
+        bool(parts)
+        and not relative.startswith(("/", "\\"))
+        and ".." not in parts
+        and "\\" not in relative
+    )
 
 
 def _secret_captures_by_step(records: list[dict[str, Any]]) -> dict[str, list[str]]:
@@ -300,13 +323,23 @@ def _secret_captures_by_step(records: list[dict[str, Any]]) -> dict[str, list[st
 
 
 def _manifest(
-    result: ExportResult, checklist_bytes: bytes | None, signer: Signer | None, exported_at: str, exported_by: str
+    result: ExportResult,
+    checklist_bytes: bytes | None,
+    signer: Signer | None,
+    exported_at: str,
+    exported_by: str,
 ) -> dict[str, Any]:
     state = result.snapshot.state
     files = []
-    for path in [*result.files[:1], *([result.folder / PINNED] if checklist_bytes is not None else []), *result.files[1:]]:
+    for path in [
+        *result.files[:1],
+        *([result.folder / PINNED] if checklist_bytes is not None else []),
+        *result.files[1:],
+    ]:
         data = path.read_bytes()
-        files.append({"path": path.name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
+        files.append(
+            {"path": path.name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+        )
     export: dict[str, Any] = {
         "exported_at": exported_at,
         "exported_by": exported_by,

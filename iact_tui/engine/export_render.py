@@ -178,7 +178,13 @@ def checklist_outline(raw: bytes) -> Outline | None:
             for p in data.get("phases", [])
         }
         summary = [
-            (str(sec["title"]), [(str(i["text"]), [str(x) for x in i.get("steps", [])]) for i in sec.get("items", [])])
+            (
+                str(sec["title"]),
+                [
+                    (str(i["text"]), [str(x) for x in i.get("steps", [])])
+                    for i in sec.get("items", [])
+                ],
+            )
             for sec in data.get("summary", [])
         ]
     except (tomllib.TOMLDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError):
@@ -205,11 +211,17 @@ def build_document(src: RenderInput) -> Document:
     finished = state.status in FINAL_RUN_STATES
     banner: Line | None = None
     if not finished:
-        why = "it was in use by a running iact-tui when exported" if src.in_use else "it can still be resumed"
+        why = (
+            "it was in use by a running iact-tui when exported"
+            if src.in_use
+            else "it can still be resumed"
+        )
         banner = [
             strong("Not finished:"),
-            plain(f" this run's status is {RUN_WORDS.get(state.status, state.status)} ({why}); "
-                  "this export is a snapshot of it."),
+            plain(
+                f" this run's status is {RUN_WORDS.get(state.status, state.status)} ({why}); "
+                "this export is a snapshot of it."
+            ),
         ]
     return Document(
         title=f"{title} — run report",
@@ -266,7 +278,9 @@ def _facts(src: RenderInput) -> list[tuple[str, Line]]:
             line.append(plain(", ".join(_alternative_title(src, phase_id, a) for a in alts)))
         facts.append(("Alternatives chosen", line))
     if state.rollback_started:
-        facts.append(("Rollback", [plain("started: " + (state.rollback_reason or "no reason recorded"))]))
+        facts.append(
+            ("Rollback", [plain("started: " + (state.rollback_reason or "no reason recorded"))])
+        )
     if state.pause_reason and state.status == "paused":
         facts.append(("Paused", [plain(state.pause_reason)]))
     variables = info.get("variables") or {}
@@ -287,7 +301,16 @@ def _facts(src: RenderInput) -> list[tuple[str, Line]]:
         line.append(plain(" — values never recorded"))
         facts.append(("Secret variables", line))
     counts = state.counts()
-    order = ["passed", "failed", "skipped", "not_applicable", "interrupted", "running", "waiting", "pending"]
+    order = [
+        "passed",
+        "failed",
+        "skipped",
+        "not_applicable",
+        "interrupted",
+        "running",
+        "waiting",
+        "pending",
+    ]
     parts = [f"{counts[s]} {STATUS_WORDS[s]}" for s in order if counts.get(s)]
     facts.append(("Steps", [plain(", ".join(parts) or "none")]))
     if info.get("mode"):
@@ -329,7 +352,11 @@ def _summary_sections(src: RenderInput) -> list[Section]:
         for text, step_ids in items:
             present = [steps[sid] for sid in step_ids if sid in steps]
             statuses = [s.status for s in present]
-            checked = bool(present) and all(st in ("passed", "not_applicable") for st in statuses) and "passed" in statuses
+            checked = (
+                bool(present)
+                and all(st in ("passed", "not_applicable") for st in statuses)
+                and "passed" in statuses
+            )
             head: Line = [plain(text), plain(" — ")]
             if not present:
                 head.append(plain("not in this run"))
@@ -337,7 +364,11 @@ def _summary_sections(src: RenderInput) -> list[Section]:
                 if i:
                     head.append(plain(", "))
                 head += [code(s.id), plain(" " + _status_word(s))]
-            state = "passed" if checked else next((st for st in statuses if st != "not_applicable"), "pending")
+            state = (
+                "passed"
+                if checked
+                else next((st for st in statuses if st != "not_applicable"), "pending")
+            )
             child.items.append(Item(checked, head, state=state))
         top.children.append(child)
     return [top]
@@ -357,7 +388,11 @@ def _steps_section(src: RenderInput) -> Section:
         passed = sum(1 for s in relevant if s.status == "passed")
         is_rollback = any(s.rollback for s in steps)
         if is_rollback:
-            tail = f"started: {state.rollback_reason or 'no reason recorded'}" if state.rollback_started else "not started"
+            tail = (
+                f"started: {state.rollback_reason or 'no reason recorded'}"
+                if state.rollback_started
+                else "not started"
+            )
             heading += f" — {tail}"
         if not is_rollback or state.rollback_started:
             heading += f" — {passed} of {len(relevant)} passed"
@@ -371,7 +406,14 @@ def _steps_section(src: RenderInput) -> Section:
                 section.items += [_step_item(src, s) for s in alt_steps]
                 continue
             mark = "chosen" if alt_id in chosen else ("not chosen" if chosen else "not decided")
-            child = Section(4, [plain(_alternative_title(src, phase_id, alt_id) + " ("), code(alt_id), plain(f") — {mark}")])
+            child = Section(
+                4,
+                [
+                    plain(_alternative_title(src, phase_id, alt_id) + " ("),
+                    code(alt_id),
+                    plain(f") — {mark}"),
+                ],
+            )
             child.items = [_step_item(src, s) for s in alt_steps]
             section.children.append(child)
         top.children.append(section)
@@ -385,7 +427,9 @@ def _step_item(src: RenderInput, s: StepRecord) -> Item:
     attempts = f" after {s.attempts} attempts" if s.attempts > 1 else ""
     if s.status in ("passed", "failed") and s.ticked_by:
         who = state.approvers.get(s.id) if s.status == "passed" else None
-        head.append(plain(f"{s.status} — ticked by {who or s.ticked_by} at {fmt_time(s.ticked_at)}"))
+        head.append(
+            plain(f"{s.status} — ticked by {who or s.ticked_by} at {fmt_time(s.ticked_at)}")
+        )
         if s.duration is not None:
             head.append(plain(f" (waited {fmt_duration(s.duration)})"))
     elif s.status in ("passed", "failed"):
@@ -405,7 +449,9 @@ def _step_item(src: RenderInput, s: StepRecord) -> Item:
     if s.status == "skipped":
         details.append([plain("Reason: " + (s.skip_reason or "none given"))])
     if s.message and s.status in ("failed", "not_applicable", "interrupted"):
-        label = {"failed": "Failure", "not_applicable": "Reason", "interrupted": "Interrupted"}[s.status]
+        label = {"failed": "Failure", "not_applicable": "Reason", "interrupted": "Interrupted"}[
+            s.status
+        ]
         details.append([plain(f"{label}: {s.message}")])
     if s.decision:
         text = f"Decision after the failure: {s.decision}"
@@ -437,7 +483,14 @@ def _step_item(src: RenderInput, s: StepRecord) -> Item:
     for hint in s.hints:
         details.append([plain("Hint: " + hint)])
     if s.log_sha256:
-        details.append([plain("Log: "), code(s.log), plain(f" — {fmt_bytes(s.log_bytes or 0)}, sha256 "), code(s.log_sha256)])
+        details.append(
+            [
+                plain("Log: "),
+                code(s.log),
+                plain(f" — {fmt_bytes(s.log_bytes or 0)}, sha256 "),
+                code(s.log_sha256),
+            ]
+        )
     output = list(s.output_tail[-TAIL_IN_EXPORT:]) if s.status == "failed" else []
     return Item(s.status == "passed", head, details, output, s.status)
 
@@ -459,7 +512,13 @@ def _evidence(evidence: dict[str, Any]) -> str:
         rest["body"] = rest.pop("body_excerpt")
     for key in sorted(rest):
         value = rest[key]
-        text = value if isinstance(value, str) else fmt_number(value) if isinstance(value, (int, float)) else repr(value)
+        text = (
+            value
+            if isinstance(value, str)
+            else fmt_number(value)
+            if isinstance(value, (int, float))
+            else repr(value)
+        )
         text = " ".join(str(text).split())
         if len(text) > 200:
             text = text[:199] + "…"
@@ -476,34 +535,61 @@ def _hosts_and_logs(src: RenderInput) -> list[Section]:
             address = str(h.get("address", ""))
             if h.get("port") not in (None, "", 22):
                 address += f":{h['port']}"
-            rows.append([
-                [plain(str(h.get("host", "")))],
-                [plain(address)],
-                [plain(str(h.get("user", "")))],
-                [plain(str(h.get("key_type", "")) + " "), code(str(h.get("fingerprint", "")))],
-            ])
-        out.append(Section(2, [plain("Hosts")], table=Table(["Host", "Address", "User", "Host key"], rows)))
+            rows.append(
+                [
+                    [plain(str(h.get("host", "")))],
+                    [plain(address)],
+                    [plain(str(h.get("user", "")))],
+                    [plain(str(h.get("key_type", "")) + " "), code(str(h.get("fingerprint", "")))],
+                ]
+            )
+        out.append(
+            Section(2, [plain("Hosts")], table=Table(["Host", "Address", "User", "Host key"], rows))
+        )
     logged = [s for s in state.steps.values() if s.log_sha256]
     if logged:
         rows = [
             [[code(s.id)], [code(s.log)], [plain(f"{s.log_bytes or 0:,}")], [code(s.log_sha256)]]
             for s in logged
         ]
-        out.append(Section(2, [plain("Step logs")],
-                           intro=[[plain("Each log's sha256 is recorded in the report's events; "),
-                                   code("iact-tui verify"), plain(" re-hashes every one.")]],
-                           table=Table(["Step", "Log", "Bytes", "sha256"], rows)))
+        out.append(
+            Section(
+                2,
+                [plain("Step logs")],
+                intro=[
+                    [
+                        plain("Each log's sha256 is recorded in the report's events; "),
+                        code("iact-tui verify"),
+                        plain(" re-hashes every one."),
+                    ]
+                ],
+                table=Table(["Step", "Log", "Bytes", "sha256"], rows),
+            )
+        )
     return out
 
 
 def _footer(src: RenderInput) -> list[Line]:
     return [
-        [plain(f"Exported by {src.exported_by} with iact-tui {__version__} at {fmt_time(src.exported_at)}. "
-               "This document is a rendering of "), code("report.toml"),
-         plain(", the run's record; its events are hash-chained and it is the file that is signed.")],
-        [plain("Verify it with "),
-         code(f"ssh-keygen -Y verify -f allowed_signers -I ID -n {NAMESPACE} -s report.toml.sig < report.toml"),
-         plain(" or "), code("iact-tui verify report.toml --allowed-signers allowed_signers"), plain(".")],
+        [
+            plain(
+                f"Exported by {src.exported_by} with iact-tui {__version__} at {fmt_time(src.exported_at)}. "
+                "This document is a rendering of "
+            ),
+            code("report.toml"),
+            plain(
+                ", the run's record; its events are hash-chained and it is the file that is signed."
+            ),
+        ],
+        [
+            plain("Verify it with "),
+            code(
+                f"ssh-keygen -Y verify -f allowed_signers -I ID -n {NAMESPACE} -s report.toml.sig < report.toml"
+            ),
+            plain(" or "),
+            code("iact-tui verify report.toml --allowed-signers allowed_signers"),
+            plain("."),
+        ],
     ]
 
 
@@ -682,7 +768,9 @@ def _html_section(section: Section, out: list[str]) -> None:
             box = "☑" if item.checked else "☐"
             label = "done" if item.checked else "not done"
             state = html.escape(item.state or ("passed" if item.checked else "pending"))
-            out.append(f'<li class="{state}"><span class="box" aria-label="{label}">{box}</span>{html_line(item.head)}')
+            out.append(
+                f'<li class="{state}"><span class="box" aria-label="{label}">{box}</span>{html_line(item.head)}'
+            )
             if item.details:
                 out.append('<ul class="details">')
                 out += [f"<li>{html_line(d)}</li>" for d in item.details]

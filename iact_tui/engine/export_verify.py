@@ -72,7 +72,9 @@ class Verification:
 
     @property
     def problems(self) -> list[str]:
-        return [s.describe() for s in self.signatures if not s.ok] + [c.text for c in self.checks if not c.ok]
+        return [s.describe() for s in self.signatures if not s.ok] + [
+            c.text for c in self.checks if not c.ok
+        ]
 
     @property
     def report_signature(self) -> SignatureCheck | None:
@@ -100,7 +102,9 @@ def locate(target: Path) -> tuple[Path, Path, Path | None]:
     return target.parent, target, None
 
 
-def verify(target: Path, allowed_signers: Path | None = None, identity: str | None = None) -> Verification:
+def verify(
+    target: Path, allowed_signers: Path | None = None, identity: str | None = None
+) -> Verification:
     """Verify FILE (a report, an export folder or a run folder). Raises VerifyInputError."""
     folder, report, extra = locate(Path(target))
     allowed: AllowedSigners | None = None
@@ -123,13 +127,21 @@ def verify(target: Path, allowed_signers: Path | None = None, identity: str | No
     try:
         data = toml_loads(raw.decode("utf-8"))
         if data.get("schema_version") != SCHEMA_VERSION:
-            raise ValueError(f"it has schema_version {data.get('schema_version')!r}; this iact-tui reads {SCHEMA_VERSION}")
+            raise ValueError(
+                f"it has schema_version {data.get('schema_version')!r}; this iact-tui reads {SCHEMA_VERSION}"
+            )
         events = data.get("events")
-        if not isinstance(events, list) or not events or not all(isinstance(e, dict) for e in events):
+        if (
+            not isinstance(events, list)
+            or not events
+            or not all(isinstance(e, dict) for e in events)
+        ):
             raise ValueError("it holds no [[events]]")
     except ValueError as exc:  # TOMLDecodeError, UnicodeDecodeError, or ours
         if result.signatures and not all(s.ok for s in result.signatures):
-            result.checks.append(Check(False, "report", f"{report.name} cannot be read as a report: {exc}"))
+            result.checks.append(
+                Check(False, "report", f"{report.name} cannot be read as a report: {exc}")
+            )
             return result
         raise VerifyInputError(f"{report} cannot be read as a run report: {exc}") from None
 
@@ -137,7 +149,13 @@ def verify(target: Path, allowed_signers: Path | None = None, identity: str | No
     if chain:
         result.checks += [Check(False, "events", f"{report.name}: {p}") for p in chain]
     else:
-        result.checks.append(Check(True, "events", f"{len(events)} events, hash chain intact (last hash {events[-1]['hash'][:16]}…)"))
+        result.checks.append(
+            Check(
+                True,
+                "events",
+                f"{len(events)} events, hash chain intact (last hash {events[-1]['hash'][:16]}…)",
+            )
+        )
 
     records = events
     journal = folder / JOURNAL
@@ -155,7 +173,9 @@ def verify(target: Path, allowed_signers: Path | None = None, identity: str | No
     try:
         state = reduce(records)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        result.checks.append(Check(False, "events", f"the events cannot be replayed ({type(exc).__name__}: {exc})"))
+        result.checks.append(
+            Check(False, "events", f"the events cannot be replayed ({type(exc).__name__}: {exc})")
+        )
         return result
     result.state = state
 
@@ -163,40 +183,68 @@ def verify(target: Path, allowed_signers: Path | None = None, identity: str | No
         try:
             differences = compare_report(data, events)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            differences = [f"the tables cannot be compared with the events ({type(exc).__name__}: {exc})"]
+            differences = [
+                f"the tables cannot be compared with the events ({type(exc).__name__}: {exc})"
+            ]
         if differences:
             result.checks += [Check(False, "tables", d) for d in differences]
         else:
-            result.checks.append(Check(True, "tables", f"[run] and [[steps]] agree with the events ({len(state.steps)} steps)"))
+            result.checks.append(
+                Check(
+                    True,
+                    "tables",
+                    f"[run] and [[steps]] agree with the events ({len(state.steps)} steps)",
+                )
+            )
 
     problem = pinned_checklist_problem(folder, state)
     if problem:
         result.checks.append(Check(False, "checklist", problem))
     else:
-        result.checks.append(Check(True, "checklist", f"{PINNED} matches the pinned sha256 {state.checklist_sha256[:16]}…"))
+        result.checks.append(
+            Check(
+                True,
+                "checklist",
+                f"{PINNED} matches the pinned sha256 {state.checklist_sha256[:16]}…",
+            )
+        )
 
     _check_logs(result, folder, state)
     _check_exported_files(result, folder, report, extra, allowed, identity, state)
     if state.status not in ("succeeded", "rolled_back", "aborted"):
-        result.notes.append(f"the run was not finished when this report was written (status {state.status})")
+        result.notes.append(
+            f"the run was not finished when this report was written (status {state.status})"
+        )
     return result
 
 
 def _check_signature_of(
-    result: Verification, path: Path, data: bytes, allowed: AllowedSigners | None, identity: str | None, *, required: bool
+    result: Verification,
+    path: Path,
+    data: bytes,
+    allowed: AllowedSigners | None,
+    identity: str | None,
+    *,
+    required: bool,
 ) -> None:
     sig = path.with_name(path.name + SIG_SUFFIX)
     if sig.exists():
         try:
             text = sig.read_bytes()
         except OSError as exc:
-            result.checks.append(Check(False, "signature", f"cannot read {sig.name}: {exc.strerror}"))
+            result.checks.append(
+                Check(False, "signature", f"cannot read {sig.name}: {exc.strerror}")
+            )
             return
         from iact_tui.engine.signing import check_signature
 
         result.signatures.append(check_signature(path.name, data, text, allowed, identity))
     elif allowed is not None and required:
-        result.checks.append(Check(False, "signature", f"{path.name} is not signed: there is no {sig.name} next to it"))
+        result.checks.append(
+            Check(
+                False, "signature", f"{path.name} is not signed: there is no {sig.name} next to it"
+            )
+        )
     else:
         result.notes.append(f"{path.name} is not signed (no {sig.name})")
 
@@ -211,35 +259,57 @@ def _check_logs(result: Verification, folder: Path, state: RunState) -> None:
             unfinished.append(s.id)
             continue
         if not is_inside(s.log):
-            result.checks.append(Check(False, "logs", f"step '{s.id}' names a log outside the folder ({s.log})"))
+            result.checks.append(
+                Check(False, "logs", f"step '{s.id}' names a log outside the folder ({s.log})")
+            )
             continue
         try:
             with open(os.path.join(folder, s.log), "rb") as f:
                 data = f.read()
         except FileNotFoundError:
-            result.checks.append(Check(False, "logs", f"{s.log} is missing (step '{s.id}' recorded its sha256)"))
+            result.checks.append(
+                Check(False, "logs", f"{s.log} is missing (step '{s.id}' recorded its sha256)")
+            )
             continue
         except OSError as exc:
             result.checks.append(Check(False, "logs", f"cannot read {s.log}: {exc.strerror}"))
             continue
         digest = hashlib.sha256(data).hexdigest()
         if digest != s.log_sha256:
-            size = f"; {len(data)} bytes, {s.log_bytes} recorded" if s.log_bytes and len(data) != s.log_bytes else ""
-            result.checks.append(Check(
-                False, "logs",
-                f"{s.log} does not match the sha256 recorded for step '{s.id}' "
-                f"(recorded {s.log_sha256[:16]}…, file {digest[:16]}…{size}): the log was changed",
-            ))
+            size = (
+                f"; {len(data)} bytes, {s.log_bytes} recorded"
+                if s.log_bytes and len(data) != s.log_bytes
+                else ""
+            )
+            result.checks.append(
+                Check(
+                    False,
+                    "logs",
+                    f"{s.log} does not match the sha256 recorded for step '{s.id}' "
+                    f"(recorded {s.log_sha256[:16]}…, file {digest[:16]}…{size}): the log was changed",
+                )
+            )
             continue
         good += 1
-    result.checks.append(Check(True, "logs", f"{good} step log{'s' if good != 1 else ''} match their recorded sha256"))
+    result.checks.append(
+        Check(
+            True, "logs", f"{good} step log{'s' if good != 1 else ''} match their recorded sha256"
+        )
+    )
     if unfinished:
-        result.notes.append(f"{len(unfinished)} step log(s) still being written were not checked: {', '.join(unfinished[:5])}")
+        result.notes.append(
+            f"{len(unfinished)} step log(s) still being written were not checked: {', '.join(unfinished[:5])}"
+        )
 
 
 def _check_exported_files(
-    result: Verification, folder: Path, report: Path, extra: Path | None,
-    allowed: AllowedSigners | None, identity: str | None, state: RunState,
+    result: Verification,
+    folder: Path,
+    report: Path,
+    extra: Path | None,
+    allowed: AllowedSigners | None,
+    identity: str | None,
+    state: RunState,
 ) -> None:
     names = [FORMAT_FILES["md"], FORMAT_FILES["html"], MANIFEST]
     if extra is not None and extra.name not in names:
@@ -253,7 +323,9 @@ def _check_exported_files(
         except OSError as exc:
             result.checks.append(Check(False, "export", f"cannot read {name}: {exc.strerror}"))
             continue
-        _check_signature_of(result, path, data, allowed, identity, required=extra is not None and name == extra.name)
+        _check_signature_of(
+            result, path, data, allowed, identity, required=extra is not None and name == extra.name
+        )
     manifest = folder / MANIFEST
     if not manifest.exists():
         return
@@ -268,7 +340,11 @@ def _check_exported_files(
         return
     result.manifest = doc
     if info.get("run_id") not in (None, state.run_id):
-        result.checks.append(Check(False, "export", f"{MANIFEST} is about run {info.get('run_id')}, not {state.run_id}"))
+        result.checks.append(
+            Check(
+                False, "export", f"{MANIFEST} is about run {info.get('run_id')}, not {state.run_id}"
+            )
+        )
     bad = 0
     for entry in files:
         if not isinstance(entry, dict):
@@ -280,10 +356,18 @@ def _check_exported_files(
             bad += 1
             continue
         if hashlib.sha256(path.read_bytes()).hexdigest() != entry.get("sha256"):
-            result.checks.append(Check(False, "export", f"{name} does not match the sha256 listed in {MANIFEST}: it was changed after the export"))
+            result.checks.append(
+                Check(
+                    False,
+                    "export",
+                    f"{name} does not match the sha256 listed in {MANIFEST}: it was changed after the export",
+                )
+            )
             bad += 1
     if not bad:
-        result.checks.append(Check(True, "export", f"the {len(files)} files listed in {MANIFEST} match their sha256"))
+        result.checks.append(
+            Check(True, "export", f"the {len(files)} files listed in {MANIFEST} match their sha256")
+        )
 
 
 def pinned_checklist_problem(folder: Path, state: RunState) -> str:

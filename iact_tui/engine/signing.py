@@ -208,7 +208,9 @@ class AgentSigner:
                 if asyncio.iscoroutine(result):
                     result = await result
             except (OSError, asyncssh.Error, ValueError) as exc:
-                raise SigningError(f"ssh-agent refused to sign with {_agent_key_info(agent_key).fingerprint}: {exc}") from None
+                raise SigningError(
+                    f"ssh-agent refused to sign with {_agent_key_info(agent_key).fingerprint}: {exc}"
+                ) from None
             return result
         finally:
             agent.close()
@@ -269,7 +271,9 @@ def load_key_file(path: str | Path, passphrase: str | None = None) -> FileSigner
         if "passphrase" in text.lower():
             raise PassphraseNeeded(f"{path} is protected by a passphrase") from None
         if data.lstrip().startswith((b"ssh-", b"ecdsa-", b"sk-")):
-            raise SigningError(f"{path} is a public key; --sign needs the private key file") from None
+            raise SigningError(
+                f"{path} is a public key; --sign needs the private key file"
+            ) from None
         raise SigningError(f"{path} is not a private key asyncssh can read ({text})") from None
     except ValueError as exc:
         raise SigningError(f"{path} cannot be used as a signing key: {exc}") from None
@@ -354,7 +358,9 @@ def load_allowed_signers(path: str | Path) -> AllowedSigners:
         try:
             entries.append(AllowedEntry(no, principals, SSHAllowedSignersEntry(line), line))
         except (KeyImportError, ValueError) as exc:
-            raise AllowedSignersError(f"{path}:{no}: not an allowed_signers entry ({exc})") from None
+            raise AllowedSignersError(
+                f"{path}:{no}: not an allowed_signers entry ({exc})"
+            ) from None
     if not entries:
         raise AllowedSignersError(f"{path} lists no signer")
     try:
@@ -395,7 +401,9 @@ def parse_signature(text: bytes) -> ParsedSignature:
     if lines and lines[-1] == b"":
         lines.pop()  # the final newline
     if len(lines) < 3 or lines[0] != _ARMOR_BEGIN or lines[-1] != _ARMOR_END:
-        raise MalformedSignature("it is not an armored SSH signature (BEGIN/END SSH SIGNATURE lines)")
+        raise MalformedSignature(
+            "it is not an armored SSH signature (BEGIN/END SSH SIGNATURE lines)"
+        )
     body = lines[1:-1]
     if not all(_BASE64_LINE.match(line) for line in body):
         raise MalformedSignature("its base64 text is damaged")
@@ -463,7 +471,9 @@ class SignatureCheck:
 
 def _signed_by_key(data: bytes, parsed: ParsedSignature) -> bool:
     digest = hashlib.new(parsed.hash_name, data).digest()
-    signed = _MAGIC + String(parsed.namespace) + String(b"") + String(parsed.hash_name) + String(digest)
+    signed = (
+        _MAGIC + String(parsed.namespace) + String(b"") + String(parsed.hash_name) + String(digest)
+    )
     try:
         return bool(parsed.key.verify(signed, parsed.signature))
     except (ValueError, PacketDecodeError):
@@ -488,7 +498,9 @@ def check_signature(
     try:
         parsed = parse_signature(signature_text)
     except MalformedSignature as exc:
-        return SignatureCheck(name, False, f"the signature file is not a valid SSH signature: {exc}")
+        return SignatureCheck(
+            name, False, f"the signature file is not a valid SSH signature: {exc}"
+        )
     info = parsed.info
     check = SignatureCheck(name, False, key=info, namespace=parsed.namespace)
     if parsed.namespace != NAMESPACE:
@@ -531,10 +543,18 @@ def _allowed_entry(
     info = parsed.info
     where = str(allowed.path)
     if parsed.certificate is not None:
-        entries = [e for e in allowed.entries if e.is_ca and e.entry.key.public_data == parsed.certificate.signing_key.public_data]
+        entries = [
+            e
+            for e in allowed.entries
+            if e.is_ca and e.entry.key.public_data == parsed.certificate.signing_key.public_data
+        ]
         what = f"the certificate authority of {info.describe()}"
     else:
-        entries = [e for e in allowed.entries if not e.is_ca and e.entry.key.public_data == parsed.key.public_data]
+        entries = [
+            e
+            for e in allowed.entries
+            if not e.is_ca and e.entry.key.public_data == parsed.key.public_data
+        ]
         what = info.describe()
     if not entries:
         return f"{what} is not in {where}: the signer is not trusted", None
@@ -556,15 +576,20 @@ def _allowed_entry(
             continue
         before = options.get("valid-before")
         if before is not None and now >= int(before):
-            reasons.append(f"{where}:{e.line_no}: the entry for {e.principals} expired at {_when(int(before))} (valid-before)")
+            reasons.append(
+                f"{where}:{e.line_no}: the entry for {e.principals} expired at {_when(int(before))} (valid-before)"
+            )
             continue
         after = options.get("valid-after")
         if after is not None and now < int(after):
-            reasons.append(f"{where}:{e.line_no}: the entry for {e.principals} is valid only from {_when(int(after))} (valid-after)")
+            reasons.append(
+                f"{where}:{e.line_no}: the entry for {e.principals} is valid only from {_when(int(after))} (valid-after)"
+            )
             continue
         if parsed.certificate is not None and identity is None:
-            reasons.append("the signature was made with a certificate: name the signer with --identity")
+            reasons.append(
+                "the signature was made with a certificate: name the signer with --identity"
+            )
             continue
         return "", e
     return "; ".join(reasons), None
-
