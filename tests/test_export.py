@@ -889,3 +889,72 @@ def test_a_long_run_exports_and_verifies_whole(tmp_path: Path, key: Path, allowe
     verdict = verify_bundle(tmp_path / "b", allowed)
     assert verdict.ok, verdict.problems
     assert any(c.text == "90 step logs match their recorded sha256" for c in verdict.checks)
+
+
+DEPLOYMENT_CHECKLIST = {  # the procedure's own "Checklist de Deployment", item by item
+    "Pre-Deployment": [
+        "CI tests passing",
+        "Changelog reviewed",
+        "Team notified",
+        "Backup de BD creado",
+        "Backup de config creado",
+    ],
+    "Deployment": [
+        "Code pulled/deployed",
+        "Dependencies installed",
+        "Migrations executed",
+        "Static files collected",
+        "Services restarted",
+    ],
+    "Post-Deployment": [
+        "Health checks passing",
+        "Smoke tests passing",
+        "Logs sin errores críticos",
+        "UI verificada manualmente",
+        "Metrics normales",
+        "CHANGELOG actualizado",
+        "Team notificado éxito",
+    ],
+}
+
+
+def test_a_run_of_the_staging_checklist_renders_the_procedures_own_checklist(
+    tmp_path: Path,
+) -> None:
+    text = (Path(__file__).resolve().parent.parent / "checklists" / "staging.toml").read_text()
+    b = runfactory.RunBuilder(tmp_path / "runs", text, run_id="20251117T140000Z-staging-0001")
+    plan = runfactory.plan_of(text)
+    manual_alternative = next(p["alternative"] for p in plan if p["id"] == "pull-code")
+    b.choose("deploy", manual_alternative)
+    for p in plan:
+        step = b.store.state.steps[p["id"]]
+        if p.get("rollback") or step.status == "not_applicable":
+            continue
+        if p["kind"] in ("manual", "notify"):
+            b.wait(p["id"])
+            b.tick(p["id"], "alice", note="done")
+        else:
+            b.run_step(p["id"], f"{p['id']} output\n", duration=0.25)
+    folder = b.finish("succeeded")
+    result = export_run(folder, out_dir=tmp_path / "b", formats=("md",))
+    lines = (tmp_path / "b" / "report.md").read_text().splitlines()
+    start, end = lines.index("## Deployment checklist"), lines.index("## Steps")
+    summary = [ln for ln in lines[start:end] if ln]
+    expected = ["## Deployment checklist"]
+    for title, items in DEPLOYMENT_CHECKLIST.items():
+        expected.append(f"### {title}")
+        expected += [f"- [x] {item} — " for item in items]
+    assert len(summary) == len(expected)
+    for have, want in zip(summary, expected, strict=True):
+        assert have.startswith(want), (have, want)
+    assert "`pull-code` passed" in "\n".join(
+        summary
+    ) and "`workflow-dispatch` not applicable" in "\n".join(summary)
+    # every phase that ran is complete; the rollback phases say they were not needed
+    headings = [ln for ln in lines if ln.startswith("### ") and lines.index(ln) > end]
+    assert any(h.endswith(" — not started") for h in headings)
+    for h in headings:
+        if not h.endswith(" — not started"):
+            done, total = re.search(r"— (\d+) of (\d+) passed$", h).groups()  # type: ignore[union-attr]
+            assert done == total, h
+    assert result.notes == []

@@ -383,7 +383,7 @@ def _steps_section(src: RenderInput) -> Section:
     for phase_id, steps in phases.items():
         title = _phase_title(src, phase_id)
         ref = _phase_reference(src, phase_id)
-        heading = f"{title} ({ref})" if ref else title
+        heading = f"{title} ({ref})" if ref and ref not in title else title
         relevant = [s for s in steps if s.status != "not_applicable"]
         passed = sum(1 for s in relevant if s.status == "passed")
         is_rollback = any(s.rollback for s in steps)
