@@ -116,13 +116,22 @@ def snapshot_run(folder: Path) -> RunSnapshot:
     if journal_pending or data is None:
         records = read_records(folder)  # merges the journal; checks the chain
     else:
-        records = list(data.get("events", []))
-        if not records:
-            raise ReportError(f"{folder} holds no run report")
+        records = data.get("events", [])
+        if (
+            not isinstance(records, list)
+            or not records
+            or not all(isinstance(r, dict) for r in records)
+        ):
+            raise ReportError(f"{report} holds no [[events]]: it is not a run report")
         problems = check_chain(records)
         if problems:
             raise ReportError(f"{folder}: the report is damaged: {problems[0]}")
-    state = reduce(records)
+    try:
+        state = reduce(records)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ReportError(
+            f"{folder}: the report's events cannot be replayed ({type(exc).__name__}: {exc})"
+        ) from None
     complete = data is not None and len(data.get("events", [])) == len(records)
     if not complete:
         raw = tomli_w.dumps(build_report(records, state), multiline_strings=False).encode()
