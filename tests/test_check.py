@@ -1030,3 +1030,39 @@ def test_quoted_placeholders_follow_shell_quoting() -> None:
     assert quoted_placeholders('echo "it\'s {x}"') == ["{x}"]
     assert quoted_placeholders("echo {a} # '{b}'") == []
     assert template.quoted_placeholders("""run '{x}' "{y}" {z}""") == ["'{x}'", '"{y}"']
+
+
+def test_every_key_of_the_format_is_documented() -> None:
+    import re
+
+    from iact_tui.engine import checklist as model
+
+    doc = (ROOT / "docs" / "checklist-format.md").read_text(encoding="utf-8")
+    classes = [
+        model.Checklist,
+        model.ChecklistInfo,
+        model.Var,
+        model.Host,
+        model.Phase,
+        model.Alternative,
+        model.SshStep,
+        model.LocalStep,
+        model.HttpStep,
+        model.ManualStep,
+        model.NotifyStep,
+        model.Hint,
+        model.Troubleshooting,
+        model.Targets,
+        model.SummarySection,
+        model.SummaryItem,
+    ]
+    missing = [
+        f"{cls.__name__}.{key}"
+        for cls in classes
+        for name, field in cls.model_fields.items()
+        if not re.search(rf"\| `(items\[\]\.)?{re.escape(key := field.alias or name)}` \|", doc)
+    ]
+    assert missing == []
+    from iact_tui.engine.load import BUILTIN_VARS
+
+    assert all(f"| `{name}` |" in doc for name in BUILTIN_VARS)
