@@ -48,6 +48,7 @@ class IactApp(App[int]):
             id="quit",
             tooltip="Quit; an unfinished run can be resumed",
             priority=True,
+            show=False,
         ),
     ]
 

@@ -30,8 +30,11 @@ from iact_tui.tui.run_view import RunView
 
 
 def default_pacing(launch: Launch) -> str:
-    # the demo runs through (its manual steps are auto-ticked); a real run waits for "run step"
-    return "continuous" if launch.mode == "demo" or launch.auto_tick else "hold"
+    """A real run waits for "run step" / "run on"; the demo starts running on by itself (and
+    runs through when its manual steps are auto-ticked)."""
+    if launch.auto_tick:
+        return "continuous"
+    return "run_on" if launch.mode == "demo" else "hold"
 
 
 def make_operator(launch: Launch, name: str) -> TuiOperator:

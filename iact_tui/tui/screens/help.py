@@ -54,20 +54,25 @@ class HelpScreen(ModalScreen[None]):
                     )
                 )
 
+    def key_rows(self) -> list[tuple[str, str, str]]:
+        """(keys, what, explanation) for every binding of the screen below."""
+        rows = []
+        for binding in self.bindings_shown:
+            keys = ", ".join(
+                self.app.get_key_display(Binding(k.strip(), "")) for k in binding.key.split(",")
+            )
+            rows.append((keys, binding.description, binding.tooltip))
+        rows.append(("ctrl+p", "Commands", "The command palette: the same actions, by name"))
+        rows.append(("ctrl+q", "Quit", "Quit; an unfinished run can be resumed"))
+        return rows
+
     def _keys(self) -> Table:
         table = Table.grid(padding=(0, 2))
         table.add_column(style="bold", no_wrap=True)
         table.add_column(no_wrap=True)
         table.add_column(style="dim")
-        for binding in self.bindings_shown:
-            keys = ", ".join(
-                self.app.get_key_display(Binding(k.strip(), "")) for k in binding.key.split(",")
-            )
-            table.add_row(Text(keys), Text(binding.description), Text(binding.tooltip))
-        table.add_row(Text("ctrl+p"), Text("Commands"), Text("The command palette"))
-        table.add_row(
-            Text("q, ctrl+q"), Text("Quit"), Text("Quit; an unfinished run can be resumed")
-        )
+        for keys, what, why in self.key_rows():
+            table.add_row(Text(keys), Text(what), Text(why))
         return table
 
     def _icons(self) -> Table:

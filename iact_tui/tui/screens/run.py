@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static, Tree
 
@@ -135,7 +135,9 @@ class RunScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         if self.view.banner:
-            yield Static(self.view.banner.strip(), id="banner", markup=False)
+            # the demo names its sandbox here: always on screen, scrollable when it is long
+            with VerticalScroll(id="banner"):
+                yield Static(self.view.banner.strip(), id="banner-text", markup=False)
         with Horizontal(id="panes"):
             yield StepTree(self.view, id="steps")
             yield StepDetail(self.view, id="detail")

@@ -16,6 +16,7 @@ from textual.widgets import DataTable, Footer, Header, Label
 from iact_tui.engine.state import FINAL_RUN_STATES, RunState
 from iact_tui.engine.store import ReportError, RunLock, list_runs
 from iact_tui.tui import format as fmt
+from iact_tui.tui.screens.start import run_status
 from iact_tui.tui.widgets.theme import theme_style
 
 
@@ -51,7 +52,7 @@ class RunsScreen(Screen[None]):
     def on_mount(self) -> None:
         self.title = "Runs"
         table = self.query_one(DataTable)
-        table.add_columns("run", "checklist", "status", "operator", "started", "took")
+        table.add_columns("run", "status", "checklist", "operator", "took", "started")
         self.action_reload()
         table.focus()
 
@@ -60,7 +61,10 @@ class RunsScreen(Screen[None]):
         table.clear()
         self.rows.clear()
         runs = list_runs(self.runs_dir)
-        where = f"{len(runs)} run{'s' if len(runs) != 1 else ''} in {self.runs_dir}"
+        where = (
+            f"{len(runs)} run{'s' if len(runs) != 1 else ''} in {self.runs_dir}"
+            " · Enter opens one (read-only) · u resumes an unfinished one"
+        )
         self.query_one("#runs-where", Label).update(where)
         for folder, state, problem in runs:
             key = folder.name
@@ -68,8 +72,8 @@ class RunsScreen(Screen[None]):
             if state is None:
                 table.add_row(
                     Text(key),
-                    Text(problem, theme_style(self, "error")),
-                    Text("unreadable"),
+                    Text("unreadable", theme_style(self, "error")),
+                    Text(problem),
                     "",
                     "",
                     "",
@@ -77,22 +81,16 @@ class RunsScreen(Screen[None]):
                 )
                 continue
             status = state.status
-            if status not in FINAL_RUN_STATES and RunLock.is_held(folder):
-                status_text = Text(f"{fmt.words(status)} (in use)", theme_style(self, "accent"))
-            else:
-                status_text = Text(
-                    fmt.words(status), theme_style(self, fmt.RUN_COLOURS.get(status, "foreground"))
-                )
+            in_use = status not in FINAL_RUN_STATES and RunLock.is_held(folder)
+            colour = theme_style(self, fmt.RUN_COLOURS.get(status, "foreground"))
             took = fmt.span(state.started_at, state.finished_at)
             table.add_row(
                 Text(state.run_id),
-                Text(
-                    f"{state.info.get('checklist_id', '')} {state.info.get('checklist_version', '')}".strip()
-                ),
-                status_text,
+                Text(run_status(status, in_use), colour),
+                Text(str(state.info.get("checklist_id", ""))),
                 Text(state.operator),
-                Text(fmt.local_time(state.started_at)),
                 Text(fmt.duration(took) if took is not None else ""),
+                Text(fmt.local_time(state.started_at)),
                 key=key,
             )
         self.refresh_bindings()

@@ -94,10 +94,10 @@ class StartScreen(Screen[None]):
             try:
                 loaded = load_checklist(path)
             except ChecklistError as exc:
-                first = str(exc).splitlines()[0] if str(exc) else "cannot be read"
-                self.entries[key] = Entry("checklist", path, False, first)
+                problem = short_problem(str(exc), path)
+                self.entries[key] = Entry("checklist", path, False, problem)
                 label = Text(f"  ✘ {path.name}: ", theme_style(self, "error"))
-                label.append(first, Style(dim=True))
+                label.append(problem, Style(dim=True))
                 items.append(Option(label, id=key))
                 continue
             info = loaded.checklist.checklist
@@ -125,7 +125,7 @@ class StartScreen(Screen[None]):
             label = Text("  ↻ ")
             label.append(state.run_id, Style(bold=True))
             label.append(
-                f"  {fmt.words(state.status)}",
+                f"  {run_status(state.status, in_use)}",
                 theme_style(self, fmt.RUN_COLOURS.get(state.status, "foreground")),
             )
             label.append(
@@ -137,9 +137,14 @@ class StartScreen(Screen[None]):
             self.entries[key] = Entry("run", folder, not in_use, "it is in use by another process")
             items.append(Option(label, id=key))
         options.add_options(items)
-        first = next((i for i, o in enumerate(items) if o is not None and not o.disabled), None)
+        # the cursor starts on the first thing that can be started or resumed
+        listed = [o for o in items if o is not None]
+        first = next(
+            (i for i, o in enumerate(listed) if o.id in self.entries and self.entries[o.id].usable),
+            None,
+        )
         if first is not None:
-            options.highlighted = sum(1 for o in items[:first] if o is not None)
+            options.highlighted = first
 
     @on(OptionList.OptionSelected)
     def _selected(self) -> None:
@@ -171,3 +176,20 @@ class StartScreen(Screen[None]):
         from iact_tui.tui.screens.help import HelpScreen
 
         self.app.push_screen(HelpScreen(self.BINDINGS))
+
+
+def run_status(status: str, in_use: bool) -> str:
+    """A run's state in words; "running" without a process driving it means it was interrupted."""
+    if status == "running":
+        return "running (in use)" if in_use else "interrupted"
+    return fmt.words(status)
+
+
+def short_problem(message: str, path: Path, limit: int = 72) -> str:
+    """The first problem of a checklist that does not load, in one short line."""
+    first = message.splitlines()[0] if message else "cannot be read"
+    first = first.split(" (hint:", 1)[0]
+    for prefix in (f"{path}:", f"{path.name}:"):
+        if first.startswith(prefix):
+            first = first[len(prefix) :].lstrip("0123456789: ")
+    return first if len(first) <= limit else first[: limit - 1] + "…"
