@@ -199,6 +199,15 @@ CASES = [
         nth=2,
     ),
     Case(
+        "duplicate-phase-id",
+        ONE_STEP + ONE_STEP.replace('id = "a"', 'id = "b"'),
+        "phases[1].id",
+        'id = "pre"',
+        "duplicate phase id 'pre' (first at phases[0])",
+        "phase ids are unique",
+        nth=2,
+    ),
+    Case(
         "bad-regex",
         ONE_STEP + "reject_output = '(unclosed'\n",
         "phases[0].steps[0].reject_output",
@@ -1066,3 +1075,28 @@ def test_every_key_of_the_format_is_documented() -> None:
     from iact_tui.engine.load import BUILTIN_VARS
 
     assert all(f"| `{name}` |" in doc for name in BUILTIN_VARS)
+
+
+def test_mangled_checklists_never_escape_as_a_traceback() -> None:
+    """Seeded random damage to staging.toml: every outcome is a checklist or a ChecklistError."""
+    import random
+
+    raw = STAGING.read_bytes()
+    rng = random.Random(20251117)
+    pieces = [b'"', b"'", b"[", b"]", b"{", b"}", b"=", b"\\", b"\n", b"'''", b"#", b"{x}", b"\xff"]
+    outcomes = {"valid": 0, "refused": 0}
+    for _ in range(150):
+        data = bytearray(raw)
+        for _ in range(rng.randint(1, 3)):
+            pos = rng.randrange(len(data))
+            if rng.random() < 0.5:
+                del data[pos : pos + rng.randint(1, 12)]
+            else:
+                data[pos:pos] = rng.choice(pieces)
+        try:
+            parse_checklist(bytes(data), "mangled.toml")
+            outcomes["valid"] += 1
+        except ChecklistError as exc:
+            assert exc.problems and all(str(p).startswith("mangled.toml") for p in exc.problems)
+            outcomes["refused"] += 1
+    assert outcomes["refused"] > 50  # the damage was real

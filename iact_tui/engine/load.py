@@ -644,6 +644,7 @@ class _CrossCheck:
                 self.problem(
                     (*ploc, "id"),
                     f"duplicate phase id '{phase.id}' (first at phases[{seen_phases[phase.id]}])",
+                    "phase ids are unique: --choose and the report name phases by id",
                 )
             seen_phases.setdefault(phase.id, pi)
             self._alternatives(phase, ploc)
