@@ -524,3 +524,44 @@ def test_list_and_json(tmp_path: Path) -> None:
     assert listing.returncode == 0
     row = json.loads(listing.stdout.splitlines()[0])
     assert row["status"] == "paused" and row["checklist"] == "T-1" and row["total"] == 3
+
+
+def test_choose_given_at_run_holds_for_later_resumes(tmp_path: Path) -> None:
+    checklist = write_checklist(tmp_path, HEADER + """
+[[phases]]
+id = "one"
+title = "One"
+
+[[phases.steps]]
+id = "gate"
+kind = "manual"
+
+[[phases]]
+id = "deploy"
+title = "Deploy"
+default = "ci-cd"
+
+[[phases.alternatives]]
+id = "ci-cd"
+title = "A"
+[[phases.alternatives.steps]]
+id = "dispatch"
+kind = "local"
+run = "echo dispatch"
+
+[[phases.alternatives]]
+id = "manual"
+title = "B"
+[[phases.alternatives.steps]]
+id = "pull"
+kind = "local"
+run = "echo pull"
+""")
+    runs = tmp_path / "runs"
+    assert cli("run", str(checklist), "--headless", "--runs-dir", str(runs), "--choose", "deploy=manual").returncode == 3
+    folder = only_run(runs)
+    assert cli("tick", folder.name, "gate", "--runs-dir", str(runs)).returncode == 0
+    assert cli("resume", folder.name, "--headless", "--runs-dir", str(runs)).returncode == 0
+    state = state_of(folder)
+    assert state.choices == {"deploy": ["manual"]}
+    assert state.steps["dispatch"].status == "not_applicable"

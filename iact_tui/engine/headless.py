@@ -109,8 +109,6 @@ class HeadlessOperator:
             return None
         t = self.terminal
         t.out.write(_indent(instructions) + "\n")
-        for check in getattr(step, "checks", []) or []:
-            t.out.write(f"    [ ] {check}\n")
         key = await t.choice(f"  {step.id}:", {"p": "pass", "f": "fail", "s": "skip"})
         by = self.name
         if getattr(step, "role", None):

@@ -304,7 +304,8 @@ class Runner:
         inbox_task = asyncio.create_task(self._inbox_loop())
         try:
             if resumed:
-                self.record("run_resumed", by=self.operator.name, mode=self.options.mode)
+                self.record("run_resumed", by=self.operator.name, mode=self.options.mode,
+                            presets=self.options.choices or None)
                 self._mark_interrupted()
             status = await self._drive()
             return status
@@ -416,7 +417,8 @@ class Runner:
         if phase.id in self.state.choices:
             return list(self.state.choices[phase.id])
         ids = [a.id for a in phase.alternatives]
-        preset = self.options.choices.get(phase.id)
+        # --choose given now, or at the run's start or an earlier resume
+        preset = self.options.choices.get(phase.id) or self.state.presets.get(phase.id)
         how = "--choose"
         if preset is None:
             self.emit(ev.Waiting("choice", phase_id=phase.id, detail=", ".join(ids)))
@@ -606,6 +608,9 @@ class Runner:
         text = step.instructions or ""
         if step.kind == "notify":
             text = (text + "\n\n" if text else "") + step.message
+        checks = getattr(step, "checks", None) or []
+        if checks:
+            text = (text.rstrip() + "\n\n" if text else "") + "\n".join(f"- [ ] {c}" for c in checks)
         try:
             return self.values.display_text(text)
         except Exception:
@@ -812,7 +817,7 @@ def _is_plain_error(exc: BaseException) -> bool:
 
 
 def _step_names(step: Any) -> list[str]:
-    fields = [getattr(step, f, None) for f in ("run", "url", "headers", "json_body", "body", "message", "artifact")]
+    fields = [getattr(step, f, None) for f in type(step).templated]
     return template.names_in([f for f in fields if f])
 
 
@@ -850,6 +855,7 @@ def create_run(
     operator_name: str,
     mode: str,
     run_id: str | None = None,
+    presets: dict[str, list[str]] | None = None,
 ) -> RunStore:
     import socket
 
@@ -870,6 +876,7 @@ def create_run(
         "variables": values.public(),
         "secret_variables": sorted(n for n in c.secret_names()) or None,
         "plan": plan_of(c),
+        "presets": presets or None,
     }
     return RunStore.create(runs_dir, run_id, loaded.text, created)
 

@@ -234,7 +234,8 @@ def new_session(
     _check_names(loaded, spec)
     values = resolve_values(loaded, spec, ask, operator=spec.operator, prompt_all=prompt_all)
     try:
-        store = create_run(loaded, spec.runs_dir, values, spec.operator, spec.options.mode)
+        store = create_run(loaded, spec.runs_dir, values, spec.operator, spec.options.mode,
+                           presets=spec.options.choices)
     except ReportError as exc:
         raise BadInput(str(exc)) from None
     return Runner(loaded, store, values, operator, emit, spec.options)

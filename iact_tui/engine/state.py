@@ -82,6 +82,7 @@ class RunState:
     finished_at: str = ""
     steps: dict[str, StepRecord] = field(default_factory=dict)
     choices: dict[str, list[str]] = field(default_factory=dict)
+    presets: dict[str, list[str]] = field(default_factory=dict)  # --choose given at run/resume
     captures: dict[str, Any] = field(default_factory=dict)
     secret_captures: set[str] = field(default_factory=set)
     hosts: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -129,6 +130,7 @@ class RunState:
         self.info = {k: v for k, v in r.items() if k not in ("seq", "hash", "prev", "type", "plan")}
         self.started_at = r["at"]
         self.checklist_sha256 = r.get("checklist_sha256", "")
+        self.presets.update(r.get("presets", {}))
         self.status = "running"
         for p in r.get("plan", []):
             self.steps[p["id"]] = StepRecord(
@@ -141,6 +143,7 @@ class RunState:
             )
 
     def _on_run_resumed(self, r: dict[str, Any]) -> None:
+        self.presets.update(r.get("presets", {}))
         self.status = "running"
         self.finished_at = ""
         self.pause_reason = ""
