@@ -172,7 +172,7 @@ class Printer:
             if not isinstance(event, ev.StepOutput):
                 self.out.flush()
 
-    def format(self, e: ev.Event) -> str | None:  # noqa: PLR0911 - one branch per event
+    def format(self, e: ev.Event) -> str | None:
         if isinstance(e, ev.RunOpened):
             self.run_id = e.run_id
             return f"run {e.run_id} {e.folder}" + ("\nresumed" if e.resumed else "")

@@ -19,7 +19,7 @@ from typing import Any
 
 from iact_tui.engine.events import Emit
 from iact_tui.engine.load import ChecklistError, LoadedChecklist, load_checklist, parse_checklist
-from iact_tui.engine.runner import Operator, RunOptions, Runner, checklist_changes, create_run
+from iact_tui.engine.runner import Operator, Runner, RunOptions, checklist_changes, create_run
 from iact_tui.engine.state import FINAL_RUN_STATES
 from iact_tui.engine.store import PINNED, ReportError, RunStore, list_runs
 from iact_tui.engine.values import Values

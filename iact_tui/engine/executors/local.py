@@ -8,7 +8,7 @@ import os
 import signal
 from typing import Any, ClassVar
 
-from iact_tui.engine.executors.base import Outcome, StepContext, compile_expectations
+from iact_tui.engine.executors.base import Outcome, StepContext
 from iact_tui.engine.values import Values
 
 CHUNK = 1 << 16
