@@ -11,7 +11,14 @@ from typing import Any
 
 import click
 
-from iact_tui.cli.common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_PAUSED, fail, runs_dir, runs_dir_option
+from iact_tui.cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_INTERRUPTED,
+    EXIT_PAUSED,
+    fail,
+    runs_dir,
+    runs_dir_option,
+)
 
 
 @dataclass

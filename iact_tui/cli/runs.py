@@ -14,7 +14,8 @@ def list_runs(runs_dir: str | None, as_json: bool) -> None:
     """List the runs in the runs folder, newest first."""
     import json
 
-    from iact_tui.engine.store import RunLock, list_runs as read_runs
+    from iact_tui.engine.store import RunLock
+    from iact_tui.engine.store import list_runs as read_runs
 
     folder = _dir(runs_dir)
     rows = read_runs(folder)
