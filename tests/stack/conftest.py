@@ -17,8 +17,10 @@ _started: dict[str, object] = {}
 def stack() -> Iterator[Stack]:
     problems = missing_prerequisites()
     if problems:
-        pytest.skip("the real staging stack cannot run here (.ci/install-stack.sh installs it): "
-                    + "; ".join(problems))
+        pytest.skip(
+            "the real staging stack cannot run here (.ci/install-stack.sh installs it): "
+            + "; ".join(problems)
+        )
     t0 = time.monotonic()
     the_stack = Stack().start()
     _started["seconds"] = time.monotonic() - t0
@@ -57,4 +59,5 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     the_stack = _started.get("stack")
     if isinstance(the_stack, Stack):
         terminalreporter.write_line(
-            f"staging stack: up in {_started['seconds']:.1f} s ({the_stack.timings.summary()})")
+            f"staging stack: up in {_started['seconds']:.1f} s ({the_stack.timings.summary()})"
+        )

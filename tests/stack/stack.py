@@ -80,7 +80,9 @@ def missing_prerequisites() -> list[str]:
     if not SSHD.is_file():
         missing.append(f"{SSHD} (Debian package openssh-server)")
     if postgres_bindir() is None:
-        missing.append("PostgreSQL server binaries under /usr/lib/postgresql/*/bin (package postgresql)")
+        missing.append(
+            "PostgreSQL server binaries under /usr/lib/postgresql/*/bin (package postgresql)"
+        )
     if shutil.which("git") is None:
         missing.append("git")
     if shutil.which("ssh-keygen") is None:
@@ -96,7 +98,10 @@ def missing_prerequisites() -> list[str]:
 
 
 def postgres_bindir() -> Path | None:
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0)
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+        key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0,
+    )
     return found[-1].parent if found else None
 
 
@@ -124,8 +129,14 @@ def port_open(port: int) -> bool:
 
 def user_env(user: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     pw = pwd.getpwnam(user)
-    env = {"HOME": pw.pw_dir, "USER": user, "LOGNAME": user, "PATH": PLAIN_PATH, "LANG": "C.UTF-8",
-           "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    env = {
+        "HOME": pw.pw_dir,
+        "USER": user,
+        "LOGNAME": user,
+        "PATH": PLAIN_PATH,
+        "LANG": "C.UTF-8",
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+    }
     env.update(extra or {})
     return env
 
@@ -144,19 +155,33 @@ def run(
     kwargs: dict[str, object] = {}
     if user is not None and user != "root":
         pw = pwd.getpwnam(user)
-        kwargs = {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": [], "env": user_env(user, env)}
+        kwargs = {
+            "user": pw.pw_uid,
+            "group": pw.pw_gid,
+            "extra_groups": [],
+            "env": user_env(user, env),
+        }
     elif env is not None:
         kwargs = {"env": {**os.environ, **env}}
     try:
         result = subprocess.run(
-            cmd, shell=isinstance(cmd, str), cwd=cwd, input=input, capture_output=True, text=True,
-            timeout=timeout, check=False, **kwargs,  # type: ignore[call-overload]
+            cmd,
+            shell=isinstance(cmd, str),
+            cwd=cwd,
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            **kwargs,  # type: ignore[call-overload]
         )
     except subprocess.TimeoutExpired as exc:
         raise StackError(f"{_show(cmd)} did not finish within {timeout:g} s") from exc
     if check and result.returncode != 0:
         tail = (result.stderr or result.stdout).strip().splitlines()[-15:]
-        raise StackError(f"{_show(cmd)} exited {result.returncode}" + ("".join(f"\n  | {t}" for t in tail)))
+        raise StackError(
+            f"{_show(cmd)} exited {result.returncode}" + ("".join(f"\n  | {t}" for t in tail))
+        )
     return result
 
 
@@ -225,22 +250,82 @@ class Postgres:
         make_dir(self.root, self.os_user, 0o755)
         make_dir(self.socket_dir, self.os_user, 0o755)
         if not (self.datadir / "PG_VERSION").exists():
-            run([str(self.bindir / "initdb"), "-D", str(self.datadir), "-U", self.role, "--auth=trust",
-                 "--encoding=UTF8", "--no-locale", "--no-sync"], user=self.os_user)
-        options = (f"-p {self.port} -k {self.socket_dir} -c listen_addresses=127.0.0.1 "
-                   # a test cluster: durability is not what is under test, speed is welcome
-                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
-        run([str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-l", str(self.log), "-o", options,
-             "-w", "-t", "30", "start"], user=self.os_user, timeout=60)
+            run(
+                [
+                    str(self.bindir / "initdb"),
+                    "-D",
+                    str(self.datadir),
+                    "-U",
+                    self.role,
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--no-locale",
+                    "--no-sync",
+                ],
+                user=self.os_user,
+            )
+        options = (
+            f"-p {self.port} -k {self.socket_dir} -c listen_addresses=127.0.0.1 "
+            # a test cluster: durability is not what is under test, speed is welcome
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+            # a backend waiting on a lock notices that its client died (a killed
+            # migration) within half a second, instead of when the lock is granted
+            "-c client_connection_check_interval=500"
+        )
+        run(
+            [
+                str(self.bindir / "pg_ctl"),
+                "-D",
+                str(self.datadir),
+                "-l",
+                str(self.log),
+                "-o",
+                options,
+                "-w",
+                "-t",
+                "30",
+                "start",
+            ],
+            user=self.os_user,
+            timeout=60,
+        )
 
     def stop(self) -> None:
         if (self.datadir / "postmaster.pid").exists():
-            run([str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "immediate", "-w", "-t", "30", "stop"],
-                user=self.os_user, timeout=60, check=False)
+            run(
+                [
+                    str(self.bindir / "pg_ctl"),
+                    "-D",
+                    str(self.datadir),
+                    "-m",
+                    "immediate",
+                    "-w",
+                    "-t",
+                    "30",
+                    "stop",
+                ],
+                user=self.os_user,
+                timeout=60,
+                check=False,
+            )
 
     def psql_argv(self, db: str = "postgres") -> list[str]:
-        return [str(self.bindir / "psql"), "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1",
-                "-p", str(self.port), "-U", self.role, "-d", db]
+        return [
+            str(self.bindir / "psql"),
+            "-X",
+            "-q",
+            "-At",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            self.role,
+            "-d",
+            db,
+        ]
 
     def sql(self, statement: str, db: str = "postgres") -> str:
         return run([*self.psql_argv(db), "-c", statement]).stdout.strip()
@@ -253,25 +338,36 @@ class Postgres:
         self.sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     @contextlib.contextmanager
-    def gate(self, key: int = GATE_LOCK, db: str = "postgres") -> Iterator[Gate]:
-        """Hold advisory lock ``key`` in a psql session until ``release()`` or the block ends."""
-        proc = subprocess.Popen([*self.psql_argv(db)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True)
+    def gate(self, db: str, key: int = GATE_LOCK) -> Iterator[Gate]:
+        """Hold advisory lock ``key`` of database ``db`` (advisory locks are per database) in a
+        psql session until ``release()`` or the block ends."""
+        proc = subprocess.Popen(
+            [*self.psql_argv(db)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         gate = Gate(self, key, proc)
         try:
             assert proc.stdin is not None and proc.stdout is not None
             proc.stdin.write(f"SELECT pg_advisory_lock({key});\n\\echo gate-closed\n")
             proc.stdin.flush()
-            line = proc.stdout.readline().strip()  # psql prints the echo once the lock is held
-            if line != "gate-closed":
-                raise StackError(f"could not take advisory lock {key}: {line}")
+            # psql prints the (empty) result, then the echo once the lock is held
+            seen = [proc.stdout.readline().strip() for _ in range(2)]
+            if seen[-1] != "gate-closed":
+                raise StackError(f"could not take advisory lock {key}: {' '.join(seen)}")
             yield gate
         finally:
             gate.release()
 
-    def lock_waiters(self, key: int = GATE_LOCK) -> int:
+    def lock_waiters(self, db: str, key: int = GATE_LOCK) -> int:
         """Sessions waiting for advisory lock ``key`` (the gated migration, while it is blocked)."""
-        out = self.sql(f"SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = {key} AND NOT granted")
+        out = self.sql(
+            "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
+            f"WHERE l.locktype = 'advisory' AND l.objid = {key} AND NOT l.granted "
+            f"AND d.datname = '{db}'"
+        )
         return int(out or 0)
 
 
@@ -326,7 +422,20 @@ class Sshd:
         make_dir(self.root)
         make_dir(self.keys_dir)
         if not self.host_key.exists():
-            run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"iact-stack-{self.name}", "-f", str(self.host_key)])
+            run(
+                [
+                    "ssh-keygen",
+                    "-q",
+                    "-t",
+                    "ed25519",
+                    "-N",
+                    "",
+                    "-C",
+                    f"iact-stack-{self.name}",
+                    "-f",
+                    str(self.host_key),
+                ]
+            )
         env_line = " ".join(f"{k}={v}" for k, v in self.set_env.items())
         lines = [
             f"Port {self.port}",
@@ -364,12 +473,22 @@ class Sshd:
         if self.running():
             return
         self.prepare()
-        run([str(SSHD), "-t", "-f", str(self.config)])  # a config error says so here, not as a timeout
-        self.proc = subprocess.Popen([str(SSHD), "-D", "-f", str(self.config), "-E", str(self.log)],
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        run(
+            [str(SSHD), "-t", "-f", str(self.config)]
+        )  # a config error says so here, not as a timeout
+        self.proc = subprocess.Popen(
+            [str(SSHD), "-D", "-f", str(self.config), "-E", str(self.log)],
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         # sshd announces readiness only in its log; poll the port it binds, bounded
-        wait_until(lambda: self.proc is not None and (self.proc.poll() is not None or port_open(self.port)),
-                   10, f"sshd {self.name} listening on port {self.port}")
+        wait_until(
+            lambda: (
+                self.proc is not None and (self.proc.poll() is not None or port_open(self.port))
+            ),
+            10,
+            f"sshd {self.name} listening on port {self.port}",
+        )
         if self.proc.poll() is not None:
             raise StackError(f"sshd {self.name} exited with {self.proc.returncode}; see {self.log}")
 
@@ -382,7 +501,9 @@ class Sshd:
             return
         # per-connection sshd processes are children of the listener (each in its own session):
         # find them before the listener goes, or they are reparented and out of reach
-        children = [int(p) for p in run(["pgrep", "-P", str(self.proc.pid)], check=False).stdout.split()]
+        children = [
+            int(p) for p in run(["pgrep", "-P", str(self.proc.pid)], check=False).stdout.split()
+        ]
         with contextlib.suppress(ProcessLookupError):
             self.proc.terminate()
         for pid in children:
@@ -403,7 +524,9 @@ class Sshd:
 
     def fingerprint(self) -> str:
         """SHA256:… as ``ssh-keygen -l`` and OpenSSH show it."""
-        return run(["ssh-keygen", "-l", "-f", str(self.host_key.with_suffix(".pub"))]).stdout.split()[1]
+        return run(
+            ["ssh-keygen", "-l", "-f", str(self.host_key.with_suffix(".pub"))]
+        ).stdout.split()[1]
 
 
 # -- the app: git, virtualenv, deployments ------------------------------------------------------
@@ -427,7 +550,8 @@ start() {
     if running; then echo "gunicorn is already running (pid $(cat "$PIDFILE"))"; return 0; fi
     echo "=== appctl start $(date -u +%Y-%m-%dT%H:%M:%SZ) ===" >> "$LOG"
     "$VENV/bin/gunicorn" --chdir "$APP_DIR" --bind "127.0.0.1:$PORT" --workers 2 \
-        --graceful-timeout 5 --pid "$PIDFILE" --error-logfile "$LOG" --access-logfile "$ACCESS_LOG" \
+        --graceful-timeout 5 --pid "$PIDFILE" \
+        --error-logfile "$LOG" --access-logfile "$ACCESS_LOG" \
         --capture-output --daemon iact_site.wsgi:application || return 1
     if ! "$VENV/bin/python" "$WAIT_READY" "http://127.0.0.1:$PORT/api/health" "$PIDFILE" 30; then
         tail -n 20 "$LOG" >&2
@@ -436,10 +560,10 @@ start() {
     echo "gunicorn started (pid $(cat "$PIDFILE")), release $(cat "$APP_DIR/VERSION")"
 }
 
-stop() {
+stop() {  # TERM: graceful, as systemd stops it; QUIT: at once (the tests' teardown)
     if ! running; then rm -f "$PIDFILE"; echo "gunicorn is not running"; return 0; fi
     pid=$(cat "$PIDFILE")
-    kill -TERM "$pid"
+    kill "-${1:-TERM}" "$pid"
     # gunicorn has no way to say it is gone; poll its pid, bounded (graceful timeout is 5 s)
     for _ in $(seq 150); do
         if ! kill -0 "$pid" 2>/dev/null; then echo "gunicorn stopped (pid $pid)"; return 0; fi
@@ -452,17 +576,21 @@ stop() {
 case "${1:-}" in
     start) start ;;
     stop) stop ;;
+    halt) stop QUIT ;;
     restart) stop && start ;;
-    status) if running; then echo "running (pid $(cat "$PIDFILE"))"; else echo "stopped"; exit 3; fi ;;
+    status)
+        if running; then echo "running (pid $(cat "$PIDFILE"))"; else echo "stopped"; exit 3; fi ;;
     # like `journalctl -u iact-gunicorn --since ...`: the log since the last start
-    logs) awk '/^=== appctl start/ { buf = "" } { buf = buf $0 "\n" } END { printf "%s", buf }' "$LOG" ;;
+    logs)
+        awk '/^=== appctl start/ { buf = "" } { buf = buf $0 "\n" } END { printf "%s", buf }' \
+            "$LOG" ;;
     reload-web) echo "no nginx on the test stack: gunicorn answers directly on 127.0.0.1:$PORT" ;;
     restart-worker) echo "no Celery worker on the test stack: nothing to restart" ;;
-    *) echo "usage: $0 start|stop|restart|status|logs|reload-web|restart-worker" >&2; exit 2 ;;
+    *) echo "usage: $0 start|stop|halt|restart|status|logs|reload-web|restart-worker" >&2; exit 2 ;;
 esac
 """
 
-WAIT_READY = '''"""Wait until gunicorn answers HTTP (any status) or its master process is gone; bounded."""
+WAIT_READY = '''"""Wait until gunicorn answers HTTP (any status) or its master is gone; bounded."""
 
 import sys
 import time
@@ -577,7 +705,9 @@ class Deployment:
         }
 
     def ctl(self, action: str, timeout: float = 60) -> str:
-        return run([str(self.appctl), action], user=self.owner, env=self.stack.remote_env, timeout=timeout).stdout
+        return run(
+            [str(self.appctl), action], user=self.owner, env=self.stack.remote_env, timeout=timeout
+        ).stdout
 
     def get(self, path: str, **kwargs: object) -> httpx.Response:
         return httpx.get(self.base_url + path, timeout=10, **kwargs)  # type: ignore[arg-type]
@@ -595,12 +725,16 @@ class Deployment:
         return self.git("rev-parse", "HEAD")
 
     def applied_migrations(self, app: str = "inventory") -> list[str]:
-        out = self.stack.pg.sql(f"SELECT name FROM django_migrations WHERE app = '{app}' ORDER BY id", self.db_name)
+        out = self.stack.pg.sql(
+            f"SELECT name FROM django_migrations WHERE app = '{app}' ORDER BY id", self.db_name
+        )
         return out.splitlines()
 
     def table_rows(self, table: str) -> list[str]:
         """Every row of ``table`` as text, in primary-key order (the shape of the data included)."""
-        return self.stack.pg.sql(f"SELECT t::text FROM {table} t ORDER BY 1", self.db_name).splitlines()
+        return self.stack.pg.sql(
+            f"SELECT t::text FROM {table} t ORDER BY 1", self.db_name
+        ).splitlines()
 
     def snapshot(self) -> dict[str, list[str]]:
         """The data a rollback must bring back: the domain tables, the users, the migrations.
@@ -610,7 +744,9 @@ class Deployment:
         tables = ["inventory_item", "auth_user", "django_migrations"]
         columns = self.stack.pg.sql(
             "SELECT table_name || '.' || column_name FROM information_schema.columns "
-            "WHERE table_name = 'inventory_item' ORDER BY ordinal_position", self.db_name)
+            "WHERE table_name = 'inventory_item' ORDER BY ordinal_position",
+            self.db_name,
+        )
         return {"columns": columns.splitlines(), **{t: self.table_rows(t) for t in tables}}
 
     def gunicorn_pid(self) -> int | None:
@@ -621,7 +757,13 @@ class Deployment:
 
     def destroy(self) -> None:
         if self.appctl.exists():
-            run([str(self.appctl), "stop"], user=self.owner, env=self.stack.remote_env, check=False, timeout=60)
+            run(
+                [str(self.appctl), "halt"],
+                user=self.owner,
+                env=self.stack.remote_env,
+                check=False,
+                timeout=60,
+            )
         self.stack.pg.drop_database(self.db_name)
         shutil.rmtree(self.root, ignore_errors=True)
 
@@ -648,7 +790,9 @@ class Stack:
         self.sshd = Sshd("staging", self.base / "sshd-staging", free_port(), dict(self.remote_env))
         # DEBUG1: the jump host logs each tunnel it opens ("direct-tcpip"), the proof that a
         # connection really went through it
-        self.jump = Sshd("jump", self.base / "sshd-jump", free_port(), permit_root=False, log_level="DEBUG1")
+        self.jump = Sshd(
+            "jump", self.base / "sshd-jump", free_port(), permit_root=False, log_level="DEBUG1"
+        )
         self.client_dir = self.base / "client"
         self.client_key = self.client_dir / "id_ed25519"
         self.known_hosts = self.client_dir / "known_hosts"
@@ -679,7 +823,8 @@ class Stack:
                 self.sshd.start()
                 self.jump.start()
                 self.known_hosts.write_text(
-                    self.sshd.known_hosts_line() + "\n" + self.jump.known_hosts_line() + "\n")
+                    self.sshd.known_hosts_line() + "\n" + self.jump.known_hosts_line() + "\n"
+                )
             with self.timings.measure("git repositories"):
                 self._build_source_repo()
             with self.timings.measure("virtualenv"):
@@ -707,16 +852,34 @@ class Stack:
     def _client_keys(self) -> None:
         make_dir(self.client_dir, "root", 0o700)
         if not self.client_key.exists():
-            run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "iact-stack-operator", "-f", str(self.client_key)])
+            run(
+                [
+                    "ssh-keygen",
+                    "-q",
+                    "-t",
+                    "ed25519",
+                    "-N",
+                    "",
+                    "-C",
+                    "iact-stack-operator",
+                    "-f",
+                    str(self.client_key),
+                ]
+            )
 
     @property
     def client_public_key(self) -> str:
         return self.client_key.with_suffix(".pub").read_text().strip()
 
     def _git(self, repo: Path, *args: str, user: str | None = None) -> str:
-        env = {"GIT_AUTHOR_NAME": "IACT Dev", "GIT_AUTHOR_EMAIL": "dev@iact.example",
-               "GIT_COMMITTER_NAME": "IACT Dev", "GIT_COMMITTER_EMAIL": "dev@iact.example",
-               "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null"}
+        env = {
+            "GIT_AUTHOR_NAME": "IACT Dev",
+            "GIT_AUTHOR_EMAIL": "dev@iact.example",
+            "GIT_COMMITTER_NAME": "IACT Dev",
+            "GIT_COMMITTER_EMAIL": "dev@iact.example",
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_CONFIG_GLOBAL": "/dev/null",
+        }
         return run(["git", *args], cwd=repo, user=user, env=env).stdout.strip()
 
     def _build_source_repo(self) -> None:
@@ -729,16 +892,29 @@ class Stack:
         seed.unlink()
         self._git(repo, "init", "-q", "-b", "staging")
         self._git(repo, "add", "-A")
-        self._git(repo, "commit", "-q", "-m", "Inventory app: items, API tokens, health and smoke endpoints")
+        self._git(
+            repo,
+            "commit",
+            "-q",
+            "-m",
+            "Inventory app: items, API tokens, health and smoke endpoints",
+        )
         seed.write_text(seed_text)
         self._git(repo, "add", "-A")
-        self._git(repo, "commit", "-q", "-m", "Seed staging's stock (migration 0002); release 1.0.0")
+        self._git(
+            repo, "commit", "-q", "-m", "Seed staging's stock (migration 0002); release 1.0.0"
+        )
         for variant, releases in VARIANTS.items():
             self._git(repo, "checkout", "-q", "-b", f"variant/{variant}", "staging")
             for release, message in releases:
                 # copyfile, not copy2: a fresh mtime, or git may take a same-size file for unchanged
-                shutil.copytree(RELEASES_SRC / release, repo, dirs_exist_ok=True, copy_function=shutil.copyfile,
-                                ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+                shutil.copytree(
+                    RELEASES_SRC / release,
+                    repo,
+                    dirs_exist_ok=True,
+                    copy_function=shutil.copyfile,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+                )
                 self._git(repo, "add", "-A")
                 self._git(repo, "commit", "-q", "-m", message)
         self._git(repo, "checkout", "-q", "staging")
@@ -749,7 +925,14 @@ class Stack:
             path = self.base / "operator" / f"repo-{variant}"
             path.mkdir(parents=True)
             self._git(path, "init", "-q", "-b", "main")
-            self._git(path, "fetch", "-q", str(self.src_repo), "staging:staging", f"variant/{variant}:develop")
+            self._git(
+                path,
+                "fetch",
+                "-q",
+                str(self.src_repo),
+                "staging:staging",
+                f"variant/{variant}:develop",
+            )
             self._git(path, "checkout", "-q", "develop")
             self._local_repos[variant] = path
         return self._local_repos[variant]
@@ -763,7 +946,14 @@ class Stack:
             make_dir(path.parent.parent)
             make_dir(path.parent)
             self._git(path.parent, "init", "-q", "--bare", path.name)
-            self._git(self.src_repo, "push", "-q", str(path), "staging:staging", f"variant/{variant}:develop")
+            self._git(
+                self.src_repo,
+                "push",
+                "-q",
+                str(path),
+                "staging:staging",
+                f"variant/{variant}:develop",
+            )
             chown_tree(path, owner)
             self._origins[key] = path
         return self._origins[key]
@@ -775,8 +965,12 @@ class Stack:
         make_dir(self.base / "pip-cache", self.user)
         t0 = time.monotonic()
         run([str(SYSTEM_PYTHON), "-m", "venv", str(self.venv)], user=self.user)
-        run([str(self.venv / "bin" / "pip"), "install", "-q", "-r", str(REQUIREMENTS)], user=self.user,
-            env=self.remote_env, timeout=300)
+        run(
+            [str(self.venv / "bin" / "pip"), "install", "-q", "-r", str(REQUIREMENTS)],
+            user=self.user,
+            env=self.remote_env,
+            timeout=300,
+        )
         self.venv_seconds = time.monotonic() - t0
         (self.base / "bin").mkdir(exist_ok=True)
         (self.base / "bin" / "wait_ready.py").write_text(WAIT_READY)
@@ -786,14 +980,28 @@ class Stack:
         self.pg.create_database(self.template_db)
         deployment = self._checkout("template", self.user, "develop", self.template_db, free_port())
         manage = [str(self.venv / "bin" / "python"), "manage.py"]
-        run([*manage, "migrate", "--no-input"], user=self.user, cwd=deployment.app_dir, env=self.remote_env)
+        run(
+            [*manage, "migrate", "--no-input"],
+            user=self.user,
+            cwd=deployment.app_dir,
+            env=self.remote_env,
+        )
         create_user = (
             "import os; from django.contrib.auth.models import User; "
-            "User.objects.create_user(os.environ['SMOKE_USER'], 'qa@iact.example', os.environ['SMOKE_PASSWORD'])"
+            "User.objects.create_user(os.environ['SMOKE_USER'], 'qa@iact.example', "
+            "os.environ['SMOKE_PASSWORD'])"
         )
         # the password travels in the environment, never on a command line that `ps` shows
-        run([*manage, "shell", "-c", create_user], user=self.user, cwd=deployment.app_dir,
-            env={**self.remote_env, "SMOKE_USER": self.smoke_user, "SMOKE_PASSWORD": self.smoke_password})
+        run(
+            [*manage, "shell", "-c", create_user],
+            user=self.user,
+            cwd=deployment.app_dir,
+            env={
+                **self.remote_env,
+                "SMOKE_USER": self.smoke_user,
+                "SMOKE_PASSWORD": self.smoke_password,
+            },
+        )
         shutil.rmtree(deployment.root)
 
     # -- deployments ----------------------------------------------------------------------------
@@ -804,33 +1012,52 @@ class Stack:
         deployment = Deployment(self, name, owner, variant, root, port, db_name)
         make_dir(root, owner)
         origin = self.origin(variant, owner)
-        run(["git", "clone", "-q", "--branch", "staging", str(origin), str(deployment.app_dir)], user=owner)
+        run(
+            ["git", "clone", "-q", "--branch", "staging", str(origin), str(deployment.app_dir)],
+            user=owner,
+        )
         (deployment.app_dir / "venv").symlink_to(self.venv)
-        for sub in ("backups", "log", "run", "static", "cache", "bin", "etc/nginx/sites-enabled", "etc/systemd/system"):
+        for sub in (
+            "backups",
+            "log",
+            "run",
+            "static",
+            "cache",
+            "bin",
+            "etc/nginx/sites-enabled",
+            "etc/systemd/system",
+        ):
             make_dir(root / sub, owner)
         (root / "etc" / "nginx" / "sites-enabled" / "iact-project").write_text(
-            f"server {{ listen 80; location / {{ proxy_pass http://127.0.0.1:{port}; }} }}\n")
+            f"server {{ listen 80; location / {{ proxy_pass http://127.0.0.1:{port}; }} }}\n"
+        )
         (root / "etc" / "systemd" / "system" / "iact-gunicorn.service").write_text(
-            f"[Service]\nExecStart={self.venv}/bin/gunicorn iact_site.wsgi:application\n")
+            f"[Service]\nExecStart={self.venv}/bin/gunicorn iact_site.wsgi:application\n"
+        )
         env_file = deployment.app_dir / ".env"
         env_file.write_text(
             f"DJANGO_SECRET_KEY={self.secret_key}\nDB_NAME={db_name}\nDB_USER={self.pg.role}\n"
             f"DB_HOST=127.0.0.1\nDB_PORT={self.pg.port}\nSTATIC_ROOT={deployment.static_root}\n"
-            f"CACHE_DIR={root / 'cache'}\nALLOWED_HOSTS=127.0.0.1,localhost\n")
+            f"CACHE_DIR={root / 'cache'}\nALLOWED_HOSTS=127.0.0.1,localhost\n"
+        )
         env_file.chmod(0o600)
-        appctl = (APPCTL.replace("@APP_DIR@", shlex.quote(str(deployment.app_dir)))
-                  .replace("@VENV@", shlex.quote(str(self.venv)))
-                  .replace("@PORT@", str(port))
-                  .replace("@PIDFILE@", shlex.quote(str(deployment.pidfile)))
-                  .replace("@LOG@", shlex.quote(str(deployment.log)))
-                  .replace("@ACCESS_LOG@", shlex.quote(str(root / "log" / "access.log")))
-                  .replace("@WAIT_READY@", shlex.quote(str(self.base / "bin" / "wait_ready.py"))))
+        appctl = (
+            APPCTL.replace("@APP_DIR@", shlex.quote(str(deployment.app_dir)))
+            .replace("@VENV@", shlex.quote(str(self.venv)))
+            .replace("@PORT@", str(port))
+            .replace("@PIDFILE@", shlex.quote(str(deployment.pidfile)))
+            .replace("@LOG@", shlex.quote(str(deployment.log)))
+            .replace("@ACCESS_LOG@", shlex.quote(str(root / "log" / "access.log")))
+            .replace("@WAIT_READY@", shlex.quote(str(self.base / "bin" / "wait_ready.py")))
+        )
         deployment.appctl.write_text(appctl)
         deployment.appctl.chmod(0o755)
         chown_tree(root, owner)
         return deployment
 
-    def deploy(self, variant: str = "develop", owner: str | None = None, db_name: str = "iact_staging") -> Deployment:
+    def deploy(
+        self, variant: str = "develop", owner: str | None = None, db_name: str = "iact_staging"
+    ) -> Deployment:
         """Staging as it is before the deploy: the ``staging`` branch checked out and serving,
         the database at migration 0002, ``develop`` of ``variant`` waiting in origin."""
         if variant not in VARIANTS:
@@ -838,7 +1065,9 @@ class Stack:
         owner = owner or self.user
         self._counter += 1
         self.pg.create_database(db_name, template=self.template_db)
-        deployment = self._checkout(f"d{self._counter}-{variant}-{owner}", owner, variant, db_name, free_port())
+        deployment = self._checkout(
+            f"d{self._counter}-{variant}-{owner}", owner, variant, db_name, free_port()
+        )
         self._deployments.append(deployment)
         with self.timings.measure("deployments"):
             deployment.ctl("start")
@@ -853,10 +1082,25 @@ class Stack:
 
     def ssh_argv(self, user: str | None = None, port: int | None = None, *extra: str) -> list[str]:
         """The OpenSSH client, strict about host keys, with the stack's key and known_hosts."""
-        return ["ssh", "-F", "/dev/null", "-i", str(self.client_key), "-o", "IdentitiesOnly=yes",
-                "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
-                "-o", f"UserKnownHostsFile={self.known_hosts}", "-p", str(port or self.sshd.port),
-                *extra, f"{user or self.user}@127.0.0.1"]
+        return [
+            "ssh",
+            "-F",
+            "/dev/null",
+            "-i",
+            str(self.client_key),
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            f"UserKnownHostsFile={self.known_hosts}",
+            "-p",
+            str(port or self.sshd.port),
+            *extra,
+            f"{user or self.user}@127.0.0.1",
+        ]
 
     def write_ssh_config(self, path: Path, alias: str = "staging-behind-jump") -> str:
         """An OpenSSH client config where ``alias`` is reached only through the jump host."""
@@ -876,14 +1120,17 @@ class Stack:
             f"    IdentityFile {self.client_key}\n"
             "    IdentitiesOnly yes\n"
             f"    UserKnownHostsFile {self.known_hosts}\n"
-            "    ProxyJump stack-jump\n")
+            "    ProxyJump stack-jump\n"
+        )
         path.chmod(0o600)
         return alias
 
     def host_processes(self, user: str, pattern: str) -> list[str]:
         """Processes of ``user`` on the host whose command line matches ``pattern`` (ps)."""
         out = run(["ps", "-u", user, "-o", "pid=,args="], check=False).stdout
-        return [line.strip() for line in out.splitlines() if pattern in line and "ps -u" not in line]
+        return [
+            line.strip() for line in out.splitlines() if pattern in line and "ps -u" not in line
+        ]
 
 
 def sha256_file(path: Path) -> str:
@@ -903,8 +1150,10 @@ if __name__ == "__main__":  # python tests/stack/stack.py: start it, print what 
     try:
         d = stack.deploy()
         print(f"stack up in {time.monotonic() - t_start:.1f} s ({stack.timings.summary()})")
-        print(f"  app {d.base_url} ({d.health()}), sshd 127.0.0.1:{stack.sshd.port}, "
-              f"postgres 127.0.0.1:{stack.pg.port}, base {stack.base}")
+        print(
+            f"  app {d.base_url} ({d.health()}), sshd 127.0.0.1:{stack.sshd.port}, "
+            f"postgres 127.0.0.1:{stack.pg.port}, base {stack.base}"
+        )
         with contextlib.suppress(EOFError, KeyboardInterrupt):
             input("Enter stops it. ")
     finally:

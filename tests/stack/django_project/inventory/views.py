@@ -17,7 +17,10 @@ from inventory.models import ApiToken, Item
 def health(request: HttpRequest) -> JsonResponse:
     problems = health_checks.problems()
     if problems:
-        return JsonResponse({"status": "unhealthy", "version": settings.APP_VERSION, "problems": problems}, status=503)
+        return JsonResponse(
+            {"status": "unhealthy", "version": settings.APP_VERSION, "problems": problems},
+            status=503,
+        )
     return JsonResponse({"status": "healthy", "version": settings.APP_VERSION})
 
 
@@ -48,7 +51,9 @@ def login(request: HttpRequest) -> JsonResponse:
         body = json.loads(request.body or b"{}")
     except ValueError:
         return JsonResponse({"error": "the body is not JSON"}, status=400)
-    user = authenticate(request, username=body.get("username", ""), password=body.get("password", ""))
+    user = authenticate(
+        request, username=body.get("username", ""), password=body.get("password", "")
+    )
     if user is None:
         return JsonResponse({"error": "invalid username or password"}, status=401)
     token = ApiToken.objects.create(key=secrets.token_urlsafe(32), user=user)

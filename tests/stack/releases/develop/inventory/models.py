@@ -16,5 +16,7 @@ class ApiToken(models.Model):
     """A bearer token issued by /api/auth/login, in the style of DRF's authtoken."""
 
     key = models.CharField(max_length=64, primary_key=True)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
     created = models.DateTimeField(auto_now_add=True)
