@@ -119,13 +119,14 @@ def bench_check() -> list[tuple[str, str, str, str]]:
 
 
 def bench_ssh(n: int = 200) -> list[tuple[str, str, str, str]]:
-    if not Path("/usr/sbin/sshd").exists() or os.geteuid() != 0:
-        return [("200 ssh steps", "skipped: needs root and /usr/sbin/sshd", "", "")]
-    from tests.sshd import start_sshd  # the same real-sshd starter the tests use
+    from tests.sshd import OpenSshd, sshd_missing_reason  # the real-sshd starter the tests use
 
+    reason = sshd_missing_reason()
+    if reason:
+        return [(f"{n} ssh steps", f"skipped: {reason}", "", "")]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        server = start_sshd(Path(tmp))
+        server = OpenSshd().start()
         try:
             import asyncssh
 
