@@ -58,6 +58,11 @@ def deployment(deploy: Callable[..., Deployment]) -> Deployment:
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     the_stack = _started.get("stack")
     if isinstance(the_stack, Stack):
+        seconds = the_stack.timings.seconds
         terminalreporter.write_line(
-            f"staging stack: up in {_started['seconds']:.1f} s ({the_stack.timings.summary()})"
+            f"staging stack: up in {_started['seconds']:.1f} s "
+            f"({the_stack.timings.summary(exclude=('deployments', 'stop'))}); "
+            f"{the_stack.deployments_started} deployments started in "
+            f"{seconds.get('deployments', 0.0):.1f} s in all; "
+            f"taken down in {seconds.get('stop', 0.0):.1f} s"
         )

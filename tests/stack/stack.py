@@ -32,7 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -111,7 +111,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_until(predicate, timeout: float, what: str, interval: float = 0.05) -> None:  # type: ignore[no-untyped-def]
+def wait_until(
+    predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.05
+) -> None:
     """Poll ``predicate`` until true, within a bounded time (for things that signal no event)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -219,8 +221,8 @@ class Timings:
         finally:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.monotonic() - t0
 
-    def summary(self) -> str:
-        return ", ".join(f"{k} {v:.1f} s" for k, v in self.seconds.items())
+    def summary(self, exclude: tuple[str, ...] = ()) -> str:
+        return ", ".join(f"{k} {v:.1f} s" for k, v in self.seconds.items() if k not in exclude)
 
 
 # -- PostgreSQL ---------------------------------------------------------------------------------
@@ -544,7 +546,16 @@ LOG=@LOG@
 ACCESS_LOG=@ACCESS_LOG@
 WAIT_READY=@WAIT_READY@
 
-running() { [ -s "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
+# alive, and not a zombie: a daemon's exit is reaped by PID 1, which may take its time
+alive() { st=$(ps -o stat= -p "$1" 2>/dev/null) && [ -n "$st" ] && [ "${st#Z}" = "$st" ]; }
+running() { [ -s "$PIDFILE" ] && alive "$(cat "$PIDFILE")"; }
+
+# gunicorn 24+ opens a control socket in ~/.gunicorn, one path for all the user's instances: the
+# test stack runs several at once and writes nothing in the home, so switch it off where it exists
+EXTRA_OPTIONS=()
+if "$VENV/bin/gunicorn" --help 2>/dev/null | grep -q -- --no-control-socket; then
+    EXTRA_OPTIONS+=(--no-control-socket)
+fi
 
 start() {
     if running; then echo "gunicorn is already running (pid $(cat "$PIDFILE"))"; return 0; fi
@@ -552,7 +563,7 @@ start() {
     "$VENV/bin/gunicorn" --chdir "$APP_DIR" --bind "127.0.0.1:$PORT" --workers 2 \
         --graceful-timeout 5 --pid "$PIDFILE" \
         --error-logfile "$LOG" --access-logfile "$ACCESS_LOG" \
-        --capture-output --daemon iact_site.wsgi:application || return 1
+        --capture-output --daemon "${EXTRA_OPTIONS[@]}" iact_site.wsgi:application || return 1
     if ! "$VENV/bin/python" "$WAIT_READY" "http://127.0.0.1:$PORT/api/health" "$PIDFILE" 30; then
         tail -n 20 "$LOG" >&2
         return 1
@@ -566,7 +577,7 @@ stop() {  # TERM: graceful, as systemd stops it; QUIT: at once (the tests' teard
     kill "-${1:-TERM}" "$pid"
     # gunicorn has no way to say it is gone; poll its pid, bounded (graceful timeout is 5 s)
     for _ in $(seq 150); do
-        if ! kill -0 "$pid" 2>/dev/null; then echo "gunicorn stopped (pid $pid)"; return 0; fi
+        if ! alive "$pid"; then echo "gunicorn stopped (pid $pid)"; return 0; fi
         sleep 0.1
     done
     echo "gunicorn (pid $pid) did not stop within 15 s" >&2
@@ -807,6 +818,7 @@ class Stack:
         self._local_repos: dict[str, Path] = {}
         self._deployments: list[Deployment] = []
         self._counter = 0
+        self.deployments_started = 0
 
     # -- start and stop -------------------------------------------------------------------------
 
@@ -837,15 +849,16 @@ class Stack:
         return self
 
     def close(self) -> None:
-        for deployment in list(self._deployments):
+        with self.timings.measure("stop"):
+            for deployment in list(self._deployments):
+                with contextlib.suppress(Exception):
+                    deployment.destroy()
+            for server in (self.sshd, self.jump):
+                with contextlib.suppress(Exception):
+                    server.stop()
             with contextlib.suppress(Exception):
-                deployment.destroy()
-        for server in (self.sshd, self.jump):
-            with contextlib.suppress(Exception):
-                server.stop()
-        with contextlib.suppress(Exception):
-            self.pg.stop()
-        shutil.rmtree(self.base, ignore_errors=True)
+                self.pg.stop()
+            shutil.rmtree(self.base, ignore_errors=True)
 
     # -- parts ----------------------------------------------------------------------------------
 
@@ -1071,6 +1084,7 @@ class Stack:
         self._deployments.append(deployment)
         with self.timings.measure("deployments"):
             deployment.ctl("start")
+        self.deployments_started += 1
         return deployment
 
     def forget(self, deployment: Deployment) -> None:

@@ -1,6 +1,7 @@
-"""The staging checklist — the real ``checklists/staging.toml``, environment-specific values passed
-with ``--var`` — run by the real command line against the real stack (OpenSSH, PostgreSQL,
-Django under gunicorn), through the faults that happen in real deployments (issue 6)."""
+"""The staging checklist — the real ``checklists/staging.toml``, environment-specific values
+passed with ``--var`` — run by the real command line against the real stack (OpenSSH,
+PostgreSQL, Django under gunicorn), through the faults that happen in real deployments
+(issue 6)."""
 
 from __future__ import annotations
 
@@ -239,8 +240,9 @@ def test_broken_release_is_rolled_back_to_the_previous_version_and_data(
 # -- 3: the runner is killed in the middle of the migration -----------------------------------
 
 
+@pytest.mark.parametrize("decision", ["rerun", "confirm"])
 def test_crash_during_migrate_resumes_without_losing_anything(
-    stack: Stack, deploy: Callable[..., Deployment], tmp_path: Path
+    stack: Stack, deploy: Callable[..., Deployment], tmp_path: Path, decision: str
 ) -> None:
     deployment = deploy("gated")
     cli = Cli(stack, deployment, tmp_path)
@@ -269,8 +271,18 @@ def test_crash_during_migrate_resumes_without_losing_anything(
     assert step_status(cli, "migrate") == "interrupted"
     assert passed_before <= {s.id for s in cli.state().steps.values() if s.status == "passed"}
 
-    # the operator re-runs it (migrate is safe to repeat), and the run completes
-    result = cli.drive(cli.call("resume", cli.run_id, "--headless", "--rerun", "migrate"))
+    if decision == "rerun":
+        # the operator re-runs it (migrate is safe to repeat), and the run completes
+        result = cli.drive(cli.call("resume", cli.run_id, "--headless", "--rerun", "migrate"))
+    else:
+        # the operator saw on the host that the migration did complete, and says so
+        assert "0004_wait_for_gate" in deployment.applied_migrations()
+        note = "showmigrations on staging: 0004_wait_for_gate applied"
+        ticked = cli.call("tick", cli.run_id, "migrate", "--note", note)
+        assert ticked.returncode == 0, str(ticked)
+        result = cli.drive(cli.call("resume", cli.run_id, "--headless"))
+        migrate = cli.state().steps["migrate"]
+        assert (migrate.status, migrate.ticked_by, migrate.attempts) == ("passed", OPERATOR, 1)
     assert result.returncode == EXIT_OK, str(result)
     assert cli.state().status == "succeeded"
     assert deployment.applied_migrations()[-2:] == ["0003_item_location", "0004_wait_for_gate"]
