@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -147,6 +148,9 @@ class StepBase(Strict):
     title: str = ""
     instructions: str = ""  # Markdown, shown in the TUI; placeholders are filled
     when: str | None = None  # variable name; the step runs only when it is truthy
+    # variable name(s); the step does not apply when any of them is truthy (the manual fallback
+    # of an automatic step: ``when = "github_repo"`` on one, ``unless = "github_repo"`` on the other)
+    unless: str | list[str] | None = None
     confirm: bool = False  # ask before running (destructive steps)
     on_failure: Literal["stop", "rollback", "continue"] = "stop"
     idempotent: bool = False  # may be re-run after an interruption without asking
@@ -172,6 +176,26 @@ class StepBase(Strict):
     @property
     def display_title(self) -> str:
         return self.title or self.id
+
+    @property
+    def unless_names(self) -> list[str]:
+        if self.unless is None:
+            return []
+        return [self.unless] if isinstance(self.unless, str) else list(self.unless)
+
+    def not_applicable_reason(self, values: Mapping[str, str]) -> str:
+        """Why ``when`` / ``unless`` make the step not applicable with these values ('' if it applies)."""
+        from iact_tui.engine.values import truthy  # values.py imports this module
+
+        if self.when is not None:
+            value = values.get(self.when, "")
+            if not truthy(value):
+                return f"'{self.when}' is {value or 'empty'}"
+        for name in self.unless_names:
+            value = values.get(name, "")
+            if truthy(value):
+                return f"'{name}' is set, so this step is not needed"
+        return ""
 
 
 class CommandStep(StepBase):
@@ -284,12 +308,157 @@ class NotifyStep(StepBase):
     format: Literal["slack", "mattermost", "teams", "text"] = "slack"
     required: bool = False  # a failed post fails the step (default: it only warns)
     channel: str = ""
+    attempts: int = Field(default=3, ge=1, le=10)  # posts tried before giving up
+    backoff: float = Field(default=1.0, ge=0, le=60)  # seconds before the 2nd try, doubling
 
     templated: ClassVar[tuple[str, ...]] = (*StepBase.templated, "message", "webhook", "channel")
 
 
+# -- CI/CD services: GitHub REST API, Jenkins JSON API -------------------------------------------
+
+
+class ServiceStep(StepBase):
+    """What the steps that talk to a CI/CD service share: polling, TLS, a time limit."""
+
+    poll_interval: float = Field(default=10.0, gt=0, le=600)  # seconds between two looks
+    verify_tls: bool = True
+
+    # Used when the step sets no ``timeout``: how long the polling may go on, in seconds.
+    default_timeout: ClassVar[float] = 900.0
+
+    @property
+    def time_limit(self) -> float:
+        return self.timeout if self.timeout is not None else self.default_timeout
+
+
+class GitHubStep(ServiceStep):
+    repo: str = Field(min_length=1)  # owner/name, usually "{github_repo}"
+    api_url: str = "https://api.github.com"  # GitHub Enterprise: https://HOST/api/v3
+    token: str = ""  # "{github_token}": a secret variable (load.py refuses anything else)
+
+    templated: ClassVar[tuple[str, ...]] = (*StepBase.templated, "repo", "api_url", "token")
+
+
+class GitHubChecksStep(GitHubStep):
+    """PASO 1.2 on GitHub: every required check run / commit status of the commit succeeded."""
+
+    kind: Literal["github_checks"]
+    ref: str = Field(min_length=1)  # a branch, tag or commit sha, e.g. "{branch}"
+    required: list[str] = []  # check names (case-insensitive, * and ? as wildcards); []: all
+
+    templated: ClassVar[tuple[str, ...]] = (*GitHubStep.templated, "ref", "required")
+
+
+class GitHubWorkflowStep(GitHubStep):
+    """PASO 3.1 Opción A: dispatch a workflow, find its run, follow it to its conclusion."""
+
+    kind: Literal["github_workflow"]
+    workflow: str = Field(default="deploy-staging.yml", min_length=1)  # file name or id
+    ref: str = Field(default="develop", min_length=1)
+    inputs: dict[str, str] = {}  # the workflow_dispatch inputs
+    capture_run: dict[str, str] = {}  # name -> dotted path in the run's JSON (e.g. head_sha)
+    find_timeout: float = Field(default=120, gt=0, le=3600)  # seconds to find the started run
+
+    templated: ClassVar[tuple[str, ...]] = (*GitHubStep.templated, "workflow", "ref", "inputs")
+    default_timeout: ClassVar[float] = 3600.0
+
+    @field_validator("capture_run")
+    @classmethod
+    def _capture_names(cls, value: dict[str, str]) -> dict[str, str]:
+        _check_identifiers("capture", value)
+        return value
+
+    def _default_changes(self) -> bool:
+        return True
+
+
+class JenkinsStep(ServiceStep):
+    url: str = Field(min_length=1)  # the Jenkins base URL, usually "{jenkins_url}"
+    job: str = Field(min_length=1)  # the job's name; in folders "folder/job"
+    user: str = ""  # basic auth user (with token)
+    token: str = ""  # "{jenkins_token}": the user's API token, a secret variable
+
+    templated: ClassVar[tuple[str, ...]] = (*StepBase.templated, "url", "job", "user", "token")
+
+
+class JenkinsStatusStep(JenkinsStep):
+    """PASO 1.2 on Jenkins: the job's last build of the commit (or branch) succeeded."""
+
+    kind: Literal["jenkins_status"]
+    poll_interval: float = Field(default=5.0, gt=0, le=600)
+    commit: str = ""  # a commit sha (or its first 7+ characters)
+    branch: str = ""  # else the last build of this branch; neither: the job's last build
+
+    templated: ClassVar[tuple[str, ...]] = (*JenkinsStep.templated, "commit", "branch")
+
+
+class JenkinsBuildStep(JenkinsStep):
+    """PASO 3.1 on Jenkins: trigger a parameterised job, follow it, stream its console."""
+
+    kind: Literal["jenkins_build"]
+    poll_interval: float = Field(default=2.0, gt=0, le=600)
+    parameters: dict[str, str] = {}  # buildWithParameters; none: a plain build
+
+    templated: ClassVar[tuple[str, ...]] = (*JenkinsStep.templated, "parameters")
+    default_timeout: ClassVar[float] = 3600.0
+
+    def _default_changes(self) -> bool:
+        return True
+
+
+class ChangelogStep(StepBase):
+    """PASO 5.1: draft the CHANGELOG entry from conventional commits, or write the draft in."""
+
+    kind: Literal["changelog"]
+    mode: Literal["draft", "write"]
+    version: str = Field(min_length=1)  # the entry's heading: ## [VERSION] - DATE (LABEL)
+    repo_dir: str = "."  # the project's git checkout
+    from_ref: str = ""  # draft: the previously deployed commit (excluded)
+    to_ref: str = "HEAD"  # draft: the deployed commit (included)
+    date: str = "{date}"
+    label: str = "Staging"  # empty: no "(...)" after the date
+    path: str = "CHANGELOG.md"  # relative to repo_dir
+    draft: str = "{run_folder}/changelog-draft.md"  # where the draft is kept between the modes
+    env_vars: str = ""  # new environment variables, e.g. "{new_env_vars}" (commas or spaces)
+    migrations: str | None = None  # migration names; unset: the migration files the commits add
+
+    templated: ClassVar[tuple[str, ...]] = (
+        *StepBase.templated,
+        "version",
+        "repo_dir",
+        "from_ref",
+        "to_ref",
+        "date",
+        "label",
+        "path",
+        "draft",
+        "env_vars",
+        "migrations",
+    )
+
+    @model_validator(mode="after")
+    def _draft_needs_range(self) -> ChangelogStep:
+        if self.mode == "draft" and not self.from_ref.strip():
+            raise ValueError("a changelog step with mode = 'draft' needs 'from_ref'")
+        return self
+
+    def _default_changes(self) -> bool:
+        return self.mode == "write"  # the draft only reads git and writes into the run folder
+
+
 Step = Annotated[
-    Union[SshStep, LocalStep, HttpStep, ManualStep, NotifyStep],  # noqa: UP007 - discriminated
+    Union[  # noqa: UP007 - a discriminated union
+        SshStep,
+        LocalStep,
+        HttpStep,
+        ManualStep,
+        NotifyStep,
+        GitHubChecksStep,
+        GitHubWorkflowStep,
+        JenkinsStatusStep,
+        JenkinsBuildStep,
+        ChangelogStep,
+    ],
     Field(discriminator="kind"),
 ]
 
@@ -299,6 +468,11 @@ STEP_CLASSES: dict[str, type[StepBase]] = {
     "http": HttpStep,
     "manual": ManualStep,
     "notify": NotifyStep,
+    "github_checks": GitHubChecksStep,
+    "github_workflow": GitHubWorkflowStep,
+    "jenkins_status": JenkinsStatusStep,
+    "jenkins_build": JenkinsBuildStep,
+    "changelog": ChangelogStep,
 }
 STEP_KINDS = list(STEP_CLASSES)
 

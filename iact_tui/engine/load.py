@@ -321,6 +321,10 @@ _VALUE_HINTS: list[tuple[str, str]] = [
     ("needs 'steps' or 'alternatives'", "add a [[phases.steps]] table"),
     ("needs 'multiple = true'", "add multiple = true to the phase, or name one default"),
     ("either 'json' or 'body'", "keep one of them"),
+    (
+        "needs 'from_ref'",
+        'from_ref is the commit that was deployed before, e.g. from_ref = "{prev_commit}"',
+    ),
     ("out of range", "a TCP port is between 1 and 65535"),
 ]
 
@@ -510,7 +514,11 @@ class _Capture:
 
 
 def _captures_of(step: Any) -> list[str]:
-    return [*(getattr(step, "capture", None) or {}), *(getattr(step, "capture_json", None) or {})]
+    return [
+        *(getattr(step, "capture", None) or {}),
+        *(getattr(step, "capture_json", None) or {}),
+        *(getattr(step, "capture_run", None) or {}),
+    ]
 
 
 def _sorted(problems: list[Problem]) -> list[Problem]:
@@ -717,6 +725,9 @@ class _CrossCheck:
                 self._use(name, step, (*sloc, key), names_here)
         if step.when is not None:
             self._use(step.when, step, (*sloc, "when"), known, placeholder=False)
+        for name in step.unless_names:
+            self._use(name, step, (*sloc, "unless"), known, placeholder=False)
+        self._service_keys(step, sloc)
         if isinstance(step, SshStep) and step.host not in self.c.hosts:
             self.problem(
                 (*sloc, "host"),
@@ -753,6 +764,61 @@ class _CrossCheck:
                 "on_failure = 'rollback' but the checklist has no rollback phase",
                 "add a [[phases]] table with rollback = true",
             )
+
+    def _service_keys(self, step: Any, sloc: Loc) -> None:
+        """Tokens only from secret variables, URLs that are URLs, no secret in a team notice."""
+        token = getattr(step, "token", None)
+        if isinstance(token, str) and token.strip():
+            literal = template.render(token, lambda _name: "").strip()
+            secret = self.c.secret_names()
+            known = set(self.c.vars) | set(BUILTIN_VARS) | set(self.captures)
+            not_secret = [n for n in template.names(token) if n in known and n not in secret]
+            if literal or not_secret:
+                if not_secret:
+                    what = f"'{{{not_secret[0]}}}' is not a secret variable"
+                else:
+                    what = "it is written in the checklist"
+                example = "github_token" if step.kind.startswith("github") else "jenkins_token"
+                self.problem(
+                    (*sloc, "token"),
+                    f"a token must come from a secret variable: {what}",
+                    f'write token = "{{{example}}}" and declare [vars.{example}] with '
+                    "secret = true (and env = ... to read it from the environment)",
+                )
+        for key in ("api_url", "url"):
+            value = getattr(step, key, None)
+            if (
+                step.kind != "http"
+                and isinstance(value, str)
+                and value
+                and not template.names(value)
+                and not re.match(r"https?://[^/\s]+", value)
+            ):
+                self.problem(
+                    (*sloc, key),
+                    f"'{value}' is not an http:// or https:// URL",
+                    "write the service's base URL, e.g. https://api.github.com",
+                )
+        repo = getattr(step, "repo", None)
+        if (
+            step.kind.startswith("github")
+            and isinstance(repo, str)
+            and not template.names(repo)
+            and not re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", repo)
+        ):
+            self.problem(
+                (*sloc, "repo"),
+                f"'{repo}' is not a GitHub repository name",
+                "write it as owner/name, e.g. iact-org/iact-project",
+            )
+        if step.kind == "notify":
+            secrets = [n for n in template.names(step.message) if n in self.c.secret_names()]
+            if secrets:
+                self.problem(
+                    (*sloc, "message"),
+                    f"a team notice must not contain the secret '{{{secrets[0]}}}'",
+                    "the message is posted to a channel; leave the secret out",
+                )
 
     def _use(
         self, name: str, step: Any, loc: Loc, known: set[str], placeholder: bool = True
@@ -1179,6 +1245,7 @@ _MARKS: list[tuple[str, Callable[[Any], str]]] = [
         ),
     ),
     ("when", lambda s: f"when {s.when}" if s.when else ""),
+    ("unless", lambda s: f"unless {' or '.join(s.unless_names)}" if s.unless_names else ""),
     ("retries", lambda s: f"retries {s.retries}" if s.retries else ""),
     ("on_failure", lambda s: f"on failure {s.on_failure}" if s.on_failure != "stop" else ""),
 ]
@@ -1187,4 +1254,7 @@ _MARKS: list[tuple[str, Callable[[Any], str]]] = [
 def _step_line(step: Any, indent: str) -> str:
     marks = [m for _, f in _MARKS if (m := f(step))]
     extra = f"  ({', '.join(marks)})" if marks else ""
-    return f"{indent}{step.id:<26} {step.kind:<7} {step.display_title}{extra}"
+    return f"{indent}{step.id:<26} {step.kind:<{_KIND_WIDTH}} {step.display_title}{extra}"
+
+
+_KIND_WIDTH = max(7, *(len(k) for k in STEP_KINDS))

@@ -28,7 +28,7 @@ from iact_tui.engine.load import LoadedChecklist
 from iact_tui.engine.state import DONE_STATES, FINAL_RUN_STATES
 from iact_tui.engine.store import RunStore
 from iact_tui.engine.ticks import Tick, TickRefused, answer_request, pending_requests, record_tick
-from iact_tui.engine.values import Values, truthy
+from iact_tui.engine.values import Values
 
 T = TypeVar("T")
 
@@ -452,13 +452,11 @@ class Runner:
             await self._resolve_interrupted(step)
             if self.state.steps[step.id].status in DONE_STATES:
                 return
-        if step.when is not None:
-            value = self.values.values.get(step.when, "")
-            if not truthy(value):
-                reason = f"'{step.when}' is {value or 'empty'}"
-                self.record("step_not_applicable", step=step.id, reason=reason)
-                self.emit(ev.StepChanged(step.id, "not_applicable", reason))
-                return
+        reason = step.not_applicable_reason(self.values.values)  # `when` and `unless`
+        if reason:
+            self.record("step_not_applicable", step=step.id, reason=reason)
+            self.emit(ev.StepChanged(step.id, "not_applicable", reason))
+            return
         self._check_request(step.id)
         await self.operator.pace(step)
         self._check_request(step.id)

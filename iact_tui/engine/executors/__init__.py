@@ -11,6 +11,11 @@ EXECUTORS: dict[str, str] = {
     "http": "iact_tui.engine.executors.http:HttpExecutor",
     "manual": "iact_tui.engine.executors.manual:ManualExecutor",
     "notify": "iact_tui.engine.executors.notify:NotifyExecutor",
+    "github_checks": "iact_tui.engine.executors.github:GitHubChecksExecutor",
+    "github_workflow": "iact_tui.engine.executors.github:GitHubWorkflowExecutor",
+    "jenkins_status": "iact_tui.engine.executors.jenkins:JenkinsStatusExecutor",
+    "jenkins_build": "iact_tui.engine.executors.jenkins:JenkinsBuildExecutor",
+    "changelog": "iact_tui.engine.executors.changelog:ChangelogExecutor",
 }
 
 _cache: dict[str, Any] = {}
