@@ -894,6 +894,8 @@ def test_staging_variables_follow_the_contract(staging: Checklist) -> None:
         "smoke_password",
         "token",
         "webhook_url",
+        "github_token",  # the CI/CD services (docs/cicd.md)
+        "jenkins_token",
     }
     assert {n for n, v in staging.vars.items() if v.command} == {
         "config_paths",
@@ -1059,6 +1061,11 @@ def test_every_key_of_the_format_is_documented() -> None:
         model.HttpStep,
         model.ManualStep,
         model.NotifyStep,
+        model.GitHubChecksStep,
+        model.GitHubWorkflowStep,
+        model.JenkinsStatusStep,
+        model.JenkinsBuildStep,
+        model.ChangelogStep,
         model.Hint,
         model.Troubleshooting,
         model.Targets,
