@@ -4,6 +4,7 @@ another process for the manual steps, ``iact-tui resume`` to go on."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -152,8 +153,6 @@ class Cli:
         journal = self.folder / JOURNAL if self.run_id else None
         if journal is None or not journal.exists():
             return False
-        import json
-
         for line in journal.read_bytes().split(b"\n")[:-1]:
             try:
                 rec = json.loads(line)
