@@ -261,6 +261,10 @@ class ChangelogExecutor:
     kind: ClassVar[str] = "changelog"
 
     def describe(self, step: Any, values: Values) -> str:
+        # masked by value too: a plain variable may hold a secret's value
+        return values.redactor(self._describe(step, values))
+
+    def _describe(self, step: Any, values: Values) -> str:
         repo = values.display_text(step.repo_dir)
         if step.mode == "draft":
             return (

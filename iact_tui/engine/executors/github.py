@@ -181,6 +181,10 @@ class GitHubChecksExecutor:
     kind: ClassVar[str] = "github_checks"
 
     def describe(self, step: Any, values: Values) -> str:
+        # masked by value too: a plain variable may hold a secret's value
+        return values.redactor(self._describe(step, values))
+
+    def _describe(self, step: Any, values: Values) -> str:
         required = ", ".join(values.display_text(r) for r in step.required) or "every check"
         return (
             f"GitHub checks of {values.display_text(step.repo)} at {values.display_text(step.ref)} "
@@ -308,6 +312,10 @@ class GitHubWorkflowExecutor:
     kind: ClassVar[str] = "github_workflow"
 
     def describe(self, step: Any, values: Values) -> str:
+        # masked by value too: a plain variable may hold a secret's value
+        return values.redactor(self._describe(step, values))
+
+    def _describe(self, step: Any, values: Values) -> str:
         inputs = "".join(
             f" {values.display_text(k)}={values.display_text(v)}" for k, v in step.inputs.items()
         )

@@ -127,6 +127,10 @@ class JenkinsStatusExecutor:
     kind: ClassVar[str] = "jenkins_status"
 
     def describe(self, step: Any, values: Values) -> str:
+        # masked by value too: a plain variable may hold a secret's value
+        return values.redactor(self._describe(step, values))
+
+    def _describe(self, step: Any, values: Values) -> str:
         return (
             f"Jenkins job {values.display_text(step.job)} at {values.display_text(step.url)}: "
             f"the last build of {_target(step, values.display_text)} is SUCCESS"
@@ -224,6 +228,10 @@ class JenkinsBuildExecutor:
     kind: ClassVar[str] = "jenkins_build"
 
     def describe(self, step: Any, values: Values) -> str:
+        # masked by value too: a plain variable may hold a secret's value
+        return values.redactor(self._describe(step, values))
+
+    def _describe(self, step: Any, values: Values) -> str:
         how = "buildWithParameters" if step.parameters else "build"
         params = "".join(
             f" {values.display_text(k)}={values.display_text(v)}"

@@ -77,6 +77,10 @@ class NotifyExecutor:
     kind: ClassVar[str] = "notify"
 
     def describe(self, step: Any, values: Values) -> str:
+        # masked by value too: a plain variable may hold a secret's value
+        return values.redactor(self._describe(step, values))
+
+    def _describe(self, step: Any, values: Values) -> str:
         target = f"{step.format} webhook" if step.webhook else "team channel (tick when sent)"
         return f"notice to {target}:\n{values.display_text(step.message)}"
 
