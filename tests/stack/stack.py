@@ -53,16 +53,12 @@ PLAIN_PATH = "/usr/local/bin:/usr/bin:/bin"
 # What `develop` means in each variant of origin: the release folders applied on top of staging,
 # each one commit. "broken" carries a release whose health check fails after the restart;
 # "gated" carries a test-only migration that waits until the test lets it finish.
+# Conventional commits, as the team writes them: the checklist drafts the CHANGELOG from them.
+DEVELOP_COMMIT = ("develop", "feat(inventory): items know their storage location (migration 0003)")
 VARIANTS: dict[str, list[tuple[str, str]]] = {
-    "develop": [("develop", "Item location (migration 0003); release 1.1.0")],
-    "broken": [
-        ("develop", "Item location (migration 0003); release 1.1.0"),
-        ("broken", "Check the inventory feed in /api/health; release 1.2.0"),
-    ],
-    "gated": [
-        ("develop", "Item location (migration 0003); release 1.1.0"),
-        ("gated", "Test-only: migration 0004 waits for the test's gate; release 1.1.1"),
-    ],
+    "develop": [DEVELOP_COMMIT],
+    "broken": [DEVELOP_COMMIT, ("broken", "feat(inventory): /api/health checks the stock feed")],
+    "gated": [DEVELOP_COMMIT, ("gated", "test: migration 0004 waits for the test's gate")],
 }
 RELEASE_VERSION = {"develop": "1.1.0", "broken": "1.2.0", "gated": "1.1.1"}
 STAGING_VERSION = "1.0.0"
@@ -681,7 +677,7 @@ class Deployment:
 
     @property
     def local_repo(self) -> Path:
-        return self.stack.local_repo(self.variant)
+        return self.stack.local_repo(self.variant, self.name)
 
     def checklist_vars(self) -> dict[str, str]:
         """Every environment-specific variable of checklists/staging.toml for this deployment."""
@@ -906,17 +902,11 @@ class Stack:
         self._git(repo, "init", "-q", "-b", "staging")
         self._git(repo, "add", "-A")
         self._git(
-            repo,
-            "commit",
-            "-q",
-            "-m",
-            "Inventory app: items, API tokens, health and smoke endpoints",
+            repo, "commit", "-q", "-m", "feat(inventory): items, API tokens, health and smoke API"
         )
         seed.write_text(seed_text)
         self._git(repo, "add", "-A")
-        self._git(
-            repo, "commit", "-q", "-m", "Seed staging's stock (migration 0002); release 1.0.0"
-        )
+        self._git(repo, "commit", "-q", "-m", "feat(inventory): staging's stock (migration 0002)")
         for variant, releases in VARIANTS.items():
             self._git(repo, "checkout", "-q", "-b", f"variant/{variant}", "staging")
             for release, message in releases:
@@ -932,10 +922,11 @@ class Stack:
                 self._git(repo, "commit", "-q", "-m", message)
         self._git(repo, "checkout", "-q", "staging")
 
-    def local_repo(self, variant: str) -> Path:
-        """The operator's checkout for the changelog review: ``staging`` and this ``develop``."""
-        if variant not in self._local_repos:
-            path = self.base / "operator" / f"repo-{variant}"
+    def local_repo(self, variant: str, name: str) -> Path:
+        """The operator's checkout for the changelog review and the CHANGELOG entry (each
+        deployment its own: the run writes CHANGELOG.md there): ``staging`` and this ``develop``."""
+        if name not in self._local_repos:
+            path = self.base / "operator" / name
             path.mkdir(parents=True)
             self._git(path, "init", "-q", "-b", "main")
             self._git(
@@ -947,8 +938,8 @@ class Stack:
                 f"variant/{variant}:develop",
             )
             self._git(path, "checkout", "-q", "develop")
-            self._local_repos[variant] = path
-        return self._local_repos[variant]
+            self._local_repos[name] = path
+        return self._local_repos[name]
 
     def origin(self, variant: str, owner: str) -> Path:
         """The bare repository a deployment pulls from, owned by the deploying user (git refuses

@@ -173,6 +173,13 @@ def test_happy_path_deploys_develop_with_ticks_from_a_second_process(
     assert re.search(r'"POST /api/auth/login HTTP/1\.1" 200', access)
     assert re.search(r'"GET /api/users/me HTTP/1\.1" 200', access)
 
+    # PASO 5.1: the CHANGELOG entry, drafted from the conventional commits, is in the checkout
+    changelog = (deployment.local_repo / "CHANGELOG.md").read_text()
+    entry = changelog.split("## [Unreleased]", 1)[1].split("## [1.0.0]", 1)[0]
+    assert "## [1.1.0]" in entry
+    assert "- Items know their storage location (migration 0003)" in entry
+    assert "0003_item_location" in entry
+
     # 6: the fingerprint of the host used is in the report
     hosts = report["run"]["hosts"]
     assert [(h["host"], h["port"], h["fingerprint"]) for h in hosts] == [
