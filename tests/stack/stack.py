@@ -779,7 +779,8 @@ class Stack:
     """The whole stack; ``start()`` brings it up, ``close()`` takes it down."""
 
     def __init__(self, base: Path | None = None, user: str = DEPLOY_USER) -> None:
-        self.base = base or Path(tempfile.mkdtemp(prefix="iact-stack-"))
+        # in /tmp itself, whatever TMPDIR says: a private TMPDIR would hide it from the deploy user
+        self.base = base or Path(tempfile.mkdtemp(prefix="iact-stack-", dir="/tmp"))
         self.base.chmod(0o755)  # the deploy user and postgres must reach their folders inside
         self.user = user
         self.timings = Timings()
