@@ -8,6 +8,8 @@ failed / rolled back / aborted, 3 paused, 130 interrupted).
 
 from __future__ import annotations
 
+import asyncio
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path, PurePath
@@ -32,6 +34,7 @@ from iact_tui.tui.screens.setup import SetupAnswers, SetupScreen
 from iact_tui.tui.screens.start import StartScreen
 
 EXIT_INTERRUPTED = 130
+SWITCH_INTERVAL = 0.002  # seconds; Python's default is 0.005
 
 
 class IactApp(App[int]):
@@ -73,8 +76,14 @@ class IactApp(App[int]):
         ] = []  # (text, to stderr) printed after the app ends
         self._run_worker: Worker[str] | None = None
         self._quitting = False
+        self._switch_interval = sys.getswitchinterval()
 
     def on_mount(self) -> None:
+        # the runner's thread reads a command's output as it comes; with Python's default 5 ms
+        # switch interval, a frame being drawn would keep it waiting long enough for a fast
+        # command to fill its pipe and stall (process-wide, for this process only: the TUI's)
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(SWITCH_INTERVAL)
         if self.launch.checklist is not None:
             self.new_run(Path(self.launch.checklist), direct=True)
         elif self.launch.run_ref is not None:
@@ -201,10 +210,16 @@ class IactApp(App[int]):
             self.push_screen(screen)
         self._run_worker = self._drive(view, resumed)
 
-    @work(group="run", exit_on_error=False, name="run")
+    @work(thread=True, group="run", exit_on_error=False, name="run")
     async def _drive(self, view: RunView, resumed: bool) -> str:
+        # on its own thread and event loop: a command printing 200,000 lines, or the fsync of
+        # each record, never waits on the screen (nor the screen on them)
+        view.loop = asyncio.get_running_loop()
+        view.task = asyncio.current_task()
         try:
             return str(await view.runner.run(resumed=resumed))
+        except asyncio.CancelledError:
+            return "interrupted"  # the runner has recorded it (quit while a step ran)
         finally:
             view.runner.store.lock.release()
 
@@ -215,7 +230,10 @@ class IactApp(App[int]):
             return
         view = self.run_view
         run_id = view.run_id if view is not None else ""
-        if event.state == WorkerState.SUCCESS:
+        if event.state == WorkerState.SUCCESS and worker.result == "interrupted":
+            self.exit_status = EXIT_INTERRUPTED
+            text = f"interrupted; resume with: iact-tui resume {run_id}"
+        elif event.state == WorkerState.SUCCESS:
             status = str(worker.result)
             self.exit_status = exit_code(status)
             if status == "paused":
@@ -223,7 +241,7 @@ class IactApp(App[int]):
             elif status == "failed":
                 text = f"failed; retry, skip or roll back with: iact-tui resume {run_id}"
             else:
-                text = status.replace("_", " ")
+                text = "press q to quit, l for all runs"
         elif event.state == WorkerState.CANCELLED:
             self.exit_status = EXIT_INTERRUPTED
             text = f"interrupted; resume with: iact-tui resume {run_id}"
@@ -233,7 +251,7 @@ class IactApp(App[int]):
             self.notify(text, title="Internal error", severity="error", timeout=30)
         else:
             return
-        if event.state != WorkerState.SUCCESS or self.exit_status != 0:
+        if self.exit_status != 0:
             self.final_lines.append((f"iact-tui: {text}", True))
         if self.run_screen is not None:
             self.run_screen.run_ended(text)
@@ -241,6 +259,13 @@ class IactApp(App[int]):
             self.exit(self.exit_status, return_code=self.exit_status)
 
     # -- quitting ---------------------------------------------------------------------------------
+
+    def on_unmount(self) -> None:
+        sys.setswitchinterval(self._switch_interval)
+        # however the app ends, the run's thread must end too (Textual's shutdown waits for it;
+        # it may already have marked the worker cancelled): the runner records the interruption
+        if self.run_view is not None:
+            self.run_view.interrupt()
 
     async def action_quit(self) -> None:
         worker = self._run_worker
@@ -254,18 +279,18 @@ class IactApp(App[int]):
             self._quitting = True
             operator.stop(f"the operator quit; continue with: iact-tui resume {view.run_id}")
             return
-        running = [s.id for s in view.state.steps.values() if s.status == "running"]
+        running = view.running_step
 
         def confirmed(yes: bool | None) -> None:
             if yes and not worker.is_finished:
                 self._quitting = True
-                worker.cancel()
+                view.interrupt()
 
         if running:
             self.push_screen(
                 ConfirmDialog(
                     "Quit while a step runs?",
-                    f"{running[0]} is running. Quitting stops it; the run is recorded as interrupted, and on resume "
+                    f"{running} is running. Quitting stops it; the run is recorded as interrupted, and on resume "
                     "you decide whether it completed.",
                     yes="Stop it and quit",
                     danger=True,

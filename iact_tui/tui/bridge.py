@@ -1,6 +1,7 @@
 """From the engine's events to Textual messages.
 
-The runner calls ``RunBridge.emit`` on the app's event loop for every event, already durable.
+The runner calls ``RunBridge.emit`` for every event, already durable, on the thread that drives
+the run (``post_message`` is safe from any thread).
 Most events become one ``EngineEvent`` message. Output is different: a command may print
 hundreds of thousands of lines, so output is only appended to a per-step buffer here, and one
 ``OutputReady`` message (at most one queued at a time, and replaceable) tells the screen to
@@ -9,6 +10,7 @@ take everything buffered in one batch.
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from dataclasses import dataclass
 
@@ -18,7 +20,8 @@ from textual.message_pump import MessagePump
 from iact_tui.engine import events as ev
 from iact_tui.tui.operator import Question
 
-KEEP_LINES = 5_000  # per step, in memory; the full output is in logs/<step>.log
+KEEP_LINES = 2_000  # per step, in memory; the full output is in logs/<step>.log
+BATCH_LINES = 2_000  # at most this many new lines per screen update (the newest)
 
 
 class RunBridge:
@@ -43,51 +46,85 @@ class RunBridge:
 
         question: Question | None
 
-    def __init__(self, keep_lines: int = KEEP_LINES) -> None:
+    def __init__(self, keep_lines: int = KEEP_LINES, batch_lines: int = BATCH_LINES) -> None:
         self.target: MessagePump | None = None
         self.keep_lines = keep_lines
+        self.batch_lines = batch_lines
+        self._lock = threading.Lock()
         self._pending: list[tuple[str, str]] = []  # (step id, text) not yet taken by the screen
         self._posted = False
         self.outputs: dict[str, deque[str]] = {}
 
     def emit(self, event: ev.Event) -> None:
         if isinstance(event, ev.StepOutput):
-            self._pending.append((event.step_id, event.text))
-            if not self._posted:
-                self._posted = self._post(RunBridge.OutputReady())
+            self._buffer(event.step_id, event.text)
             return
         if isinstance(event, ev.StepStarted):
             # a new attempt starts with a marker line, like the log file
-            self._pending.append((event.step_id, f"--- attempt {event.attempt}: {event.command}\n"))
-            if not self._posted:
-                self._posted = self._post(RunBridge.OutputReady())
+            first = event.command.splitlines()[0] if event.command else ""
+            self._buffer(event.step_id, f"--- attempt {event.attempt}: {first}\n")
         self._post(RunBridge.EngineEvent(event))
 
+    def _buffer(self, step_id: str, text: str) -> None:
+        # called on the runner's thread; the screen takes the buffer on its own
+        with self._lock:
+            self._pending.append((step_id, text))
+            if self._posted:
+                return
+            self._posted = True
+        if not self._post(RunBridge.OutputReady()):
+            with self._lock:
+                self._posted = False
+
     def question_changed(self, question: Question | None) -> None:
-        # flush output first: a failure question must find the failing output on screen
-        if self._pending and not self._posted:
-            self._posted = self._post(RunBridge.OutputReady())
         self._post(RunBridge.QuestionChanged(question))
 
     def take_output(self) -> dict[str, list[str]]:
-        """Everything buffered since the last call, as lines per step (also kept per step)."""
-        self._posted = False
-        return self._take_pending()
+        """The lines buffered since the last call, per step: at most ``batch_lines`` of each (the
+        newest), after a line that says how many were left out. A command can print far more
+        than a person can read between two screen updates; the full output is in the step's
+        log file. Also kept per step (bounded), for showing a step again."""
+        with self._lock:
+            self._posted = False
+            pending, self._pending = self._pending, []
+        chunks: dict[str, list[str]] = {}
+        for step_id, text in pending:
+            chunks.setdefault(step_id, []).append(text)
+        batches: dict[str, list[str]] = {}
+        for step_id, texts in chunks.items():
+            lines, left_out = tail_lines(texts, self.batch_lines)
+            if left_out:
+                lines.insert(
+                    0, f"… {left_out:,} lines not shown here (all are in logs/{step_id}.log) …"
+                )
+            batches[step_id] = lines
+            self.outputs.setdefault(step_id, deque(maxlen=self.keep_lines)).extend(lines)
+        return batches
+
+    @property
+    def has_output(self) -> bool:
+        return bool(self._pending)
 
     def lines_of(self, step_id: str) -> list[str]:
         return list(self.outputs.get(step_id, ()))
-
-    def _take_pending(self) -> dict[str, list[str]]:
-        pending, self._pending = self._pending, []
-        batches: dict[str, list[str]] = {}
-        for step_id, text in pending:
-            batches.setdefault(step_id, []).extend(text.splitlines())
-        for step_id, lines in batches.items():
-            kept = self.outputs.setdefault(step_id, deque(maxlen=self.keep_lines))
-            kept.extend(lines[-self.keep_lines :])
-        return batches
 
     def _post(self, message: Message) -> bool:
         if self.target is None:
             return False
         return self.target.post_message(message)
+
+
+def tail_lines(chunks: list[str], count: int) -> tuple[list[str], int]:
+    """The last ``count`` lines of text chunks that each end with a newline, and how many lines
+    came before them; only the tail is split into lines."""
+    newlines = 0
+    start = len(chunks)
+    while start > 0 and newlines <= count:
+        start -= 1
+        newlines += chunks[start].count("\n")
+    lines = "".join(chunks[start:]).splitlines()
+    before = sum(chunk.count("\n") for chunk in chunks[:start])
+    if len(lines) > count:
+        before += len(lines) - count
+        lines = lines[-count:]
+    return lines, before

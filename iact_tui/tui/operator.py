@@ -76,14 +76,16 @@ class TuiOperator:
         self.on_change: Callable[[Question | None], None] = lambda _question: None
         self._stop_reason = ""
         self._auto_ticked: set[str] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None  # the runner's, once it asks
 
     # -- for the screen ---------------------------------------------------------------------------
 
     def answer(self, question: Question, value: Any) -> bool:
-        """Answer ``question`` if it is still the one the runner waits on."""
+        """Answer ``question`` if it is still the one the runner waits on. Safe to call from the
+        screen's thread: the answer is handed to the runner's event loop."""
         if question is not self.question or question.future.done():
             return False
-        question.future.set_result(value)
+        self._on_runner_loop(self._resolve, question, value)
         return True
 
     def go(self, pacing: str) -> bool:
@@ -109,8 +111,25 @@ class TuiOperator:
         ``None``, so the runner pauses the run (or stops it at a failure)."""
         self._stop_reason = reason
         question = self.question
-        if question is not None and not question.future.done():
-            question.future.set_result(None)
+        if question is not None:
+            self._on_runner_loop(self._resolve, question, None)
+
+    def _resolve(self, question: Question, value: Any) -> None:
+        if not question.future.done():
+            question.future.set_result(value)
+
+    def _on_runner_loop(self, function: Callable[..., None], *args: Any) -> None:
+        """The runner may drive the run on its own thread and event loop: its futures are set
+        there, never from another thread."""
+        loop = self._loop
+        try:
+            current = asyncio.get_running_loop()
+        except RuntimeError:
+            current = None
+        if loop is None or loop is current:
+            function(*args)
+        else:
+            loop.call_soon_threadsafe(function, *args)
 
     # -- the Operator protocol --------------------------------------------------------------------
 
@@ -162,6 +181,7 @@ class TuiOperator:
     # -- plumbing ---------------------------------------------------------------------------------
 
     async def _ask(self, question: Question) -> Any:
+        self._loop = asyncio.get_running_loop()
         if self._stop_reason:
             return None
         self.question = question

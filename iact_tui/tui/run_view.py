@@ -6,6 +6,8 @@ only a live run takes actions.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,10 @@ class RunView:
     bridge: RunBridge | None = None
     banner: str = ""
     _state: RunState = field(default_factory=RunState)
+    # the runner drives the run on its own thread and event loop (the App's worker sets these):
+    # reading the output and saving records never wait on the screen, nor the screen on them
+    loop: asyncio.AbstractEventLoop | None = None
+    task: asyncio.Task[Any] | None = None
 
     @classmethod
     def live(
@@ -71,6 +77,23 @@ class RunView:
     @property
     def run_id(self) -> str:
         return self.state.run_id
+
+    def control(self, function: Callable[..., Any], *args: Any) -> bool:
+        """Call a runner control (cancel_step, request_rollback, add_note ...) on the runner's
+        event loop. False when no runner is driving the run."""
+        if self.loop is None or self.loop.is_closed():
+            return False
+        self.loop.call_soon_threadsafe(function, *args)
+        return True
+
+    def interrupt(self) -> bool:
+        """Cancel the run (quit while a step runs): the runner records it as interrupted."""
+        task = self.task
+        return task is not None and self.control(task.cancel)
+
+    @property
+    def running_step(self) -> str:
+        return next((s.id for s in list(self.state.steps.values()) if s.status == "running"), "")
 
     def reload(self) -> None:
         """Read a run that another process may be driving again from disk."""

@@ -16,7 +16,7 @@ from iact_tui.tui.screens.setup import SetupScreen
 from iact_tui.tui.screens.start import StartScreen
 from iact_tui.tui.widgets.output_view import OutputView
 from iact_tui.tui.widgets.step_tree import StepTree
-from tests.tui.harness import Recorder, event, make_app, question, state_of, write_checklist
+from tests.tui.harness import Recorder, event, make_app, question, report_of, state_of, write_checklist
 from tests.tui.runs import interrupted_run, recorded_run
 from tests.tui.test_sessions import HEADER, finished, start_from_form, type_text
 
@@ -128,6 +128,12 @@ async def test_help_palette_search_and_note(tmp_path: Path, recorder: Recorder) 
     async with app.run_test(size=(100, 30), message_hook=recorder) as pilot:
         await start_from_form(pilot, recorder)
         await recorder.wait(question("pace", "hello"))
+        # a note on the selected step goes into the record, with who wrote it
+        await pilot.press("o")
+        await pilot.pause()
+        await type_text(pilot, "looked first")
+        await pilot.press("enter")
+        await recorder.wait(event(ev.StepChanged, step_id="hello", detail="note added"))
         # help lists every key with its tooltip
         await pilot.press("question_mark")
         await pilot.pause()
@@ -159,15 +165,11 @@ async def test_help_palette_search_and_note(tmp_path: Path, recorder: Recorder) 
         await pilot.pause()
         assert output.lines[first].startswith("beta")
         assert output.lines[output._match] == "beta again"
-        # a note on the selected step goes into the record, with who wrote it
-        await pilot.press("o")
-        await pilot.pause()
-        await type_text(pilot, "output checked")
-        await pilot.press("enter")
-        await recorder.wait(event(ev.StepChanged, step_id="hello", detail="note added"))
+        assert app.screen.check_action("note", ()) is False  # the run is over: nothing to add to
     assert app.run_view is not None
     state = state_of(app.run_view.folder)
-    assert state.steps["hello"].note == "output checked"
+    assert state.steps["hello"].note == "looked first"
+    assert any(r["type"] == "note_added" and r["by"] == "ana" for r in report_of(app.run_view.folder)["events"])
 
 
 async def test_choosing_an_alternative(tmp_path: Path, recorder: Recorder) -> None:

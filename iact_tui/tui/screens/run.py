@@ -12,10 +12,12 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from textual import on
+from textual.actions import parse
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Footer, Header, Static, Tree
 
 from iact_tui.engine import events as ev
@@ -36,6 +38,8 @@ from iact_tui.tui.widgets.status_bar import RunStatusBar
 from iact_tui.tui.widgets.step_detail import StepDetail
 from iact_tui.tui.widgets.step_tree import StepTree
 
+OUTPUT_GAP = 0.1  # seconds between two screen updates of streaming output
+FLOOD_GAP = 0.25  # ... when a command prints more than a screen update shows
 NOTICE_SEVERITY = {"info": "information", "warning": "warning", "error": "error"}
 DIALOG_QUESTIONS = ("failure", "confirm", "choice", "interrupted")
 
@@ -45,14 +49,18 @@ class RunScreen(Screen[None]):
     # palette all list these, with the tooltip as the explanation
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
-            "r", "run_step", "Run step", id="run-step", tooltip="Run the next step, then wait again"
+            "r",
+            "run_step",
+            "Run step",
+            id="run-step",
+            tooltip="Run the next step, then wait again (while a step runs: the one after it too)",
         ),
         Binding(
             "n",
             "run_on",
             "Run on",
             id="run-on",
-            tooltip="Run on to the next step that needs a person (manual step), then wait",
+            tooltip="Run on to the next step that needs a person (a manual step), then wait",
         ),
         Binding("t", "retry", "Retry", id="retry", tooltip="Run the failed step again"),
         Binding(
@@ -128,6 +136,10 @@ class RunScreen(Screen[None]):
         self._expected_highlights: set[str] = set()
         self._refusals: dict[str, str] = {}  # step id -> why its last tick was refused
         self._last_manual = ""  # the manual step asked last (a refusal notice is about it)
+        self._last_flush = 0.0
+        self._flush_gap = OUTPUT_GAP
+        self._flush_timer: Timer | None = None
+        self._allowed: tuple[bool | None, ...] = ()
         self._ended = ""
 
     # -- layout -----------------------------------------------------------------------------------
@@ -191,7 +203,7 @@ class RunScreen(Screen[None]):
         else:
             self.follow = step_id == self.active_step or not self.active_step
         self.query_one(StepDetail).show(step_id)
-        self.refresh_bindings()
+        self._refresh_keys()
 
     def action_follow(self) -> None:
         self.follow = True
@@ -207,15 +219,35 @@ class RunScreen(Screen[None]):
 
     @on(RunBridge.OutputReady)
     def _output(self) -> None:
-        if self.view.bridge is None:
+        # a few screen updates a second, however fast a command prints: between two, the bridge
+        # keeps the lines (only the newest are drawn); a flood of output is drawn less often,
+        # which leaves the event loop to reading the output and to the keys
+        wait = self._last_flush + self._flush_gap - time.monotonic()
+        if wait <= 0:
+            self._flush_output()
+        elif self._flush_timer is None:
+            self._flush_timer = self.set_timer(wait, self._flush_output)
+
+    def _flush_output(self) -> None:
+        if self._flush_timer is not None:
+            self._flush_timer.stop()
+            self._flush_timer = None
+        self._last_flush = time.monotonic()
+        bridge = self.view.bridge
+        if bridge is None or not bridge.has_output:
             return
         detail = self.query_one(StepDetail)
-        for step_id, lines in self.view.bridge.take_output().items():
+        flood = False
+        for step_id, lines in bridge.take_output().items():
             detail.add_output(step_id, lines)
+            flood = flood or len(lines) >= bridge.batch_lines
+        self._flush_gap = FLOOD_GAP if flood else OUTPUT_GAP
 
     @on(RunBridge.EngineEvent)
     def _event(self, message: RunBridge.EngineEvent) -> None:
         event = message.event
+        if isinstance(event, (ev.StepFinished, ev.RunFinished, ev.RunPaused)):
+            self._flush_output()  # the whole output is on screen when a step ends
         tree = self.query_one(StepTree)
         detail = self.query_one(StepDetail)
         status = self.query_one(RunStatusBar)
@@ -253,7 +285,7 @@ class RunScreen(Screen[None]):
         if step_id and step_id == detail.step_id:
             detail.refresh_facts()
         status.update_state()
-        self.refresh_bindings()
+        self._refresh_keys()
 
     def _notice(self, event: ev.Notice) -> None:
         if event.level == "error" and self._last_manual:
@@ -269,6 +301,7 @@ class RunScreen(Screen[None]):
 
     @on(RunBridge.QuestionChanged)
     def _question(self, message: RunBridge.QuestionChanged) -> None:
+        self._flush_output()  # a failure is asked about with its output on screen
         question = message.question
         previous = self.question
         self.question = question
@@ -280,7 +313,7 @@ class RunScreen(Screen[None]):
             self._close_dialog()
             status.activity = ""
             status.update_state()
-            self.refresh_bindings()
+            self._refresh_keys()
             return
         if question.kind == "pace":
             self.active_step = question.step_id
@@ -308,7 +341,7 @@ class RunScreen(Screen[None]):
         elif question.kind in DIALOG_QUESTIONS:
             self.action_decide()
         status.update_state()
-        self.refresh_bindings()
+        self._refresh_keys()
 
     @property
     def operator_name(self) -> str:
@@ -370,6 +403,17 @@ class RunScreen(Screen[None]):
 
     # -- actions ----------------------------------------------------------------------------------
 
+    def _refresh_keys(self) -> None:
+        """Refresh the footer when the keys that apply change (a refresh rebuilds the footer)."""
+        allowed = tuple(
+            self.check_action(*parse(binding.action)[1:])
+            for binding in self.BINDINGS
+            if isinstance(binding, Binding)
+        )
+        if allowed != self._allowed:
+            self._allowed = allowed
+            self.refresh_bindings()
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         view = self.view
         if action == "back":
@@ -383,7 +427,9 @@ class RunScreen(Screen[None]):
         state = view.state
         live = state.status == "running"
         if action in ("run_step", "run_on"):
-            return kind == "pace"
+            # while a step runs they say what comes after it (one more step, or on to the next
+            # manual step); offering them then also keeps the footer the same for a whole step
+            return kind == "pace" or (live and q is None)
         if action == "retry":
             return kind in ("failure", "interrupted")
         if action == "tick":
@@ -395,9 +441,11 @@ class RunScreen(Screen[None]):
         if action == "decide":
             return kind in DIALOG_QUESTIONS
         if action == "note":
-            return bool(self.selected_step) and self.selected_step in state.steps
+            return live and bool(self.selected_step) and self.selected_step in state.steps
         if action == "cancel_step":
-            return live and any(s.status == "running" for s in state.steps.values())
+            # offered while the run is live (it says so when nothing runs): the footer then stays
+            # the same from step to step, instead of being rebuilt when each starts and ends
+            return live and kind in ("", "pace")
         if action == "rollback":
             has_rollback = any(p.rollback for p in view.checklist.phases)
             return live and has_rollback and not state.rollback_started
@@ -407,11 +455,11 @@ class RunScreen(Screen[None]):
 
     def action_run_step(self) -> None:
         if self.view.operator is not None and not self.view.operator.go("step"):
-            self.notify("The run is not waiting to start a step.", severity="warning")
+            self.notify("After the running step, the next one runs too.")
 
     def action_run_on(self) -> None:
         if self.view.operator is not None and not self.view.operator.go("run_on"):
-            self.notify("The run is not waiting to start a step.", severity="warning")
+            self.notify("After the running step, the run goes on to the next manual step.")
 
     def action_retry(self) -> None:
         q = self.question
@@ -479,7 +527,7 @@ class RunScreen(Screen[None]):
 
         def noted(note: str | None) -> None:
             if note:
-                runner.add_note(step_id, note, self.operator_name)
+                self.view.control(runner.add_note, step_id, note, self.operator_name)
 
         self.app.push_screen(
             TextPrompt(
@@ -492,8 +540,13 @@ class RunScreen(Screen[None]):
 
     def action_cancel_step(self) -> None:
         runner = self.view.runner
-        if runner is not None and runner.cancel_step():
-            self.notify("Stopping the running step…", severity="warning")
+        if runner is None:
+            return
+        step_id = self.view.running_step
+        if step_id and self.view.control(runner.cancel_step):
+            self.notify(f"Stopping {step_id}…", severity="warning")
+        else:
+            self.notify("No step is running right now.")
 
     def action_rollback(self) -> None:
         self._request("rollback")
@@ -512,7 +565,7 @@ class RunScreen(Screen[None]):
             if action == "rollback"
             else "The run stops and is recorded as aborted."
         )
-        if any(s.status == "running" for s in self.view.state.steps.values()):
+        if self.view.running_step:
             body += " The running step finishes first (x cancels it)."
 
         def confirmed(yes: bool | None) -> None:
@@ -523,10 +576,8 @@ class RunScreen(Screen[None]):
             if q is not None and q.kind == "failure":
                 self._answer(q, Decision(action, self.operator_name, reason))
                 return
-            if action == "rollback":
-                runner.request_rollback(reason, self.operator_name)
-            else:
-                runner.request_abort(reason, self.operator_name)
+            request = runner.request_rollback if action == "rollback" else runner.request_abort
+            self.view.control(request, reason, self.operator_name)
             operator.wake()  # a held run reaches the point where the runner looks at requests
 
         self.app.push_screen(ConfirmDialog(f"{what}?", body, yes=what, danger=True), confirmed)
@@ -572,7 +623,7 @@ class RunScreen(Screen[None]):
         status.activity = text
         status.update_state()
         self.query_one(StepTree).refresh_all()
-        self.refresh_bindings()
+        self._refresh_keys()
 
     def _refresh_everything(self) -> None:
         self.query_one(StepTree).refresh_all()

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from textual.widgets import Log
 
-MAX_LINES = 5_000  # on screen; the full output is in logs/<step>.log
+MAX_LINES = 2_000  # on screen; the full output is in logs/<step>.log
 
 
 class OutputView(Log):

@@ -26,6 +26,7 @@ class RunStatusBar(Horizontal):
         self.clock = clock
         self.started = clock()
         self.activity = ""  # what the run does now, in a few words
+        self._shown: dict[str, object] = {}
 
     def compose(self) -> ComposeResult:
         yield Label("", id="run-state")
@@ -41,7 +42,16 @@ class RunStatusBar(Horizontal):
 
     def _tick(self) -> None:
         if self.view.state.status == "running":
-            self.query_one("#run-elapsed", Label).update(fmt.clock(self.clock() - self.started))
+            self._set("#run-elapsed", fmt.clock(self.clock() - self.started))
+
+    def _set(self, selector: str, content: str | Text, *, layout: bool = False) -> None:
+        """Update a label only when its content changes; the labels have fixed widths, so an
+        update needs no new layout (a layout of the whole screen is what costs)."""
+        key = (content.plain, tuple(content.spans)) if isinstance(content, Text) else content
+        if self._shown.get(selector) == key:
+            return
+        self._shown[selector] = key
+        self.query_one(selector, Label).update(content, layout=layout)
 
     def update_state(self) -> None:
         state = self.view.state
@@ -53,18 +63,18 @@ class RunStatusBar(Horizontal):
         )
         if self.activity:
             text.append(f"  {self.activity}", Style(dim=True))
-        self.query_one("#run-state", Label).update(text)
+        self._set("#run-state", text)
         if self.view.read_only:
             elapsed = fmt.span(state.started_at, state.finished_at)
-            self.query_one("#run-elapsed", Label).update(
-                fmt.duration(elapsed) if elapsed is not None else ""
-            )
+            self._set("#run-elapsed", fmt.duration(elapsed) if elapsed is not None else "")
         else:
-            self.query_one("#run-elapsed", Label).update(fmt.clock(self.clock() - self.started))
+            self._set("#run-elapsed", fmt.clock(self.clock() - self.started))
         done, total = state.progress()
-        self.query_one("#run-progress", ProgressBar).update(total=max(total, 1), progress=done)
-        self.query_one("#run-count", Label).update(f"{done}/{total}")
-        self.query_one("#run-hosts", Label).update(self._hosts())
+        if self._shown.get("progress") != (done, total):
+            self._shown["progress"] = (done, total)
+            self.query_one("#run-progress", ProgressBar).update(total=max(total, 1), progress=done)
+        self._set("#run-count", f"{done}/{total}")
+        self._set("#run-hosts", self._hosts(), layout=True)
 
     def _hosts(self) -> Text:
         text = Text()

@@ -26,6 +26,7 @@ class StepDetail(Vertical):
         self.view = view
         self.step_id = ""
         self._instructions = ""
+        self._shown: dict[str, tuple[str, tuple[Any, ...]]] = {}
 
     def compose(self) -> ComposeResult:
         yield Static("", id="step-heading")
@@ -53,7 +54,7 @@ class StepDetail(Vertical):
         step_id = self.step_id
         rec = self.view.state.steps.get(step_id)
         step = self.view.step(step_id)
-        self.query_one("#step-heading", Static).update(self._heading(step_id, step, rec))
+        self._update("#step-heading", self._heading(step_id, step, rec))
         instructions = (
             self.view.display(step.instructions) if step is not None and step.instructions else ""
         )
@@ -69,13 +70,20 @@ class StepDetail(Vertical):
             md = self.query_one("#step-instructions", Markdown)
             md.update(instructions)
             md.display = bool(instructions)
-        self.query_one("#step-facts", Static).update(self._facts(step_id, step, rec))
+        self._update("#step-facts", self._facts(step_id, step, rec))
         output = self.query_one(OutputView)
         manual = self.query_one("#manual", ManualPanel)
         # a manual step has no output; its room goes to the instructions and the answer panel
         output.display = not (step is not None and step.kind == "manual") or bool(output.line_count)
         self.set_class(not output.display, "-no-output")
         self.set_class(manual.display, "-answering")
+
+    def _update(self, selector: str, text: Text) -> None:
+        # only a real change costs a layout
+        key = (text.plain, tuple(text.spans))
+        if self._shown.get(selector) != key:
+            self._shown[selector] = key
+            self.query_one(selector, Static).update(text)
 
     def _heading(self, step_id: str, step: Any, rec: Any) -> Text:
         if not step_id:

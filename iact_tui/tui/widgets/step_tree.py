@@ -139,8 +139,8 @@ class StepTree(Tree[str]):
     def select_step(self, step_id: str) -> None:
         node = self._steps.get(step_id)
         if node is not None:
-            if node.parent is not None:
-                node.parent.expand()
+            if node.parent is not None and not node.parent.is_expanded:
+                node.parent.expand()  # (expanding an expanded node still costs a layout)
             self.move_cursor(node)
             self.scroll_to_node(node, animate=False)
 
