@@ -18,6 +18,7 @@ import httpx
 from iact_tui.engine.events import StepOutput
 from iact_tui.engine.executors.base import Outcome, StepContext
 from iact_tui.engine.executors.http import connection_message
+from iact_tui.engine.template import MissingValue
 from iact_tui.engine.values import Values
 
 ATTEMPTS = 3  # defaults of the step's ``attempts`` and ``backoff`` keys
@@ -81,7 +82,11 @@ class NotifyExecutor:
         return values.redactor(self._describe(step, values))
 
     def _describe(self, step: Any, values: Values) -> str:
-        target = f"{step.format} webhook" if step.webhook else "team channel (tick when sent)"
+        try:
+            configured = bool(step.webhook and values.text(step.webhook).strip())
+        except MissingValue:
+            configured = False
+        target = f"{step.format} webhook" if configured else "team channel (tick when sent)"
         return f"notice to {target}:\n{values.display_text(step.message)}"
 
     async def execute(self, ctx: StepContext) -> Outcome:
