@@ -565,3 +565,33 @@ run = "echo pull"
     state = state_of(folder)
     assert state.choices == {"deploy": ["manual"]}
     assert state.steps["dispatch"].status == "not_applicable"
+
+
+def test_a_value_that_contains_a_secret_is_masked_in_report_and_command(tmp_path: Path) -> None:
+    checklist = write_checklist(tmp_path, HEADER + """
+[vars.pw]
+secret = true
+env = "T_PW"
+[vars.url]
+default = "https://user:x@example.invalid"
+
+[[phases]]
+id = "one"
+title = "One"
+
+[[phases.steps]]
+id = "show"
+kind = "local"
+run = "echo {url}"
+""")
+    runs = tmp_path / "runs"
+    secret = "pa55-in-url"
+    result = cli("run", str(checklist), "--headless", "--runs-dir", str(runs), "--var",
+                 f"url=https://user:{secret}@example.invalid", env={"T_PW": secret})
+    assert result.returncode == 0, result.stderr
+    assert secret not in result.stdout
+    folder = only_run(runs)
+    for path in folder.rglob("*"):
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path
+    assert report_of(folder)["run"]["variables"]["url"] == "https://user:***@example.invalid"

@@ -374,6 +374,8 @@ def dry_run_lines(loaded: LoadedChecklist, values: Values) -> list[str]:
                 if step.kind == "manual":
                     mark = "[person] "
                 when = f" (when {step.when})" if step.when else ""
+                if step.unless_names:
+                    when += f" (unless {' or '.join(step.unless_names)})"
                 confirm = " (asks for confirmation)" if step.confirm else ""
                 described = executor_for(step.kind).describe(step, values)
                 lines = described.splitlines() or [""]

@@ -133,17 +133,28 @@ class Values:
         return template.render(text, self.lookup, quote=self.shell_quote)
 
     def display_command(self, text: str) -> str:
-        return template.render(text, self.masked_lookup, quote=lambda n, v: v if v in (MASK,) or v.startswith("<") else self.shell_quote(n, v))
+        """For display: secrets masked, also where another value contains one."""
+        rendered = template.render(
+            text,
+            self.masked_lookup,
+            quote=lambda n, v: v if v == MASK or v.startswith("<") else self.shell_quote(n, v),
+        )
+        return self.redactor(rendered)
 
     def text(self, text: str) -> str:
         return template.render(text, self.lookup)
 
     def display_text(self, text: str) -> str:
-        return template.render(text, self.masked_lookup)
+        return self.redactor(template.render(text, self.masked_lookup))
 
     def public(self) -> dict[str, str]:
-        """Variables that may be written to a report (no secrets, no built-ins)."""
-        return {k: v for k, v in self.values.items() if k in self.checklist.vars and k not in self.secret_names}
+        """Variables that may be written to a report (no secrets, no built-ins; a value that
+        contains a secret's value is masked)."""
+        return {
+            k: self.redactor(v)
+            for k, v in self.values.items()
+            if k in self.checklist.vars and k not in self.secret_names
+        }
 
 
 def _text(value: Any) -> str:
