@@ -28,10 +28,21 @@ from iact_tui.tui import sessions
 from iact_tui.tui.commands import RunCommands
 from iact_tui.tui.dialogs.checklist_changed import ChecklistChangedDialog
 from iact_tui.tui.dialogs.confirm import ConfirmDialog
+from iact_tui.tui.dialogs.export import ExportDialog
+from iact_tui.tui.dialogs.message import MessageDialog
+from iact_tui.tui.exporting import (
+    ExportOutcome,
+    ExportRequest,
+    VerifyOutcome,
+    export_errors,
+    run_export,
+    run_verify,
+)
 from iact_tui.tui.run_view import RunView
 from iact_tui.tui.screens.run import RunScreen
 from iact_tui.tui.screens.setup import SetupAnswers, SetupScreen
 from iact_tui.tui.screens.start import StartScreen
+from iact_tui.tui.screens.verify import VerifyScreen
 
 EXIT_INTERRUPTED = 130
 SWITCH_INTERVAL = 0.002  # seconds; Python's default is 0.005
@@ -77,6 +88,8 @@ class IactApp(App[int]):
         self._run_worker: Worker[str] | None = None
         self._quitting = False
         self._switch_interval = sys.getswitchinterval()
+        self._export_request: ExportRequest | None = None
+        self._verify_screen: VerifyScreen | None = None
 
     def on_mount(self) -> None:
         # the runner's thread reads a command's output as it comes; with Python's default 5 ms
@@ -223,9 +236,83 @@ class IactApp(App[int]):
         finally:
             view.runner.store.lock.release()
 
+    # -- export and verify (thread workers: signing with ssh-agent runs a loop of its own) ------
+
+    def export_dialog(
+        self, folder: Path, previous: ExportRequest | None = None, problem: str = ""
+    ) -> None:
+        def chosen(request: ExportRequest | None) -> None:
+            if request is not None:
+                self._export_request = request
+                self.notify(f"Exporting {folder.name}…")
+                self._export(request)
+
+        self.push_screen(ExportDialog(folder, previous, problem), chosen)
+
+    @work(thread=True, group="export", exit_on_error=False, exclusive=True, name="export")
+    def _export(self, request: ExportRequest) -> ExportOutcome:
+        return run_export(request)
+
+    def start_verify(self, screen: VerifyScreen, target: str, allowed: str, identity: str) -> None:
+        self._verify_screen = screen
+        self._verify(target, allowed, identity)
+
+    @work(thread=True, group="verify", exit_on_error=False, exclusive=True, name="verify")
+    def _verify(self, target: str, allowed: str, identity: str) -> VerifyOutcome:
+        return run_verify(target, allowed, identity)
+
+    def _export_done(self, worker: Worker[object], state: WorkerState) -> None:
+        request = self._export_request
+        if state == WorkerState.SUCCESS:
+            outcome = worker.result
+            assert isinstance(outcome, ExportOutcome)
+
+            def after(action: str | None) -> None:
+                if action == "verify":
+                    self.push_screen(VerifyScreen(str(outcome.folder)))
+
+            self.push_screen(
+                MessageDialog("Exported", outcome.lines(), (("verify", "Verify it"),)), after
+            )
+        elif state == WorkerState.ERROR and request is not None:
+            error = worker.error
+            if isinstance(error, export_errors()):
+                self.export_dialog(request.run_folder, request, str(error) or type(error).__name__)
+            else:
+                self.notify(
+                    f"The export stopped on an internal error: {error!r}",
+                    severity="error",
+                    timeout=20,
+                )
+
+    def _verify_done(self, worker: Worker[object], state: WorkerState) -> None:
+        from iact_tui.engine.export_verify import VerifyInputError
+
+        screen = self._verify_screen
+        if screen is None or not screen.is_attached:
+            return
+        if state == WorkerState.SUCCESS:
+            assert isinstance(worker.result, VerifyOutcome)
+            screen.show(worker.result)
+        elif state == WorkerState.ERROR:
+            error = worker.error
+            text = (
+                str(error)
+                if isinstance(error, VerifyInputError | OSError)
+                else f"internal error: {error!r}"
+            )
+            screen.show_error(text)
+
     @on(Worker.StateChanged)
     def _worker_changed(self, event: Worker.StateChanged) -> None:
+        """The one handler of every worker's end: the run's, an export's, a verification's."""
         worker = event.worker
+        if worker.group == "export":
+            self._export_done(worker, event.state)
+            return
+        if worker.group == "verify":
+            self._verify_done(worker, event.state)
+            return
         if worker.group != "run" or worker is not self._run_worker:
             return
         view = self.run_view
@@ -241,7 +328,7 @@ class IactApp(App[int]):
             elif status == "failed":
                 text = f"failed; retry, skip or roll back with: iact-tui resume {run_id}"
             else:
-                text = "press q to quit, l for all runs"
+                text = "e exports the report, q quits"
         elif event.state == WorkerState.CANCELLED:
             self.exit_status = EXIT_INTERRUPTED
             text = f"interrupted; resume with: iact-tui resume {run_id}"

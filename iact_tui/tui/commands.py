@@ -23,6 +23,8 @@ PALETTE_NAMES: dict[str, str] = {
     "abort": "Abort the run",
     "search-output": "Search the output",
     "follow": "Follow the running step",
+    "export": "Export the report",
+    "verify": "Verify a report",
     "runs": "Show all runs",
     "back": "Back to the runs",
     "help": "Help: keys and icons",

@@ -30,11 +30,9 @@ from iact_tui.tui.run_view import RunView
 
 
 def default_pacing(launch: Launch) -> str:
-    """A real run waits for "run step" / "run on"; the demo starts running on by itself (and
-    runs through when its manual steps are auto-ticked)."""
-    if launch.auto_tick:
-        return "continuous"
-    return "run_on" if launch.mode == "demo" else "hold"
+    """A real run waits for "run step" / "run on" before each step; the demo runs on by itself
+    (a person only ticks its manual steps, unless --auto-tick does that too)."""
+    return "continuous" if launch.mode == "demo" or launch.auto_tick else "hold"
 
 
 def make_operator(launch: Launch, name: str) -> TuiOperator:

@@ -16,7 +16,15 @@ from iact_tui.tui.screens.setup import SetupScreen
 from iact_tui.tui.screens.start import StartScreen
 from iact_tui.tui.widgets.output_view import OutputView
 from iact_tui.tui.widgets.step_tree import StepTree
-from tests.tui.harness import Recorder, event, make_app, question, report_of, state_of, write_checklist
+from tests.tui.harness import (
+    Recorder,
+    event,
+    make_app,
+    question,
+    report_of,
+    state_of,
+    write_checklist,
+)
 from tests.tui.runs import interrupted_run, recorded_run
 from tests.tui.test_sessions import HEADER, finished, start_from_form, type_text
 
@@ -169,7 +177,10 @@ async def test_help_palette_search_and_note(tmp_path: Path, recorder: Recorder) 
     assert app.run_view is not None
     state = state_of(app.run_view.folder)
     assert state.steps["hello"].note == "looked first"
-    assert any(r["type"] == "note_added" and r["by"] == "ana" for r in report_of(app.run_view.folder)["events"])
+    assert any(
+        r["type"] == "note_added" and r["by"] == "ana"
+        for r in report_of(app.run_view.folder)["events"]
+    )
 
 
 async def test_choosing_an_alternative(tmp_path: Path, recorder: Recorder) -> None:
@@ -233,7 +244,7 @@ async def test_the_banner_stays_on_screen_and_clicks_work(
     async with app.run_test(size=(80, 24), message_hook=recorder) as pilot:
         await start_from_form(pilot, recorder)
         await recorder.wait(question("pace", "hello"))
-        text = app.screen.query_one("#banner-text")
+        text = app.screen.query_one("#banner")
         assert str(text.render()) == banner  # brackets kept: not markup
         assert text.region.height >= 1 and text.region.y < 3
         # the footer's key is a button too: clicking "Run step" runs the step
@@ -242,7 +253,7 @@ async def test_the_banner_stays_on_screen_and_clicks_work(
         )
         await pilot.click(footer_key)
         await finished(pilot, recorder)
-        assert app.screen.query_one("#banner-text").region.height >= 1
+        assert app.screen.query_one("#banner").region.height >= 1
         # clicking a step in the tree shows it
         tree = app.screen.query_one(StepTree)
         node = tree._steps["hello"]

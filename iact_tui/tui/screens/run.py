@@ -117,6 +117,20 @@ class RunScreen(Screen[None]):
             tooltip="Follow the running step again",
             show=False,
         ),
+        Binding(
+            "e",
+            "export",
+            "Export",
+            id="export",
+            tooltip="Export the report (toml, md, html), signed if you like",
+        ),
+        Binding(
+            "v",
+            "verify",
+            "Verify",
+            id="verify",
+            tooltip="Verify a report: signature, event chain, step logs",
+        ),
         Binding("l", "runs", "Runs", id="runs", tooltip="All runs: open one, resume one"),
         Binding("escape", "back", "Back", id="back", tooltip="Back to the list of runs"),
         Binding("question_mark", "help", "Help", id="help", tooltip="Keys, icons and what they do"),
@@ -148,8 +162,8 @@ class RunScreen(Screen[None]):
         yield Header()
         if self.view.banner:
             # the demo names its sandbox here: always on screen, scrollable when it is long
-            with VerticalScroll(id="banner"):
-                yield Static(self.view.banner.strip(), id="banner-text", markup=False)
+            with VerticalScroll(id="banner-box"):
+                yield Static(self.view.banner.strip(), id="banner", markup=False)
         with Horizontal(id="panes"):
             yield StepTree(self.view, id="steps")
             yield StepDetail(self.view, id="detail")
@@ -277,7 +291,7 @@ class RunScreen(Screen[None]):
             status.activity = counts
             severity = "information" if event.status == "succeeded" else "warning"
             self.notify(
-                f"{fmt.words(event.status).capitalize()}: {counts}. Press q to quit, l for the runs.",
+                f"{fmt.words(event.status).capitalize()}: {counts}. Press e to export the report, q to quit.",
                 title="Run finished",
                 severity=severity,
                 timeout=15,
@@ -418,8 +432,10 @@ class RunScreen(Screen[None]):
         view = self.view
         if action == "back":
             return view.read_only
-        if action in ("runs", "help", "search", "follow"):
+        if action in ("runs", "help", "search", "follow", "verify"):
             return action != "follow" or not view.read_only
+        if action == "export":
+            return view.state.status != "running" or view.read_only
         if view.read_only:
             return False
         q = self.question
@@ -599,6 +615,16 @@ class RunScreen(Screen[None]):
             TextPrompt("Search the output", value=output._search, placeholder="text to find"),
             search,
         )
+
+    def action_export(self) -> None:
+        app: Any = self.app
+        app.export_dialog(self.view.folder)
+
+    def action_verify(self) -> None:
+        from iact_tui.tui.screens.verify import VerifyScreen
+
+        exported = self.view.folder / "export" / "report.toml"
+        self.app.push_screen(VerifyScreen(str(exported if exported.exists() else self.view.folder)))
 
     def action_runs(self) -> None:
         from iact_tui.tui.screens.runs import RunsScreen

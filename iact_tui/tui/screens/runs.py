@@ -29,6 +29,12 @@ class RunsScreen(Screen[None]):
             "u", "resume", "Resume", id="runs-resume", tooltip="Resume the selected unfinished run"
         ),
         Binding(
+            "e", "export", "Export", id="runs-export", tooltip="Export the selected run's report"
+        ),
+        Binding(
+            "v", "verify", "Verify", id="runs-verify", tooltip="Verify the selected run's report"
+        ),
+        Binding(
             "ctrl+r", "reload", "Reload", id="runs-reload", tooltip="Read the runs folder again"
         ),
         Binding("escape", "back", "Back", id="runs-back", tooltip="Back to the previous screen"),
@@ -103,7 +109,7 @@ class RunsScreen(Screen[None]):
         return self.rows.get(str(key))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("open", "resume"):
+        if action in ("open", "resume", "export", "verify"):
             selected = self._selected() if self.is_mounted else None
             if selected is None or selected[1] is None:
                 return None
@@ -147,6 +153,20 @@ class RunsScreen(Screen[None]):
             )
             return
         app.resume_run(selected[0])
+
+    def action_export(self) -> None:
+        selected = self._selected()
+        if selected is not None and selected[1] is not None:
+            app: Any = self.app
+            app.export_dialog(selected[0])
+
+    def action_verify(self) -> None:
+        from iact_tui.tui.screens.verify import VerifyScreen
+
+        selected = self._selected()
+        if selected is not None:
+            exported = selected[0] / "export" / "report.toml"
+            self.app.push_screen(VerifyScreen(str(exported if exported.exists() else selected[0])))
 
     def action_back(self) -> None:
         if len(self.app.screen_stack) > 1:

@@ -41,6 +41,7 @@ class StartScreen(Screen[None]):
             tooltip="Start a run of the highlighted checklist, or resume the highlighted run",
         ),
         Binding("l", "runs", "Runs", id="start-runs", tooltip="All runs: open one to read it"),
+        Binding("v", "verify", "Verify", id="start-verify", tooltip="Verify a report file"),
         Binding(
             "ctrl+r",
             "reload",
@@ -171,6 +172,11 @@ class StartScreen(Screen[None]):
         from iact_tui.tui.screens.runs import RunsScreen
 
         self.app.push_screen(RunsScreen(self.runs_dir))
+
+    def action_verify(self) -> None:
+        from iact_tui.tui.screens.verify import VerifyScreen
+
+        self.app.push_screen(VerifyScreen())
 
     def action_help(self) -> None:
         from iact_tui.tui.screens.help import HelpScreen
