@@ -140,7 +140,13 @@ class IactApp(App[int]):
         detail = f"{info.id} {info.version} · {checklist}"
         self.push_screen(
             SetupScreen(
-                info.title, detail, self.spec.operator, questions, submit, self._cancelled(direct)
+                info.title,
+                detail,
+                self.spec.operator,
+                questions,
+                submit,
+                self._cancelled(direct),
+                banner=self.launch.banner,
             )
         )
 
@@ -198,6 +204,7 @@ class IactApp(App[int]):
                 submit,
                 self._cancelled(direct),
                 start_label="Resume run",
+                banner=self.launch.banner,
             )
         )
 

@@ -15,7 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, Input, Label, Select
+from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
 
 from iact_tui.engine.session import ValueQuestion
 
@@ -45,6 +45,7 @@ class SetupScreen(Screen[None]):
         *,
         operator_editable: bool = True,
         start_label: str = "Start run",
+        banner: str = "",
     ) -> None:
         super().__init__()
         self.heading = heading
@@ -55,9 +56,13 @@ class SetupScreen(Screen[None]):
         self.cancel = cancel
         self.operator_editable = operator_editable
         self.start_label = start_label
+        self.banner = banner  # the demo names its sandbox from the first screen on
 
     def compose(self) -> ComposeResult:
         yield Header()
+        if self.banner:
+            with VerticalScroll(id="banner-box"):
+                yield Static(self.banner.strip(), id="banner", markup=False)
         with VerticalScroll(id="setup-form"):
             yield Label(self.heading, id="setup-heading", markup=False)
             if self.detail:

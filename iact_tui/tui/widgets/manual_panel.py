@@ -67,9 +67,9 @@ class ManualPanel(Vertical):
         four_eyes = bool(getattr(step, "four_eyes", False))
         prompt = "This step waits for a person: check it, then tick it."
         if role:
-            prompt = f"This step needs the sign-off of the {role}."
+            prompt = f"This step needs a sign-off (role: {role}): type who signs it off."
             if four_eyes:
-                prompt += f" Four eyes: the approver cannot be the operator ({operator_name})."
+                prompt += f" Four eyes: not the operator ({operator_name})."
         self.query_one("#manual-prompt", Label).update(prompt)
         approver = self.query_one("#manual-approver", Input)
         approver.display = bool(role)

@@ -46,9 +46,9 @@ class StepDetail(Vertical):
         """Show another step (or refresh the one shown), output included."""
         changed = step_id != self.step_id
         self.step_id = step_id
-        self.refresh_facts()
-        if changed:
+        if changed:  # the output first: whether it is shown depends on it
             self.query_one(OutputView).show(step_id, self.view.output_lines(step_id))
+        self.refresh_facts()
 
     def refresh_facts(self) -> None:
         step_id = self.step_id
