@@ -553,3 +553,40 @@ async def test_setup_form_masks_secrets_and_requires_values(
     assert "hunter2" not in (folder / "report.toml").read_text()
     assert "hunter2" not in (folder / "logs" / "show.log").read_text()
     assert state_of(folder).info["variables"]["branch"] == "release"
+
+
+async def test_quit_while_a_step_runs_asks_then_records_it_interrupted(
+    tmp_path: Path, recorder: Recorder
+) -> None:
+    checklist = write_checklist(
+        tmp_path,
+        HEADER
+        + """
+        [[phases]]
+        id = "deploy"
+        title = "Deploy"
+
+        [[phases.steps]]
+        id = "slow"
+        kind = "local"
+        run = "echo started; exec sleep 60"
+    """,
+    )
+    app = make_app(tmp_path, checklist)
+    async with app.run_test(size=(100, 32), message_hook=recorder) as pilot:
+        await start_from_form(pilot, recorder)
+        await recorder.wait(question("pace"))
+        await pilot.press("r")
+        await recorder.wait(
+            lambda _m: any("started" == line for line in app.screen.query_one(OutputView).lines)
+        )
+        await pilot.press("q")
+        await pilot.pause()
+        await pilot.click("#yes")  # "Stop it and quit"
+        await recorder.wait(event(ev.RunPaused))
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+    assert app.return_code == 130
+    state = state_of(run_folder(app))
+    assert state.status == "paused"
+    assert state.steps["slow"].status == "interrupted"
