@@ -79,11 +79,12 @@ class RunBridge:
     def question_changed(self, question: Question | None) -> None:
         self._post(RunBridge.QuestionChanged(question))
 
-    def take_output(self) -> dict[str, list[str]]:
-        """The lines buffered since the last call, per step: at most ``batch_lines`` of each (the
-        newest), after a line that says how many were left out. A command can print far more
-        than a person can read between two screen updates; the full output is in the step's
-        log file. Also kept per step (bounded), for showing a step again."""
+    def take_output(self, limit: int | None = None) -> dict[str, list[str]]:
+        """The lines buffered since the last call, per step: at most ``limit`` (default
+        ``batch_lines``) of each, the newest, after a line that says how many were left out. A
+        command can print far more than a person can read between two screen updates; the full
+        output is in the step's log file. Also kept per step (bounded), for showing it again."""
+        limit = self.batch_lines if limit is None else limit
         with self._lock:
             self._posted = False
             pending, self._pending = self._pending, []
@@ -92,7 +93,7 @@ class RunBridge:
             chunks.setdefault(step_id, []).append(text)
         batches: dict[str, list[str]] = {}
         for step_id, texts in chunks.items():
-            lines, left_out = tail_lines(texts, self.batch_lines)
+            lines, left_out = tail_lines(texts, limit)
             if left_out:
                 lines.insert(
                     0, f"… {left_out:,} lines not shown here (all are in logs/{step_id}.log) …"

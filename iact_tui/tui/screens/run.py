@@ -40,6 +40,7 @@ from iact_tui.tui.widgets.step_tree import StepTree
 
 OUTPUT_GAP = 0.1  # seconds between two screen updates of streaming output
 FLOOD_GAP = 0.25  # ... when a command prints more than a screen update shows
+FLOOD_LINES = 200  # lines drawn per update during a flood (the newest; a marker says how many not)
 NOTICE_SEVERITY = {"info": "information", "warning": "warning", "error": "error"}
 DIALOG_QUESTIONS = ("failure", "confirm", "choice", "interrupted")
 
@@ -242,7 +243,10 @@ class RunScreen(Screen[None]):
         elif self._flush_timer is None:
             self._flush_timer = self.set_timer(wait, self._flush_output)
 
-    def _flush_output(self) -> None:
+    def _flush_output(self, *, whole: bool = False) -> None:
+        """Draw the buffered output. While a command floods, only the newest screenful or so of
+        each update is drawn (drawing is what competes with reading the output); when a step
+        ends (``whole``), up to the view's full scrollback."""
         if self._flush_timer is not None:
             self._flush_timer.stop()
             self._flush_timer = None
@@ -251,17 +255,18 @@ class RunScreen(Screen[None]):
         if bridge is None or not bridge.has_output:
             return
         detail = self.query_one(StepDetail)
+        limit = None if whole or self._flush_gap == OUTPUT_GAP else FLOOD_LINES
         flood = False
-        for step_id, lines in bridge.take_output().items():
+        for step_id, lines in bridge.take_output(limit).items():
             detail.add_output(step_id, lines)
-            flood = flood or len(lines) >= bridge.batch_lines
+            flood = flood or len(lines) >= (limit or bridge.batch_lines)
         self._flush_gap = FLOOD_GAP if flood else OUTPUT_GAP
 
     @on(RunBridge.EngineEvent)
     def _event(self, message: RunBridge.EngineEvent) -> None:
         event = message.event
         if isinstance(event, (ev.StepFinished, ev.RunFinished, ev.RunPaused)):
-            self._flush_output()  # the whole output is on screen when a step ends
+            self._flush_output(whole=True)  # the whole output is on screen when a step ends
         tree = self.query_one(StepTree)
         detail = self.query_one(StepDetail)
         status = self.query_one(RunStatusBar)
@@ -315,7 +320,7 @@ class RunScreen(Screen[None]):
 
     @on(RunBridge.QuestionChanged)
     def _question(self, message: RunBridge.QuestionChanged) -> None:
-        self._flush_output()  # a failure is asked about with its output on screen
+        self._flush_output(whole=True)  # a failure is asked about with its output on screen
         question = message.question
         previous = self.question
         self.question = question
