@@ -167,6 +167,20 @@ run = "echo started > {fifo}; sleep 60"
 """)
     runs = tmp_path / "runs"
     proc = _start(["-m", "tests.live_runner", str(checklist), str(runs), "alice"])
+    try:
+        _tick_a_live_run(proc, runs, fifo)
+    finally:
+        if proc.poll() is None:
+            proc.kill()  # kill -9 right after the tick was acknowledged (or on a failure)
+        proc.wait(timeout=10)
+    folder = only_run(runs)
+    state = state_of(folder)
+    assert state.steps["approve"].status == "passed"
+    assert state.steps["approve"].ticked_by == "bob"
+    assert state.steps["long"].status == "running"
+
+
+def _tick_a_live_run(proc: subprocess.Popen[str], runs: Path, fifo: Path) -> None:
     assert proc.stdout is not None
     lines = []
     for _ in range(50):  # bounded: the first lines come at once
@@ -186,12 +200,6 @@ run = "echo started > {fifo}; sleep 60"
     assert ok.returncode == 0, ok.stderr
     with open(fifo) as f:
         assert f.readline().strip() == "started"
-    proc.kill()  # kill -9 right after the tick was acknowledged
-    proc.wait(timeout=10)
-    state = state_of(folder)
-    assert state.steps["approve"].status == "passed"
-    assert state.steps["approve"].ticked_by == "bob"
-    assert state.steps["long"].status == "running"
 
 
 def test_kill9_at_random_moments_never_loses_a_finished_step(tmp_path: Path) -> None:
