@@ -70,28 +70,9 @@ def common_options(f: Any) -> Any:
 @click.argument("checklist", type=click.Path(dir_okay=False))
 @common_options
 @click.option("--dry-run", is_flag=True, help="Execute nothing; print every resolved command and request.")
-def run(checklist: str, vars_: tuple[str, ...], runs_dir: str | None, headless: bool, operator: str | None,
-        on_failure: str, choose: tuple[str, ...], assume_yes: bool, verbose: bool, ssh_config: tuple[str, ...],
-        known_hosts: str | None, dry_run: bool) -> None:
+def run(checklist: str, dry_run: bool, **common: Any) -> None:
     """Start a run of CHECKLIST."""
-    from iact_tui.engine.session import BadInput, parse_choices, parse_vars
-
-    try:
-        launch = Launch(
-            runs_dir=_runs_dir(runs_dir),
-            checklist=checklist,
-            overrides=parse_vars(vars_),
-            choices=parse_choices(choose),
-            operator=operator,
-            on_failure=on_failure,
-            assume_yes=assume_yes,
-            verbose=verbose,
-            mode="headless" if headless else "tui",
-            ssh_config=list(ssh_config) or None,
-            known_hosts=known_hosts,
-        )
-    except BadInput as exc:
-        fail(str(exc))
+    launch = _launch(common, checklist=checklist)
     if dry_run:
         sys.exit(dry_run_checklist(launch))
     sys.exit(start(launch))
@@ -104,32 +85,34 @@ def run(checklist: str, vars_: tuple[str, ...], runs_dir: str | None, headless: 
 @click.option("--rollback", is_flag=True, help="Start the rollback now.")
 @click.option("--checklist-changed", type=click.Choice(["use-new", "keep-pinned"]),
               help="If the checklist changed since the run started: which version to run.")
-def resume(run_ref: str | None, vars_: tuple[str, ...], runs_dir: str | None, headless: bool, operator: str | None,
-           on_failure: str, choose: tuple[str, ...], assume_yes: bool, verbose: bool, ssh_config: tuple[str, ...],
-           known_hosts: str | None, rerun: tuple[str, ...], rollback: bool, checklist_changed: str | None) -> None:
+def resume(run_ref: str | None, rerun: tuple[str, ...], rollback: bool, checklist_changed: str | None,
+           **common: Any) -> None:
     """Resume RUN (an id, its folder or its report); default: the latest unfinished run."""
+    launch = _launch(common, run_ref=run_ref, rerun=rerun, rollback=rollback,
+                     checklist_changed=checklist_changed)
+    sys.exit(start(launch))
+
+
+def _launch(common: dict[str, Any], **specific: Any) -> Launch:
+    """A Launch from the options `run` and `resume` share; bad --var/--choose exit 2."""
     from iact_tui.engine.session import BadInput, parse_choices, parse_vars
 
     try:
-        launch = Launch(
-            runs_dir=_runs_dir(runs_dir),
-            run_ref=run_ref,
-            overrides=parse_vars(vars_),
-            choices=parse_choices(choose),
-            operator=operator,
-            on_failure=on_failure,
-            assume_yes=assume_yes,
-            verbose=verbose,
-            rerun=rerun,
-            rollback=rollback,
-            checklist_changed=checklist_changed,
-            mode="headless" if headless else "tui",
-            ssh_config=list(ssh_config) or None,
-            known_hosts=known_hosts,
+        return Launch(
+            runs_dir=_runs_dir(common["runs_dir"]),
+            overrides=parse_vars(common["vars_"]),
+            choices=parse_choices(common["choose"]),
+            operator=common["operator"],
+            on_failure=common["on_failure"],
+            assume_yes=common["assume_yes"],
+            verbose=common["verbose"],
+            mode="headless" if common["headless"] else "tui",
+            ssh_config=list(common["ssh_config"]) or None,
+            known_hosts=common["known_hosts"],
+            **specific,
         )
     except BadInput as exc:
         fail(str(exc))
-    sys.exit(start(launch))
 
 
 def _runs_dir(value: str | None) -> Path:

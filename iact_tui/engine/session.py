@@ -329,7 +329,6 @@ def _checklist_for_resume(store: RunStore, spec: SessionSpec, ask_change: AskCha
     from iact_tui.engine.store import atomic_write
 
     if decision == "use-new":
-        removed = [c for c in changes if c.endswith("was removed")]
         store.append(
             "checklist_changed",
             decision="use-new",
@@ -340,7 +339,6 @@ def _checklist_for_resume(store: RunStore, spec: SessionSpec, ask_change: AskCha
             by=spec.operator,
         )
         atomic_write(pinned_path, current.text.encode())
-        del removed
         return current
     store.append("checklist_changed", decision="keep-pinned", sha256_old=state.checklist_sha256,
                  sha256_new=current.sha256, changes=changes, by=spec.operator)
