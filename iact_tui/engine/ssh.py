@@ -243,7 +243,7 @@ class SshPool:
             options["keepalive_interval"] = self.keepalive_interval
         jump = target.proxy_jump or resolved.proxy_jump
         if tunnel is None and jump and jump.lower() != "none":
-            tunnel = await self._open_jumps(jump, target.name, chain)
+            tunnel = await self._open_jumps(jump, target.name, chain, target.known_hosts)
         where = _where(target.name, resolved)
         try:
             async with asyncio.timeout(self.connect_timeout):
@@ -292,9 +292,11 @@ class SshPool:
         )
 
     async def _open_jumps(
-        self, jumps: str, for_name: str, chain: tuple[str, ...]
+        self, jumps: str, for_name: str, chain: tuple[str, ...], known_hosts: str | None = None
     ) -> asyncssh.SSHClientConnection:
-        """Open a ProxyJump chain (``a,b,…``) hop by hop; checklist hosts come from the pool."""
+        """Open a ProxyJump chain (``a,b,…``) hop by hop; checklist hosts come from the pool.
+        A jump host that is not a checklist host is verified against the known_hosts file of
+        the host it leads to (or the pool's default)."""
         tunnel: asyncssh.SSHClientConnection | None = None
         key = ""
         for hop in (h.strip() for h in jumps.split(",")):
@@ -322,7 +324,7 @@ class SshPool:
                 continue
             key = f"{key}>{hop}" if key else f"jump:{hop}"
             hop_target = _Target(
-                f"{hop} (jump host for {for_name})", address, port, user, None, None, None
+                f"{hop} (jump host for {for_name})", address, port, user, None, known_hosts, None
             )
             try:
                 tunnel = await self._pooled(key, chain, hop_target, tunnel)
