@@ -26,6 +26,10 @@ PALETTE_NAMES: dict[str, str] = {
     "export": "Export the report",
     "verify": "Verify a report",
     "runs": "Show all runs",
+    "metrics": "Show the DORA metrics of the runs",
+    "metrics-checklist": "Choose the checklist whose metrics are shown",
+    "metrics-reload": "Compute the metrics again",
+    "metrics-back": "Back: close the metrics",
     "back": "Back to the runs",
     "help": "Help: keys and icons",
 }

@@ -37,6 +37,14 @@ class RunsScreen(Screen[None]):
         Binding(
             "ctrl+r", "reload", "Reload", id="runs-reload", tooltip="Read the runs folder again"
         ),
+        Binding(
+            "m",
+            "metrics",
+            "Metrics",
+            id="metrics",
+            tooltip="DORA metrics of the runs, per week (of the selected run's checklist)",
+            show=False,  # the footer is full at 80 columns; in help and the palette
+        ),
         Binding("escape", "back", "Back", id="runs-back", tooltip="Back to the previous screen"),
         Binding("question_mark", "help", "Help", id="runs-help", tooltip="Keys"),
         Binding(
@@ -167,6 +175,14 @@ class RunsScreen(Screen[None]):
         if selected is not None:
             exported = selected[0] / "export" / "report.toml"
             self.app.push_screen(VerifyScreen(str(exported if exported.exists() else selected[0])))
+
+    def action_metrics(self) -> None:
+        from iact_tui.tui.screens.metrics import MetricsScreen
+
+        selected = self._selected()
+        state = selected[1] if selected is not None else None
+        checklist_id = str(state.info.get("checklist_id", "")) if state is not None else ""
+        self.app.push_screen(MetricsScreen(self.runs_dir, checklist_id=checklist_id or None))
 
     def action_back(self) -> None:
         if len(self.app.screen_stack) > 1:

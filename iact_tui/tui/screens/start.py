@@ -43,6 +43,9 @@ class StartScreen(Screen[None]):
         Binding("l", "runs", "Runs", id="start-runs", tooltip="All runs: open one to read it"),
         Binding("v", "verify", "Verify", id="start-verify", tooltip="Verify a report file"),
         Binding(
+            "m", "metrics", "Metrics", id="metrics", tooltip="DORA metrics of the runs, per week"
+        ),
+        Binding(
             "ctrl+r",
             "reload",
             "Reload",
@@ -177,6 +180,11 @@ class StartScreen(Screen[None]):
         from iact_tui.tui.screens.verify import VerifyScreen
 
         self.app.push_screen(VerifyScreen())
+
+    def action_metrics(self) -> None:
+        from iact_tui.tui.screens.metrics import MetricsScreen
+
+        self.app.push_screen(MetricsScreen(self.runs_dir))
 
     def action_help(self) -> None:
         from iact_tui.tui.screens.help import HelpScreen
