@@ -15,6 +15,8 @@ from typing import Any
 import click
 
 from iact_tui.cli.common import fail, runs_dir, runs_dir_option
+from iact_tui.engine.metrics import LABELS
+from iact_tui.engine.metrics import value_text as _value_text
 
 
 @click.command("metrics")
@@ -105,38 +107,12 @@ def _day(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d") if moment else ""
 
 
-def _num(value: float) -> str:
-    """At most two decimals, no trailing zeros: 2, 1.5, 0.33."""
-    text = f"{value:.2f}".rstrip("0").rstrip(".")
-    return "0" if text == "-0" else text
-
-
-def _value_text(name: str, value: float | None) -> str:
-    from iact_tui.engine import metrics as m
-
-    if value is None:
-        return "-"
-    if name == m.FREQUENCY:
-        return f"{_num(value)}/week"
-    if name == m.LEAD_TIME:
-        return f"{_num(value)} h"
-    if name == m.FAILURE_RATE:
-        return f"{_num(value * 100)} %"
-    return f"{_num(value)} min"
-
-
 def _target_text(name: str, target: float | None, at_least: bool) -> str:
     if target is None:
         return "-"
     return f"{'>=' if at_least else '<'} {_value_text(name, target)}"
 
 
-LABELS = {
-    "deployment_frequency_per_week": "deployment frequency",
-    "lead_time_hours": "lead time (median)",
-    "change_failure_rate": "change failure rate",
-    "mttr_minutes": "MTTR (mean)",
-}
 
 
 def _grid(rows: list[list[str]], indent: str = "  ") -> list[str]:

@@ -550,3 +550,32 @@ def _checklist_dict(c: ChecklistMetrics) -> dict[str, Any]:
             for r in c.runs
         ],
     }
+
+
+# -- how the front ends write the metrics ------------------------------------------------------
+
+LABELS = {
+    FREQUENCY: "deployment frequency",
+    LEAD_TIME: "lead time (median)",
+    FAILURE_RATE: "change failure rate",
+    MTTR: "MTTR (mean)",
+}
+
+
+def _num(value: float) -> str:
+    """At most two decimals, no trailing zeros: 2, 1.5, 0.33."""
+    text = f"{value:.2f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
+def value_text(name: str, value: float | None) -> str:
+    """A metric's value with its unit, as the CLI and the TUI show it."""
+    if value is None:
+        return "-"
+    if name == FREQUENCY:
+        return f"{_num(value)}/week"
+    if name == LEAD_TIME:
+        return f"{_num(value)} h"
+    if name == FAILURE_RATE:
+        return f"{_num(value * 100)} %"
+    return f"{_num(value)} min"

@@ -24,13 +24,14 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Label, Select, Static
 from textual.worker import Worker, WorkerState
 
-from iact_tui.cli.metrics import LABELS, _value_text
 from iact_tui.engine.metrics import (
     FREQUENCY,
+    LABELS,
     ChecklistMetrics,
     MetricsReport,
     compute_metrics,
     iso_week,
+    value_text,
 )
 from iact_tui.tui.widgets.theme import theme_style
 from iact_tui.tui.widgets.week_chart import WeekBar, WeekChart
@@ -43,11 +44,6 @@ RESULT_MARKS: dict[str, tuple[str, str]] = {
     "no target": ("·", "foreground-muted"),
 }
 LISTED = 3  # run ids named in a note before "and N more"
-
-
-def value_text(name: str, value: float | None) -> str:
-    """A metric's value as `iact-tui metrics` prints it (``1/week``, ``13.25 h``, ``37.5 %``)."""
-    return _value_text(name, value)
 
 
 def target_text(name: str, target: float | None, at_least: bool) -> str:
