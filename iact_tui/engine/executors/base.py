@@ -80,7 +80,7 @@ class LogWriter:
         import os
 
         self._file.flush()
-        os.fsync(self._file.fileno())
+        os.fdatasync(self._file.fileno())  # the data and its size; no need for the mtime
 
     @property
     def sha256(self) -> str:
