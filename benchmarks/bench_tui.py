@@ -14,7 +14,10 @@ it shows is read back with `tmux capture-pane`.
 
 What the terminal shows is polled every 2 ms (there is no event for "the terminal now shows"):
 a latency is the time from `send-keys` to the first capture that shows the change, so it
-includes tmux's own delivery. Prints one line per measure and exits 1 when one is over budget.
+includes tmux's own delivery. While a stream whose duration counts runs, it is polled every
+50 ms only (a capture is a process of its own; see bench_stream). The TUI runs with exactly the
+environment the headless runs get (`env -i`), not the tmux server's. Prints one line per
+measure and exits 1 when one is over budget.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ KEY_P95_BUDGET = 0.100
 RATIO_BUDGET = 1.5
 RSS_BUDGET_MB = 200
 POLL = 0.002
+QUIET_POLL = 0.05  # while a stream whose duration is measured runs (see bench_stream)
 SIZE = ("120", "40")
 TREE_COLUMNS = 40  # the left pane: only a key changes it while the step streams
 
@@ -83,7 +87,10 @@ class Tmux:
     def __init__(self, name: str, command: list[str], env: dict[str, str], cwd: Path) -> None:
         self.name = name
         exports = " ".join(f"{k}={_quote(v)}" for k, v in env.items())
-        line = f"cd {_quote(str(cwd))} && exec env {exports} " + " ".join(
+        # env -i: exactly ``env``, as the headless runs get it. A tmux server hands its own
+        # environment to new sessions (the one it started in, e.g. PYTHONUNBUFFERED=1, which
+        # would make the benchmark's command write each line on its own: another workload)
+        line = f"cd {_quote(str(cwd))} && exec env -i {exports} " + " ".join(
             _quote(a) for a in command
         )
         subprocess.run(
@@ -118,13 +125,19 @@ class Tmux:
     def kill(self) -> None:
         subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True, check=False)
 
-    def wait_for(self, shows: Callable[[str], bool], within: float, escapes: bool = False) -> float:
+    def wait_for(
+        self,
+        shows: Callable[[str], bool],
+        within: float,
+        escapes: bool = False,
+        poll: float = POLL,
+    ) -> float:
         """Seconds until the screen satisfies ``shows`` (polled; bounded by ``within``)."""
         start = time.perf_counter()
         while time.perf_counter() - start < within:
             if shows(self.screen(escapes)):
                 return time.perf_counter() - start
-            time.sleep(POLL)
+            time.sleep(poll)
         raise TimeoutError(
             f"the screen did not change as expected within {within} s:\n{self.screen()}"
         )
@@ -237,7 +250,10 @@ def bench_stream(
 ) -> tuple[float, list[float], float]:
     """One TUI run of the stream: (recorded duration, key latencies, peak RSS in MB). The step's
     duration is measured in runs without key presses (a key moves the tree's cursor, which shows
-    another step: work the plain stream does not have)."""
+    another step: work the plain stream does not have). In those, the screen is looked at only
+    every QUIET_POLL while the step runs: each look is a `tmux capture-pane` process (about half
+    a core at POLL), which would compete with the app on the same cores, and the duration is the
+    one the run records, which needs no fast look."""
     runs = work / f"tui-runs-{trial}"
     tmux = Tmux(
         f"iact-bench-stream-{os.getpid()}-{trial}",
@@ -255,7 +271,8 @@ def bench_stream(
         tmux.keys("p")  # ticked: the big step then waits for "run step"
         tmux.wait_for(lambda s: "next: Print many lines" in s, 30)
         tmux.keys("r")
-        tmux.wait_for(lambda s: "running big" in s or "passed" in s.splitlines()[-2], 30)
+        poll = POLL if press_keys else QUIET_POLL
+        tmux.wait_for(lambda s: "running big" in s or "passed" in s.splitlines()[-2], 30, poll=poll)
         key = "Up"  # the streaming step is the tree's last node: Up moves, then Down moves back
         for _ in range(200):  # bounded: the stream ends long before
             screen = tmux.screen(escapes=True)
@@ -270,7 +287,7 @@ def bench_stream(
             except TimeoutError:
                 continue  # the cursor was already at that end (the run moved it): no effect to time
             latencies.append(time.perf_counter() - t0)
-        tmux.wait_for(lambda s: "succeeded" in s, 60)
+        tmux.wait_for(lambda s: "succeeded" in s, 60, poll=poll)
         rss = vm_hwm_mb(tmux.pid())
         tmux.keys("q")
         tmux.wait_gone(10)
@@ -314,9 +331,21 @@ def bench_headless(work: Path, env: dict[str, str], trial: int) -> float:
     return recorded_duration(runs, "big")
 
 
-def bench_in_process(work: Path, trial: int) -> float:
+def bench_in_process(work: Path, env: dict[str, str], trial: int) -> float:
     """The same stream in the app run headless in this process (App.run_test): the step's
-    recorded duration, without a terminal (what the app itself costs)."""
+    recorded duration, without a terminal (what the app itself costs). The step's command gets
+    ``env``, like in the other runs (not this process's environment)."""
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        return _in_process(work, trial)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _in_process(work: Path, trial: int) -> float:
     import asyncio
 
     from iact_tui.cli.run import Launch
@@ -424,7 +453,7 @@ def main() -> int:
             _, keys, rss = bench_stream(work, env, args.repeat + trial, press_keys=True)
             latencies.extend(keys)
             peaks.append(rss)
-        inproc_durations = [bench_in_process(work, trial) for trial in range(args.repeat)]
+        inproc_durations = [bench_in_process(work, env, trial) for trial in range(args.repeat)]
         headless = statistics.median(headless_durations)
         inproc = statistics.median(inproc_durations)
         print(
