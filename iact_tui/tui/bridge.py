@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from textual.message import Message
 from textual.message_pump import MessagePump
@@ -22,6 +22,15 @@ from iact_tui.tui.operator import Question
 
 KEEP_LINES = 2_000  # per step, in memory; the full output is in logs/<step>.log
 BATCH_LINES = 2_000  # at most this many new lines per screen update (the newest)
+
+
+@dataclass
+class _Pending:
+    """A step's output not yet taken by the screen: the newest chunks, enough for a batch."""
+
+    chunks: deque[tuple[str, int]] = field(default_factory=deque)  # (text, its lines)
+    lines: int = 0  # lines in ``chunks``
+    dropped: int = 0  # older lines no screen update will show (they are in the log)
 
 
 class RunBridge:
@@ -51,9 +60,10 @@ class RunBridge:
         self.keep_lines = keep_lines
         self.batch_lines = batch_lines
         self._lock = threading.Lock()
-        self._pending: list[tuple[str, str]] = []  # (step id, text) not yet taken by the screen
+        self._pending: dict[str, _Pending] = {}  # per step, not yet taken by the screen
         self._posted = False
         self.outputs: dict[str, deque[str]] = {}
+        self.printed: dict[str, int] = {}  # lines each step has printed (this attempt)
 
     def emit(self, event: ev.Event) -> None:
         if isinstance(event, ev.StepOutput):
@@ -62,13 +72,29 @@ class RunBridge:
         if isinstance(event, ev.StepStarted):
             # a new attempt starts with a marker line, like the log file
             first = event.command.splitlines()[0] if event.command else ""
-            self._buffer(event.step_id, f"--- attempt {event.attempt}: {first}\n")
+            with self._lock:
+                self.printed[event.step_id] = 0
+            self._buffer(event.step_id, f"--- attempt {event.attempt}: {first}\n", printed=False)
         self._post(RunBridge.EngineEvent(event))
 
-    def _buffer(self, step_id: str, text: str) -> None:
-        # called on the runner's thread; the screen takes the buffer on its own
+    def _buffer(self, step_id: str, text: str, *, printed: bool = True) -> None:
+        # called on the runner's thread, for every chunk a command prints: only what a screen
+        # update can show is kept (a chunk is dropped once newer ones hold a batch), so memory
+        # and the screen's work stay bounded however fast a command prints
+        count = text.count("\n")
         with self._lock:
-            self._pending.append((step_id, text))
+            if printed:
+                self.printed[step_id] = self.printed.get(step_id, 0) + count
+            pending = self._pending.get(step_id)
+            if pending is None:
+                pending = self._pending[step_id] = _Pending()
+            pending.chunks.append((text, count))
+            pending.lines += count
+            chunks = pending.chunks
+            while len(chunks) > 1 and pending.lines - chunks[0][1] >= self.batch_lines:
+                _text, older = chunks.popleft()
+                pending.lines -= older
+                pending.dropped += older
             if self._posted:
                 return
             self._posted = True
@@ -87,13 +113,11 @@ class RunBridge:
         limit = self.batch_lines if limit is None else limit
         with self._lock:
             self._posted = False
-            pending, self._pending = self._pending, []
-        chunks: dict[str, list[str]] = {}
-        for step_id, text in pending:
-            chunks.setdefault(step_id, []).append(text)
+            pending, self._pending = self._pending, {}
         batches: dict[str, list[str]] = {}
-        for step_id, texts in chunks.items():
-            lines, left_out = tail_lines(texts, limit)
+        for step_id, taken in pending.items():
+            lines, left_out = tail_lines([text for text, _ in taken.chunks], limit)
+            left_out += taken.dropped
             if left_out:
                 lines.insert(
                     0, f"… {left_out:,} lines not shown here (all are in logs/{step_id}.log) …"
@@ -102,9 +126,24 @@ class RunBridge:
             self.outputs.setdefault(step_id, deque(maxlen=self.keep_lines)).extend(lines)
         return batches
 
+    def lines_printed(self, step_id: str) -> int:
+        """How many lines the step's command has printed so far (this attempt)."""
+        return self.printed.get(step_id, 0)
+
     @property
     def has_output(self) -> bool:
         return bool(self._pending)
+
+    @property
+    def buffered_lines(self) -> int:
+        """How many lines wait to be taken (those already dropped from the buffer included)."""
+        with self._lock:
+            return sum(p.lines + p.dropped for p in self._pending.values())
+
+    @property
+    def buffered_steps(self) -> list[str]:
+        with self._lock:
+            return list(self._pending)
 
     def lines_of(self, step_id: str) -> list[str]:
         return list(self.outputs.get(step_id, ()))

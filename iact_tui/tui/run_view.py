@@ -132,6 +132,10 @@ class RunView:
             return self.bridge.lines_of(step_id)
         return log_tail(self.folder / "logs" / f"{step_id}.log")
 
+    def lines_printed(self, step_id: str) -> int:
+        """How many lines the step has printed in this session (0: not known)."""
+        return self.bridge.lines_printed(step_id) if self.bridge is not None else 0
+
 
 def log_tail(path: Path, max_bytes: int = TAIL_BYTES) -> list[str]:
     try:

@@ -39,8 +39,9 @@ from iact_tui.tui.widgets.step_detail import StepDetail
 from iact_tui.tui.widgets.step_tree import StepTree
 
 OUTPUT_GAP = 0.1  # seconds between two screen updates of streaming output
-FLOOD_GAP = 0.25  # ... when a command prints more than a screen update shows
-FLOOD_LINES = 200  # lines drawn per update during a flood (the newest; a marker says how many not)
+FLOOD_LINES = 200  # more lines than this waiting to be drawn: a flood (drawn: the newest this many)
+FLOOD_GAP = 0.4  # during a flood, the newest lines are drawn this often ...
+COUNT_GAP = 0.2  # ... and in between, only how many lines the step has printed so far
 NOTICE_SEVERITY = {"info": "information", "warning": "warning", "error": "error"}
 DIALOG_QUESTIONS = ("failure", "confirm", "choice", "interrupted")
 
@@ -152,8 +153,9 @@ class RunScreen(Screen[None]):
         self._refusals: dict[str, str] = {}  # step id -> why its last tick was refused
         self._last_manual = ""  # the manual step asked last (a refusal notice is about it)
         self._last_flush = 0.0
-        self._flush_gap = OUTPUT_GAP
         self._flush_timer: Timer | None = None
+        self._flood_since: float | None = None  # when the current flood of output began
+        self._last_tail = 0.0  # when the newest lines of a flood were drawn last
         self._allowed: tuple[bool | None, ...] = ()
         self._ended = ""
 
@@ -235,32 +237,51 @@ class RunScreen(Screen[None]):
     @on(RunBridge.OutputReady)
     def _output(self) -> None:
         # a few screen updates a second, however fast a command prints: between two, the bridge
-        # keeps the lines (only the newest are drawn); a flood of output is drawn less often,
-        # which leaves the event loop to reading the output and to the keys
-        wait = self._last_flush + self._flush_gap - time.monotonic()
+        # keeps the newest lines (bounded). Drawing holds the interpreter (one GIL for this thread
+        # and the runner's), and a command whose pipe is full waits for the runner: so during a
+        # flood the screen only counts the lines, and draws the newest ones every FLOOD_GAP
+        if self._flush_timer is not None:
+            return  # a flood's tick, or the next update, is already on its way
+        wait = self._last_flush + OUTPUT_GAP - time.monotonic()
         if wait <= 0:
             self._flush_output()
-        elif self._flush_timer is None:
+        else:
             self._flush_timer = self.set_timer(wait, self._flush_output)
 
     def _flush_output(self, *, whole: bool = False) -> None:
-        """Draw the buffered output. While a command floods, only the newest screenful or so of
-        each update is drawn (drawing is what competes with reading the output); when a step
-        ends (``whole``), up to the view's full scrollback."""
+        """Draw the buffered output. While a step runs: what came since the last update, or,
+        during a flood, the count of lines and every FLOOD_GAP the newest FLOOD_LINES. When it
+        ends (``whole``): everything buffered, up to the view's full scrollback."""
         if self._flush_timer is not None:
             self._flush_timer.stop()
             self._flush_timer = None
-        self._last_flush = time.monotonic()
+        now = time.monotonic()
+        self._last_flush = now
         bridge = self.view.bridge
-        if bridge is None or not bridge.has_output:
+        if bridge is None:
             return
         detail = self.query_one(StepDetail)
-        limit = None if whole or self._flush_gap == OUTPUT_GAP else FLOOD_LINES
-        flood = False
-        for step_id, lines in bridge.take_output(limit).items():
+        status = self.query_one(RunStatusBar)
+        if not whole and bridge.buffered_lines > FLOOD_LINES:
+            if self._flood_since is None:
+                self._flood_since = self._last_tail = now  # the first tail after FLOOD_GAP
+            flooding = bridge.buffered_steps
+            # the count: one line of the status bar, the cheapest thing to draw
+            status.set_note(f"{bridge.lines_printed(flooding[0]):,} lines so far")
+            if now - self._last_tail >= FLOOD_GAP - COUNT_GAP / 2:
+                self._last_tail = now
+                for step_id, lines in bridge.take_output(FLOOD_LINES).items():
+                    detail.add_output(step_id, lines)
+                    detail.output_count(step_id, bridge.lines_printed(step_id), running=True)
+            # the bridge posts no new OutputReady until the output is taken: tick on a timer
+            self._flush_timer = self.set_timer(COUNT_GAP, self._flush_output)
+            return
+        if self._flood_since is not None or whole:
+            self._flood_since = None
+            status.set_note("")
+        for step_id, lines in bridge.take_output(None if whole else FLOOD_LINES).items():
             detail.add_output(step_id, lines)
-            flood = flood or len(lines) >= (limit or bridge.batch_lines)
-        self._flush_gap = FLOOD_GAP if flood else OUTPUT_GAP
+            detail.output_count(step_id, bridge.lines_printed(step_id), running=not whole)
 
     @on(RunBridge.EngineEvent)
     def _event(self, message: RunBridge.EngineEvent) -> None:
@@ -282,6 +303,9 @@ class RunScreen(Screen[None]):
             self._attend(event.step_id)
         elif isinstance(event, ev.StepFinished):
             status.activity = f"{event.step_id} {event.status}"
+            detail.output_count(
+                event.step_id, self.view.lines_printed(event.step_id), running=False
+            )
         elif isinstance(event, ev.PhaseStarted):
             status.activity = f"phase {event.title}"
         elif isinstance(event, ev.StepChanged) and event.status == "interrupted":

@@ -26,6 +26,7 @@ class RunStatusBar(Horizontal):
         self.clock = clock
         self.started = clock()
         self.activity = ""  # what the run does now, in a few words
+        self.note = ""  # and how far it is with it (e.g. the lines a step printed so far)
         self._shown: dict[str, object] = {}
 
     def compose(self) -> ComposeResult:
@@ -63,6 +64,8 @@ class RunStatusBar(Horizontal):
         )
         if self.activity:
             text.append(f"  {self.activity}", Style(dim=True))
+        if self.note:
+            text.append(f" · {self.note}", Style(dim=True))
         self._set("#run-state", text)
         if self.view.read_only:
             elapsed = fmt.span(state.started_at, state.finished_at)
@@ -75,6 +78,12 @@ class RunStatusBar(Horizontal):
             self.query_one("#run-progress", ProgressBar).update(total=max(total, 1), progress=done)
         self._set("#run-count", f"{done}/{total}")
         self._set("#run-hosts", self._hosts(), layout=True)
+
+    def set_note(self, note: str) -> None:
+        """Say how far the run is with what it does now (only this label is drawn again)."""
+        if note != self.note:
+            self.note = note
+            self.update_state()
 
     def _hosts(self) -> Text:
         text = Text()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
@@ -27,6 +28,7 @@ class StepDetail(Vertical):
         self.step_id = ""
         self._instructions = ""
         self._shown: dict[str, tuple[str, tuple[Any, ...]]] = {}
+        self._heights: dict[str, int | None] = {}  # lines of what is shown, when none wraps
 
     def compose(self) -> ComposeResult:
         yield Static("", id="step-heading")
@@ -48,6 +50,9 @@ class StepDetail(Vertical):
         self.step_id = step_id
         if changed:  # the output first: whether it is shown depends on it
             self.query_one(OutputView).show(step_id, self.view.output_lines(step_id))
+            rec = self.view.state.steps.get(step_id)
+            running = rec is not None and rec.status == "running"
+            self.output_count(step_id, self.view.lines_printed(step_id), running=running)
         self.refresh_facts()
 
     def refresh_facts(self) -> None:
@@ -72,18 +77,40 @@ class StepDetail(Vertical):
             md.display = bool(instructions)
         self._update("#step-facts", self._facts(step_id, step, rec))
         output = self.query_one(OutputView)
-        manual = self.query_one("#manual", ManualPanel)
         # a manual step has no output; its room goes to the instructions and the answer panel
-        output.display = not (step is not None and step.kind == "manual") or bool(output.line_count)
-        self.set_class(not output.display, "-no-output")
-        self.set_class(manual.display, "-answering")
+        self._show_output(
+            not (step is not None and step.kind == "manual") or bool(output.line_count)
+        )
+
+    def _show_output(self, shown: bool) -> None:
+        """Show the output pane, or give its room to the instructions. Inline styles of the
+        two panes, not a class on this one: a class would style every widget in it again (tens
+        of milliseconds, each time the selected step changes kind)."""
+        output = self.query_one(OutputView)
+        if output.display == shown:
+            return
+        output.display = shown
+        info = self.query_one("#step-info")
+        if shown:  # back to the stylesheet's (app.tcss #step-info)
+            info.styles.clear_rule("height")
+            info.styles.clear_rule("max_height")
+            info.refresh(layout=True)
+        else:
+            info.styles.height = "1fr"
+            info.styles.max_height = "100%"
 
     def _update(self, selector: str, text: Text) -> None:
-        # only a real change costs a layout
+        # only a real change is drawn, and only a change of height costs a layout (of the whole
+        # screen: the step that starts must not hold up the reading of its output)
         key = (text.plain, tuple(text.spans))
-        if self._shown.get(selector) != key:
-            self._shown[selector] = key
-            self.query_one(selector, Static).update(text)
+        if self._shown.get(selector) == key:
+            return
+        widget = self.query_one(selector, Static)
+        before = self._heights.get(selector)
+        height = _height_unwrapped(text, widget.content_size.width)
+        self._shown[selector] = key
+        self._heights[selector] = height
+        widget.update(text, layout=height is None or height != before)
 
     def _heading(self, step_id: str, step: Any, rec: Any) -> Text:
         if not step_id:
@@ -183,9 +210,18 @@ class StepDetail(Vertical):
         if step_id == self.step_id:
             output = self.query_one(OutputView)
             output.add(lines)
-            if not output.display:
-                output.display = True
-                self.set_class(False, "-no-output")
+            self._show_output(True)
+
+    def output_count(self, step_id: str, printed: int, *, running: bool) -> None:
+        """How many lines the step has printed, in the output's title: while it floods the
+        screen, and when there are more than the view holds (all of them are in its log)."""
+        if step_id != self.step_id:
+            return
+        output = self.query_one(OutputView)
+        if running and printed > output.line_count:
+            output.set_note(f"{printed:,} lines so far…")
+        else:
+            output.set_note(f"{printed:,} lines" if printed > (output.max_lines or 0) else "")
 
     # -- the manual answer ------------------------------------------------------------------------
 
@@ -239,6 +275,14 @@ def expectations(step: Any) -> list[tuple[str, str]]:
     if role:
         out.append(("role", role + (" (four eyes)" if getattr(step, "four_eyes", False) else "")))
     return out
+
+
+def _height_unwrapped(text: Text, width: int) -> int | None:
+    """The lines ``text`` takes in ``width`` columns when none of them wraps, else None."""
+    lines = text.plain.split("\n")
+    if width <= 0 or any(cell_len(line) > width for line in lines):
+        return None
+    return len(lines)
 
 
 def _quote(text: str) -> str:
