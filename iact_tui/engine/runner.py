@@ -482,14 +482,8 @@ class Runner:
             if step.on_failure == "continue":
                 self.record("failure_decision", step=step.id, decision="continue", by="checklist", reason="on_failure = continue")
                 return
-            failure = Failure(
-                step.id,
-                outcome.message,
-                list(self.state.steps[step.id].output_tail),
-                hints,
-                can_rollback=not in_rollback and any(p.rollback for p in self.checklist.phases),
-                suggest_rollback=step.on_failure == "rollback",
-            )
+            failure = self._failure(step, outcome.message, list(self.state.steps[step.id].output_tail),
+                                    hints, in_rollback)
             self.emit(ev.Waiting("failure", step.id, detail=outcome.message))
             decision = await self._ask(step.id, self.operator.failure(step, failure))
             if decision is _EXTERNAL:
@@ -502,6 +496,17 @@ class Runner:
                 await self._apply_decision(step, decision, failure)
             except _Skipped:
                 return
+
+    def _failure(self, step: Any, message: str, tail: list[str], hints: list[tuple[str, str]],
+                 in_rollback: bool) -> Failure:
+        return Failure(
+            step.id,
+            message,
+            tail,
+            hints,
+            can_rollback=not in_rollback and any(p.rollback for p in self.checklist.phases),
+            suggest_rollback=step.on_failure == "rollback",
+        )
 
     async def _apply_decision(self, step: Any, d: Decision, failure: Failure) -> None:
         by = d.by or self.operator.name
@@ -563,9 +568,8 @@ class Runner:
             if rec.status in DONE_STATES:
                 return
             if rec.status == "failed":
-                failure = Failure(step.id, rec.message or "ticked as failed", [], self._hints(step, rec.message),
-                                  can_rollback=not in_rollback and any(p.rollback for p in self.checklist.phases),
-                                  suggest_rollback=step.on_failure == "rollback")
+                failure = self._failure(step, rec.message or "ticked as failed", [],
+                                        self._hints(step, rec.message), in_rollback)
                 self.emit(ev.Waiting("failure", step.id, detail=failure.message))
                 decision = await self._ask(step.id, self.operator.failure(step, failure))
                 if decision is _EXTERNAL:

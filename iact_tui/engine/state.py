@@ -132,15 +132,20 @@ class RunState:
         self.checklist_sha256 = r.get("checklist_sha256", "")
         self.presets.update(r.get("presets", {}))
         self.status = "running"
-        for p in r.get("plan", []):
-            self.steps[p["id"]] = StepRecord(
-                id=p["id"],
-                phase=p["phase"],
-                kind=p["kind"],
-                title=p.get("title", ""),
-                alternative=p.get("alternative", ""),
-                rollback=bool(p.get("rollback", False)),
-            )
+        self._add_plan(r.get("plan", []))
+
+    def _add_plan(self, plan: list[dict[str, Any]]) -> None:
+        """A record per planned step not known yet (all at the start; new ones on use-new)."""
+        for p in plan:
+            if p["id"] not in self.steps:
+                self.steps[p["id"]] = StepRecord(
+                    id=p["id"],
+                    phase=p["phase"],
+                    kind=p["kind"],
+                    title=p.get("title", ""),
+                    alternative=p.get("alternative", ""),
+                    rollback=bool(p.get("rollback", False)),
+                )
 
     def _on_run_resumed(self, r: dict[str, Any]) -> None:
         self.presets.update(r.get("presets", {}))
@@ -162,12 +167,7 @@ class RunState:
     def _on_checklist_changed(self, r: dict[str, Any]) -> None:
         if r.get("decision") == "use-new":
             self.checklist_sha256 = r.get("sha256_new", self.checklist_sha256)
-            for p in r.get("plan", []):
-                if p["id"] not in self.steps:
-                    self.steps[p["id"]] = StepRecord(
-                        id=p["id"], phase=p["phase"], kind=p["kind"], title=p.get("title", ""),
-                        alternative=p.get("alternative", ""), rollback=bool(p.get("rollback", False)),
-                    )
+            self._add_plan(r.get("plan", []))
 
     def _on_host_connected(self, r: dict[str, Any]) -> None:
         self.hosts[r["host"]] = {
