@@ -166,8 +166,10 @@ def test_default_folder_is_inside_the_run_and_a_new_export_replaces_the_old(
     assert second.exit_code == 0, second.output
     names = sorted(p.name for p in target.iterdir())
     assert names == ["checklist.toml", "export.toml", "logs", "report.html", "report.toml"]
-    result = verify(target)
-    assert result.exit_code == 0, result.output
+    result = verify(target)  # consistent, but unsigned: not verified
+    assert result.exit_code == 1, result.output
+    assert "NOT VERIFIED: report.toml is not signed" in result.output
+    assert "Its record is consistent" in result.output
 
 
 def test_export_refuses_a_folder_that_is_not_its_own(runs: Path, tmp_path: Path) -> None:
@@ -236,16 +238,18 @@ def test_an_unfinished_run_is_exported_and_marked(tmp_path: Path) -> None:
         # the record still only in the journal is in the exported report
         events = tomllib.loads((target / "report.toml").read_text())["events"]
         assert events[-1]["type"] == "step_ticked" and events[-1]["step"] == "notify-rollback"
-        checked = verify(target)
-        assert checked.exit_code == 0, checked.output
+        checked = verify(target)  # consistent, not signed: not verified
+        assert checked.exit_code == 1, checked.output
+        assert "NOT VERIFIED: report.toml is not signed" in checked.output
         assert (
             "the run was not finished when this report was written (status running)"
             in checked.output
         )
         # the run folder itself: report.toml plus the journal
         live = verify(builder.folder)
-        assert live.exit_code == 0, live.output
+        assert live.exit_code == 1, live.output
         assert "1 records in journal.jsonl are not yet in report.toml" in live.output
+        assert "status running" in live.output and "NOT VERIFIED" in live.output
     finally:
         builder.store.lock.release()
 
@@ -687,11 +691,12 @@ def test_removed_reordered_or_edited_events_are_caught(
     change: Any, expected: str, runs: Path, tmp_path: Path
 ) -> None:
     out = bundle(runs, tmp_path / "bundle")
-    assert verify(out).exit_code == 0
+    assert verify_bundle(out).consistent
     rewrite_report(out / "report.toml", change)
     result = verify(out)
     assert result.exit_code == 1, result.output
     assert f"report.toml: {expected}" in result.output
+    assert not verify_bundle(out).consistent
 
 
 def test_an_edited_event_with_its_hash_recomputed_breaks_the_next_link(
@@ -818,7 +823,8 @@ def test_verify_bad_input_is_exit_2(runs: Path, tmp_path: Path) -> None:
     assert unreadable.exit_code == 2 and "cannot be read as a run report" in unreadable.output
     # a run id resolves through --runs-dir
     by_id = cli("verify", RUN_ID[-4:], "--runs-dir", str(runs))
-    assert by_id.exit_code == 0, by_id.output
+    assert by_id.exit_code == 1, by_id.output  # found and read; an unsigned run is not verified
+    assert f"run {RUN_ID}:" in by_id.output and "NOT VERIFIED: report.toml is not signed" in by_id.output
 
 
 def test_export_through_python_dash_m(runs: Path, key: Path, allowed: Path, tmp_path: Path) -> None:

@@ -275,6 +275,7 @@ def test_signed_by_ssh_keygen_with_a_passphrase_key_verifies_with_iact_tui(
         check=True,
         timeout=60,
     )
+    (out / "export.toml").unlink()  # signed by nobody: verify would name it as not covered
     allowed = write_allowed(
         tmp_path / "allowed", [f"pass@example.org {public_line(keys['ed25519-pass'])}"]
     )
@@ -301,6 +302,7 @@ def test_signed_by_ssh_keygen_through_ssh_agent_verifies_with_iact_tui(
             "-n",
             NAMESPACE,
             str(out / "report.toml"),
+            str(out / "export.toml"),
         ],
         env=env,
         capture_output=True,
@@ -320,7 +322,7 @@ def test_without_allowed_signers_the_key_is_shown_and_the_signer_left_unchecked(
     out = tmp_path / "bundle"
     assert export(runs, out, "--sign", str(keys["ecdsa"])).exit_code == 0
     result = verify(out)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # a good signature by a key nobody vouched for
     fp = fingerprint(Path(f"{keys['ecdsa']}.pub"))
     assert f"made with ECDSA key {fp}; not checked against trusted signers" in result.output
     assert (
@@ -328,7 +330,12 @@ def test_without_allowed_signers_the_key_is_shown_and_the_signer_left_unchecked(
         in result.output
     )
     assert "An SSH signature carries no time" in result.output
-    assert f"verified: report.toml is intact; its signer is not checked (key {fp})" in result.output
+    assert (
+        "NOT VERIFIED: signer not checked: report.toml, export.toml carry good signatures made "
+        f"with ECDSA key {fp}, but nothing says whose key that is (give --allowed-signers)"
+        in result.output
+    )
+    assert "verified:" not in result.output.replace("NOT VERIFIED:", "")
 
 
 # -- passphrases -------------------------------------------------------------------------------
@@ -713,9 +720,11 @@ def test_allowed_signers_without_a_signature_is_a_failure(
     assert result.exit_code == 1
     assert "report.toml is not signed: there is no report.toml.sig next to it" in result.output
     unsigned = verify(out)
-    assert unsigned.exit_code == 0
+    assert unsigned.exit_code == 1, unsigned.output
     assert (
-        "verified: report.toml is intact (event chain, tables, logs), but it is not signed"
+        "NOT VERIFIED: report.toml is not signed: there is no report.toml.sig next to it. Its "
+        "record is consistent (event chain, tables, step logs, checklist), which guards against "
+        "accidental damage only: anyone who edits a run can recompute its hash chain"
         in unsigned.output
     )
 

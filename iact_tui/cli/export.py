@@ -113,7 +113,8 @@ def export(
         )
     else:
         click.echo(
-            f"not signed (sign with --sign KEY); verify with: iact-tui verify {result.folder}"
+            "not signed (sign with --sign KEY): `iact-tui verify` can check that it is consistent, "
+            "not who made it, and will not call it verified"
         )
     sys.exit(EXIT_OK)
 
@@ -154,9 +155,12 @@ def _passphrase(prompt: str, env_name: str | None) -> str | None:
 def verify(
     file: str, allowed_signers: str | None, identity: str | None, runs_dir: str | None
 ) -> None:
-    """Verify FILE (a report.toml, an export folder or a run): signature, event chain, step logs.
+    """Verify FILE (a report.toml, an export folder or a run): signatures, event chain, step logs.
 
-    Exit 0 when everything matches, 1 naming what does not, 2 when FILE cannot be read."""
+    Exit 0 only when report.toml and every file beside it are covered by signatures made by keys
+    that --allowed-signers lists for the iact-tui-report namespace; 1 otherwise (something does
+    not match, a file no signature covers, an unsigned report, a signer not checked), each reason
+    named; 2 when FILE or the allowed_signers file cannot be read."""
     from iact_tui.engine.export_render import fmt_time
     from iact_tui.engine.export_verify import VerifyInputError
     from iact_tui.engine.export_verify import verify as verify_report
@@ -168,8 +172,10 @@ def verify(
     if not target.exists():
         try:
             target = resolve_run(file, runs_dir_path(runs_dir))
-        except ReportError:
-            fail(f"no such file or folder: {file}")
+        except ReportError as exc:
+            from iact_tui.engine.store import WILDCARDS
+
+            fail(str(exc) if any(c in file for c in WILDCARDS) else f"no such file or folder: {file}")
     try:
         result = verify_report(target, Path(allowed_signers) if allowed_signers else None, identity)
     except KeyboardInterrupt:
@@ -178,12 +184,8 @@ def verify(
         fail(str(exc))
 
     click.echo(f"verifying {result.report}")
-    for each in result.signatures:
-        click.echo(f"  {'ok  ' if each.ok else 'FAIL'}  signature  {each.describe()}")
-    for check in result.checks:
-        click.echo(f"  {'ok  ' if check.ok else 'FAIL'}  {check.topic:<10} {check.text}")
-    for note in result.notes:
-        click.echo(f"  note  {note}")
+    for ok, text in result.lines():
+        click.echo(f"  {'note' if ok is None else 'ok  ' if ok else 'FAIL'}  {text}")
 
     state = result.state
     if state is not None:
@@ -210,22 +212,14 @@ def verify(
             click.echo(
                 "The signature was not checked against trusted signers: give --allowed-signers to do so."
             )
-    if result.ok:
-        if sig is not None and sig.trusted:
-            click.echo(f"verified: {result.report.name} is intact and signed by {sig.principal}")
-        elif sig is not None:
-            click.echo(
-                f"verified: {result.report.name} is intact; its signer is not checked (key {sig.key.fingerprint if sig.key else '?'})"
-            )
-        else:
-            click.echo(
-                f"verified: {result.report.name} is intact (event chain, tables, logs), but it is not signed"
-            )
+    if result.ok and sig is not None:
+        click.echo(f"verified: {result.report.name} is intact and signed by {sig.principal}")
         sys.exit(EXIT_OK)
     problems = result.problems
-    click.echo(
-        f"NOT VERIFIED: {len(problems)} problem{'s' if len(problems) != 1 else ''}:", err=False
-    )
-    for p in problems:
-        click.echo(f"  - {p}")
+    if result.consistent:  # only the signature's proof is missing: say what the record is
+        click.echo(f"NOT VERIFIED: {result.shortfall}")
+    else:
+        click.echo(f"NOT VERIFIED: {len(problems)} problem{'s' if len(problems) != 1 else ''}:")
+        for p in problems:
+            click.echo(f"  - {p}")
     sys.exit(EXIT_FAILED)

@@ -7,7 +7,8 @@ The bundle (``RUN_FOLDER/export/`` by default, or any folder given)::
     checklist.toml       the checklist as pinned when the run started (its sha256 is in the report)
     logs/<step>.log      every step log the report references (their sha256 are in the events)
     report.md, .html     the human checklist, when asked for (each with its .sig when signed)
-    export.toml          who exported it, when, and the sha256 of each file above (signed too)
+    export.toml          who exported it, when, and the sha256 of each file above and of any step
+                         log still being written (signed too)
 
 ``verify`` on that folder needs nothing else. Before anything is written or signed, the run's
 record is checked the way ``verify`` checks it (event chain, tables, logs, pinned checklist):
@@ -233,7 +234,9 @@ def export_run(
 
     manifest = target / MANIFEST
     manifest.write_bytes(
-        tomli_w.dumps(_manifest(result, checklist_bytes, signer, exported_at, exported_by)).encode()
+        tomli_w.dumps(
+            _manifest(result, checklist_bytes, signer, exported_at, exported_by, logs)
+        ).encode()
     )
     if signer is not None:
         from iact_tui.engine.signing import sign_files
@@ -337,18 +340,23 @@ def _manifest(
     signer: Signer | None,
     exported_at: str,
     exported_by: str,
+    logs: Sequence[str] = (),
 ) -> dict[str, Any]:
     state = result.snapshot.state
+    # a log the report gives no final sha256 for (its step was still running) is listed here,
+    # so that a signed export.toml covers it: verify vouches only for signed bytes
+    sealed = {
+        s.log for s in state.steps.values() if s.log and s.log_sha256 and s.status not in NOT_FINAL
+    }
     files = []
-    for path in [
-        *result.files[:1],
-        *([result.folder / PINNED] if checklist_bytes is not None else []),
-        *result.files[1:],
+    for path, name in [
+        *[(p, p.name) for p in result.files[:1]],
+        *([(result.folder / PINNED, PINNED)] if checklist_bytes is not None else []),
+        *[(p, p.name) for p in result.files[1:]],
+        *[(result.folder / log, log) for log in logs if log not in sealed],
     ]:
         data = path.read_bytes()
-        files.append(
-            {"path": path.name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-        )
+        files.append({"path": name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
     export: dict[str, Any] = {
         "exported_at": exported_at,
         "exported_by": exported_by,

@@ -12,6 +12,15 @@ What is checked, and what each check proves:
   so an edited step row is caught too.
 - every step log the events give a sha256 for is re-hashed; ``checklist.toml`` against the
   pinned sha256; the files listed in ``export.toml`` against their sha256.
+
+The verdict (``Verification.ok``, exit 0 of ``iact-tui verify``) means one thing: ``report.toml``
+and every other file in the folder are covered by signatures, each made by a key that the given
+allowed_signers lists for the namespace. A signed report is read alone: its status, steps and
+events come from the signed bytes, never from ``journal.jsonl``, and any file no signature covers
+(directly, through the signed report's sha256 of a log or of the pinned checklist, or through a
+signed ``export.toml``) is named and fails it. An unsigned record is at best *consistent*: its
+hash chain is unkeyed, so anyone who edits a run can recompute it; that guards against accidental
+damage only, and is not "verified".
 """
 
 from __future__ import annotations
@@ -65,16 +74,76 @@ class Verification:
     state: RunState | None = None
     manifest: dict[str, Any] | None = None
     trusted: bool = False  # --allowed-signers was given
+    sealed: bool = False  # report.toml has a .sig next to it (good or not): it is read alone
+    examined: set[str] = field(default_factory=set)  # files whose signature was looked at
 
     @property
-    def ok(self) -> bool:
+    def consistent(self) -> bool:
+        """Nothing checked is wrong: no failed check, no bad signature. On its own this guards
+        against accidental damage only (anyone who edits a run can recompute its hash chain)."""
         return all(c.ok for c in self.checks) and all(s.ok for s in self.signatures)
 
     @property
+    def ok(self) -> bool:
+        """Verified (exit 0): consistent, report.toml signed, every file covered by a signature,
+        and every signature made by a key that the given allowed_signers lists."""
+        return (
+            self.consistent
+            and self.report_signature is not None
+            and all(s.trusted for s in self.signatures)
+        )
+
+    @property
+    def shortfall(self) -> str:
+        """Why a result that is otherwise consistent is still not verified ("" when it is)."""
+        if not self.sealed:
+            name = self.report.name
+            text = f"{name} is not signed: there is no {name}{SIG_SUFFIX} next to it"
+            if self.consistent:
+                text += (
+                    ". Its record is consistent (event chain, tables, step logs, checklist), which "
+                    "guards against accidental damage only: anyone who edits a run can recompute "
+                    "its hash chain"
+                )
+            return text
+        unchecked = [s for s in self.signatures if s.ok and not s.trusted]
+        if not unchecked:
+            return ""
+        keys = sorted({s.key.describe() for s in unchecked if s.key is not None})
+        names = ", ".join(s.file for s in unchecked)
+        return (
+            f"signer not checked: {names} carry good signatures made with "
+            f"{', '.join(keys) or 'an unknown key'}, but nothing says whose key that is "
+            "(give --allowed-signers)"
+        )
+
+    @property
     def problems(self) -> list[str]:
-        return [s.describe() for s in self.signatures if not s.ok] + [
-            c.text for c in self.checks if not c.ok
-        ]
+        shortfall = self.shortfall
+        return (
+            [s.describe() for s in self.signatures if not s.ok]
+            + [c.text for c in self.checks if not c.ok]
+            + ([shortfall] if shortfall else [])
+        )
+
+    @property
+    def exit_code(self) -> int:
+        """0 verified; 1 anything else (``iact-tui verify``; unreadable input raises instead)."""
+        return 0 if self.ok else 1
+
+    def lines(self) -> list[tuple[bool | None, str]]:
+        """(ok, text) for each signature and check, in order; None: a note. As the CLI and the
+        TUI show them."""
+        out: list[tuple[bool | None, str]] = []
+        if not self.sealed:
+            name = self.report.name
+            out.append(
+                (False, f"{'signature':<10} {name} is not signed: no {name}{SIG_SUFFIX} next to it")
+            )
+        out += [(s.ok, f"{'signature':<10} {s.describe()}") for s in self.signatures]
+        out += [(c.ok, f"{c.topic:<10} {c.text}") for c in self.checks]
+        out += [(None, note) for note in self.notes]
+        return out
 
     @property
     def report_signature(self) -> SignatureCheck | None:
@@ -121,7 +190,8 @@ def verify(
     except OSError as exc:
         raise VerifyInputError(f"cannot read {report}: {exc.strerror}") from None
 
-    _check_signature_of(result, report, raw, allowed, identity, required=True)
+    result.sealed = report.with_name(report.name + SIG_SUFFIX).exists()
+    _check_signature_of(result, report, raw, allowed, identity, required=False)
 
     # the record itself
     try:
@@ -159,11 +229,22 @@ def verify(
 
     records = events
     journal = folder / JOURNAL
-    if not chain and report.name == REPORT and journal.exists() and journal.stat().st_size > 0:
+    # a signed report is read alone: records outside the signed bytes never change what it says
+    if (
+        not result.sealed
+        and not chain
+        and report.name == REPORT
+        and journal.is_file()
+        and journal.stat().st_size > 0
+    ):
         try:
             records = read_records(folder)
         except ReportError as exc:
             result.checks.append(Check(False, "events", str(exc)))
+        except OSError as exc:
+            result.checks.append(
+                Check(False, "events", f"cannot read {JOURNAL}: {exc.strerror or exc}")
+            )
         else:
             if len(records) > len(events):
                 result.notes.append(
@@ -209,8 +290,15 @@ def verify(
             )
         )
 
-    _check_logs(result, folder, state)
-    _check_exported_files(result, folder, report, extra, allowed, identity, state)
+    unfinished = _check_logs(result, folder, state)
+    listed = _check_exported_files(result, folder, report, extra, allowed, identity, state)
+    unlisted = [s for s in unfinished if state.steps[s].log not in listed]
+    if unlisted:
+        result.notes.append(
+            f"{len(unlisted)} step log(s) still being written were not checked: {', '.join(unlisted[:5])}"
+        )
+    if result.sealed:
+        _check_coverage(result, folder, report, state, listed, allowed, identity)
     if state.status not in ("succeeded", "rolled_back", "aborted"):
         result.notes.append(
             f"the run was not finished when this report was written (status {state.status})"
@@ -226,30 +314,39 @@ def _check_signature_of(
     identity: str | None,
     *,
     required: bool,
+    name: str | None = None,
 ) -> None:
+    name = name or path.name
     sig = path.with_name(path.name + SIG_SUFFIX)
     if sig.exists():
+        result.examined.add(name)
         try:
             text = sig.read_bytes()
         except OSError as exc:
             result.checks.append(
-                Check(False, "signature", f"cannot read {sig.name}: {exc.strerror}")
+                Check(False, "signature", f"cannot read {name}{SIG_SUFFIX}: {exc.strerror}")
             )
             return
         from iact_tui.engine.signing import check_signature
 
-        result.signatures.append(check_signature(path.name, data, text, allowed, identity))
+        result.signatures.append(check_signature(name, data, text, allowed, identity))
     elif allowed is not None and required:
+        result.examined.add(name)
         result.checks.append(
             Check(
-                False, "signature", f"{path.name} is not signed: there is no {sig.name} next to it"
+                False,
+                "signature",
+                f"{name} is not signed: there is no {name}{SIG_SUFFIX} next to it",
             )
         )
-    else:
-        result.notes.append(f"{path.name} is not signed (no {sig.name})")
+    elif path != result.report and not result.sealed:
+        # an unsigned report.toml: Verification.shortfall says so; a file beside a signed one:
+        # the coverage check names it unless a signed export.toml lists it
+        result.notes.append(f"{name} is not signed (no {name}{SIG_SUFFIX})")
 
 
-def _check_logs(result: Verification, folder: Path, state: RunState) -> None:
+def _check_logs(result: Verification, folder: Path, state: RunState) -> list[str]:
+    """Re-hash every final step log; returns the steps whose log was still being written."""
     good = 0
     unfinished = []
     for s in state.steps.values():
@@ -296,10 +393,7 @@ def _check_logs(result: Verification, folder: Path, state: RunState) -> None:
             True, "logs", f"{good} step log{'s' if good != 1 else ''} match their recorded sha256"
         )
     )
-    if unfinished:
-        result.notes.append(
-            f"{len(unfinished)} step log(s) still being written were not checked: {', '.join(unfinished[:5])}"
-        )
+    return unfinished
 
 
 def _check_exported_files(
@@ -310,7 +404,9 @@ def _check_exported_files(
     allowed: AllowedSigners | None,
     identity: str | None,
     state: RunState,
-) -> None:
+) -> set[str]:
+    """Signatures of the exported formats and export.toml; the files export.toml lists against
+    their sha256 (each mismatch named). Returns the files it lists."""
     names = [FORMAT_FILES["md"], FORMAT_FILES["html"], MANIFEST]
     if extra is not None and extra.name not in names:
         names.append(extra.name)
@@ -321,14 +417,16 @@ def _check_exported_files(
         try:
             data = path.read_bytes()
         except OSError as exc:
+            result.examined.add(name)
             result.checks.append(Check(False, "export", f"cannot read {name}: {exc.strerror}"))
             continue
         _check_signature_of(
             result, path, data, allowed, identity, required=extra is not None and name == extra.name
         )
+    listed: set[str] = set()
     manifest = folder / MANIFEST
     if not manifest.exists():
-        return
+        return listed
     try:
         doc = tomllib.loads(manifest.read_text(encoding="utf-8"))
         files = doc.get("files", [])
@@ -337,7 +435,10 @@ def _check_exported_files(
             raise ValueError("unexpected layout")
     except (tomllib.TOMLDecodeError, UnicodeDecodeError, ValueError) as exc:
         result.checks.append(Check(False, "export", f"{MANIFEST} cannot be read: {exc}"))
-        return
+        return listed
+    except OSError as exc:
+        result.checks.append(Check(False, "export", f"cannot read {MANIFEST}: {exc.strerror}"))
+        return listed
     result.manifest = doc
     if info.get("run_id") not in (None, state.run_id):
         result.checks.append(
@@ -351,11 +452,18 @@ def _check_exported_files(
             continue
         name = str(entry.get("path", ""))
         path = folder / name
-        if "/" in name or name.startswith(".") or not path.exists():
+        if not is_inside(name) or name.startswith(".") or not path.is_file():
             result.checks.append(Check(False, "export", f"{name} listed in {MANIFEST} is missing"))
             bad += 1
             continue
-        if hashlib.sha256(path.read_bytes()).hexdigest() != entry.get("sha256"):
+        listed.add(name)
+        try:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError as exc:
+            result.checks.append(Check(False, "export", f"cannot read {name}: {exc.strerror}"))
+            bad += 1
+            continue
+        if digest != entry.get("sha256"):
             result.checks.append(
                 Check(
                     False,
@@ -368,6 +476,107 @@ def _check_exported_files(
         result.checks.append(
             Check(True, "export", f"the {len(files)} files listed in {MANIFEST} match their sha256")
         )
+    return listed
+
+
+MAX_UNCOVERED = 8
+
+
+def _check_coverage(
+    result: Verification,
+    folder: Path,
+    report: Path,
+    state: RunState,
+    listed: set[str],
+    allowed: AllowedSigners | None,
+    identity: str | None,
+) -> None:
+    """A signed report vouches only for signed bytes: every file in the folder must be covered by
+    a signature, directly (FILE.sig), through the signed report (the pinned checklist, the step
+    logs it gives a sha256 for) or through a signed export.toml (the files it lists). Anything
+    else (journal records, an added or edited rendering, any extra file) is named and fails."""
+    files, linked = _folder_files(folder)
+    present = set(files)
+    # any other file that carries a signature of its own is checked like the exported ones
+    for rel in files:
+        if rel not in result.examined and rel + SIG_SUFFIX in present and rel != report.name:
+            path = folder / rel
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                result.examined.add(rel)
+                result.checks.append(Check(False, "coverage", f"cannot read {rel}: {exc.strerror}"))
+                continue
+            _check_signature_of(result, path, data, allowed, identity, required=False, name=rel)
+    claimed = {report.name}
+    if state.checklist_sha256:
+        claimed.add(PINNED)
+    claimed |= {
+        s.log
+        for s in state.steps.values()
+        if s.log and s.log_sha256 and s.status not in NOT_FINAL and is_inside(s.log)
+    }
+    manifest_sig = next((s for s in result.signatures if s.file == MANIFEST), None)
+    if manifest_sig is not None and manifest_sig.ok:
+        claimed |= listed
+    uncovered: list[str] = []
+    for rel in files:
+        if rel in claimed or rel in result.examined:
+            continue
+        if rel.endswith(SIG_SUFFIX) and rel[: -len(SIG_SUFFIX)] in (result.examined | claimed):
+            continue
+        uncovered.append(_uncovered_reason(folder, rel, present))
+    uncovered += [
+        f"{rel} is a symbolic link to a folder: what it holds is not covered by any signature"
+        for rel in linked
+    ]
+    if len(uncovered) > MAX_UNCOVERED:
+        more = len(uncovered) - MAX_UNCOVERED
+        uncovered = [*uncovered[:MAX_UNCOVERED], f"and {more} more files no signature covers"]
+    if uncovered:
+        result.checks += [Check(False, "coverage", text) for text in uncovered]
+    else:
+        result.checks.append(
+            Check(
+                True, "coverage", f"every file here is covered by a signature ({len(files)} files)"
+            )
+        )
+
+
+def _uncovered_reason(folder: Path, rel: str, present: set[str]) -> str:
+    if rel == JOURNAL:
+        try:
+            with open(folder / rel, "rb") as f:
+                count = sum(1 for line in f if line.strip())
+        except OSError:
+            count = -1
+        if count > 0:
+            return (
+                f"{JOURNAL} holds {count} record{'s' if count != 1 else ''} that no signature "
+                f"covers: a signed report's status, steps and events come from {REPORT} alone"
+            )
+    if rel.endswith(SIG_SUFFIX):
+        return f"{rel} signs no file here: there is no {rel[: -len(SIG_SUFFIX)]} next to it"
+    if rel == MANIFEST:
+        return f"{MANIFEST} is not covered by any signature (no {MANIFEST}{SIG_SUFFIX}): its claims and file list are not vouched for"
+    if rel in (FORMAT_FILES["md"], FORMAT_FILES["html"]):
+        return f"{rel} is not covered by any signature (no {rel}{SIG_SUFFIX}, and no signed {MANIFEST} lists it)"
+    return f"{rel} is not covered by any signature"
+
+
+def _folder_files(folder: Path) -> tuple[list[str], list[str]]:
+    """Every file under FOLDER (relative, '/'-separated, sorted) and every symbolic link to a
+    folder (not followed)."""
+    files: list[str] = []
+    linked: list[str] = []
+    for top, dirs, names in os.walk(folder):
+        base = os.path.relpath(top, folder)
+        prefix = "" if base == "." else base.replace(os.sep, "/") + "/"
+        for d in list(dirs):
+            if os.path.islink(os.path.join(top, d)):
+                linked.append(prefix + d)
+        files += [prefix + n for n in names]
+    return sorted(files), sorted(linked)
 
 
 def pinned_checklist_problem(folder: Path, state: RunState) -> str:
@@ -376,7 +585,10 @@ def pinned_checklist_problem(folder: Path, state: RunState) -> str:
         return ""
     if not path.exists():
         return f"{PINNED} is missing (the report pins the checklist by sha256 {state.checklist_sha256[:16]}…)"
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as exc:
+        return f"cannot read {PINNED}: {exc.strerror or exc}"
     if digest != state.checklist_sha256:
         return f"{PINNED} does not match the sha256 the report pins ({state.checklist_sha256[:16]}…, file {digest[:16]}…): it was changed"
     return ""

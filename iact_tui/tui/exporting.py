@@ -56,7 +56,10 @@ class ExportOutcome:
             out.append("Anyone verifies it with OpenSSH alone:")
             out.append(f"  {self.verify_command}")
         else:
-            out.append("Not signed: give a key (or agent) to sign it.")
+            out.append(
+                "Not signed: verify can check that it is consistent, not who made it. "
+                "Give a key (or agent) to sign it."
+            )
         return out
 
 
@@ -129,11 +132,7 @@ def run_verify(target: str, allowed_signers: str = "", identity: str = "") -> Ve
         Path(allowed_signers).expanduser() if allowed_signers else None,
         identity or None,
     )
-    lines: list[tuple[bool | None, str]] = [
-        (s.ok, f"signature  {s.describe()}") for s in result.signatures
-    ]
-    lines += [(c.ok, f"{c.topic:<10} {c.text}") for c in result.checks]
-    lines += [(None, note) for note in result.notes]
+    lines = result.lines()
     state = result.state
     if state is not None:
         info = state.info
@@ -145,17 +144,10 @@ def run_verify(target: str, allowed_signers: str = "", identity: str = "") -> Ve
             )
         )
     sig = result.report_signature
-    if result.ok:
-        if sig is not None and sig.trusted:
-            verdict = f"Verified: {result.report.name} is intact and signed by {sig.principal}."
-        elif sig is not None:
-            fingerprint = sig.key.fingerprint if sig.key else "?"
-            verdict = (
-                f"Verified: {result.report.name} is intact; signed with key {fingerprint}, "
-                "not checked against trusted signers (give an allowed_signers file)."
-            )
-        else:
-            verdict = f"Verified: {result.report.name} is intact (event chain, tables, logs), but it is not signed."
+    if result.ok and sig is not None:
+        verdict = f"Verified: {result.report.name} is intact and signed by {sig.principal}."
+    elif result.consistent:  # only the signature's proof is missing: say what the record is
+        verdict = f"NOT VERIFIED: {result.shortfall}."
     else:
         problems = result.problems
         verdict = f"NOT VERIFIED: {len(problems)} problem{'s' if len(problems) != 1 else ''}: {problems[0]}"

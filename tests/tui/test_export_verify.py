@@ -123,3 +123,37 @@ async def test_export_from_the_runs_screen_and_a_tampered_report_fails_verificat
         checks = str(screen.query_one("#verify-checks").render())
         assert "FAIL" in checks
     assert (folder / "report.toml").is_file()  # the run itself is untouched
+
+
+def test_the_verify_view_gives_the_command_line_verdict(tmp_path: Path) -> None:
+    """Unsigned: consistent, not verified. Signed, no allowed_signers: signer not checked. Signed
+    and trusted: verified. A journal beside a signed report: named, and the run's status is the
+    signed one."""
+    from iact_tui.engine.export import export_run
+    from iact_tui.engine.signing import load_key_file
+    from iact_tui.tui.exporting import run_verify
+    from tests import runfactory
+
+    key, allowed = make_key(tmp_path, None)
+    runs = tmp_path / "runs"
+    folder = runfactory.staging_run(runs)
+    export_run(folder, out_dir=tmp_path / "plain")
+    unsigned = run_verify(str(tmp_path / "plain"))
+    assert not unsigned.ok
+    assert unsigned.verdict.startswith("NOT VERIFIED: report.toml is not signed")
+    assert "guards against accidental damage only" in unsigned.verdict
+    export_run(folder, out_dir=tmp_path / "signed", signer=load_key_file(key))
+    unchecked = run_verify(str(tmp_path / "signed"))
+    assert not unchecked.ok and unchecked.verdict.startswith("NOT VERIFIED: signer not checked")
+    trusted = run_verify(str(tmp_path / "signed"), str(allowed), PRINCIPAL)
+    assert (
+        trusted.ok
+        and trusted.verdict == f"Verified: report.toml is intact and signed by {PRINCIPAL}."
+    )
+    (tmp_path / "signed" / "journal.jsonl").write_text('{"seq": 39, "type": "run_finished"}\n')
+    journal = run_verify(str(tmp_path / "signed"), str(allowed), PRINCIPAL)
+    assert (
+        not journal.ok
+        and "journal.jsonl holds 1 record that no signature covers" in journal.verdict
+    )
+    assert any("status rolled_back" in text for _ok, text in journal.lines)
