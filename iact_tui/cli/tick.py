@@ -25,14 +25,26 @@ POLL = 0.1
 @click.option("--reason", help="Why it is skipped.")
 @click.option("--note", help="A note or an evidence link.")
 @click.option("--as", "as_", metavar="NAME", help="Who ticks (default: $IACT_OPERATOR, git user.name, login).")
+@click.option("--ahead", is_flag=True,
+              help="Answer a step the run has not reached yet; used when it gets there (never a rollback "
+                   "step before a rollback has started).")
 @runs_dir_option
 def tick(run_ref: str, step: str, failed: bool, skip: bool, reason: str | None, note: str | None,
-         as_: str | None, runs_dir: str | None) -> None:
-    """Tick STEP of RUN as passed (default), --fail, or --skip --reason TEXT."""
+         as_: str | None, ahead: bool, runs_dir: str | None) -> None:
+    """Tick STEP of RUN as passed (default), --fail, or --skip --reason TEXT.
+
+    Only a step that waits for a person now takes a tick; --ahead answers a later one."""
     from iact_tui.engine.load import ChecklistError, parse_checklist
     from iact_tui.engine.session import default_operator
     from iact_tui.engine.store import PINNED, ReportError, RunLocked, RunStore, resolve_run
-    from iact_tui.engine.ticks import Tick, TickRefused, post_request, read_result, record_tick
+    from iact_tui.engine.ticks import (
+        Tick,
+        TickRefused,
+        describe,
+        post_request,
+        read_result,
+        record_tick,
+    )
 
     if failed and skip:
         _bad("--fail and --skip exclude each other")
@@ -44,11 +56,14 @@ def tick(run_ref: str, step: str, failed: bool, skip: bool, reason: str | None, 
         folder = resolve_run(run_ref, _dir(runs_dir))
     except ReportError as exc:
         _bad(str(exc))
-    the_tick = Tick(step, action, by, note=note or "", reason=reason or "")
+    the_tick = Tick(step, action, by, note=note or "", reason=reason or "", ahead=ahead)
     try:
         store = RunStore.open(folder)
     except RunLocked:
-        rid = post_request(folder / "inbox", the_tick)
+        try:
+            rid = post_request(folder / "inbox", the_tick)
+        except OSError as exc:
+            _bad(f"cannot leave the tick in the run's inbox {folder / 'inbox'}: {exc.strerror or exc}")
         deadline = time.monotonic() + ANSWER_WAIT
         while time.monotonic() < deadline:
             result = read_result(folder / "inbox", rid)
@@ -70,12 +85,11 @@ def tick(run_ref: str, step: str, failed: bool, skip: bool, reason: str | None, 
         except (OSError, ChecklistError) as exc:
             _bad(f"the run's pinned checklist cannot be read: {exc}")
         try:
-            record_tick(store, checklist, the_tick)
+            rec = record_tick(store, checklist, the_tick)
         except TickRefused as exc:
             click.echo(f"iact-tui: refused: {exc}", err=True)
             sys.exit(EXIT_BAD_INPUT)
-        status = store.state.steps[step].status
-        click.echo(f"recorded: {step} {status.replace('_', ' ')} by {by}")
+        click.echo(describe(store, the_tick, rec))
         if store.state.status in ("paused", "failed", "running"):
             click.echo(f"continue with: iact-tui resume {store.state.run_id}")
     finally:

@@ -6,8 +6,11 @@ process driving the run (TUI, terminal) or from `iact-tui tick` in another termi
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
+import stat
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,14 +31,24 @@ class Tick:
     note: str = ""
     reason: str = ""  # required for skip
     id: str = ""
+    ahead: bool = False  # for a step the run has not reached yet (`tick --ahead`)
 
 
 class TickRefused(Exception):
     pass
 
 
+WAITS_FOR_A_PERSON = ("waiting", "interrupted", "failed")
+
+
 def check_tick(state: RunState, checklist: Checklist, tick: Tick) -> None:
-    """Raise TickRefused with a sentence when the tick is not allowed."""
+    """Raise TickRefused with a sentence when the tick is not allowed.
+
+    A tick answers a step that waits for a person now: a manual step at its question, an
+    interrupted step (to confirm it completed) or a failed one (to skip it, or to fail or pass a
+    manual one again). A step the run has not reached takes a tick only with ``ahead`` (kept until
+    the run gets there), and a rollback step never before a rollback has started.
+    """
     if tick.action not in ACTIONS:
         raise TickRefused(f"unknown tick action '{tick.action}'")
     if tick.step not in state.steps:
@@ -59,43 +72,136 @@ def check_tick(state: RunState, checklist: Checklist, tick: Tick) -> None:
         step = None
     # a person may answer a manual step, a notice (sent by hand), or any step that waits for one
     manual = rec.status == "waiting" or (step is not None and step.kind in ("manual", "notify"))
-    if tick.action == "skip":
-        return
-    if not manual and rec.status not in ("interrupted", "failed"):
+    if rec.status == "running":
+        raise TickRefused(f"step '{tick.step}' is running now; it can be ticked when it waits for a person")
+    if rec.rollback and not state.rollback_started:
         raise TickRefused(
-            f"step '{tick.step}' is automatic ({rec.kind}) and {rec.status}; it can be ticked only when it "
-            "was interrupted (to confirm it completed) — or skipped with --skip --reason"
+            f"step '{tick.step}' is a rollback step and no rollback has started; it cannot be ticked "
+            "(not even ahead) before one starts"
         )
-    if not manual and rec.status == "failed" and tick.action == "pass":
-        raise TickRefused(
-            f"step '{tick.step}' failed; retry it with `resume`, or skip it with --skip --reason"
-        )
-    if step is not None and getattr(step, "four_eyes", False) and tick.action == "pass":
-        if tick.by.strip().lower() == state.operator.strip().lower():
+    if rec.status not in WAITS_FOR_A_PERSON:
+        if not tick.ahead:
             raise TickRefused(
-                f"step '{tick.step}' needs four eyes: {tick.by} is the run's operator, so another person "
-                f"({step.role or 'an approver'}) must approve it"
+                f"step '{tick.step}' does not wait for a person now (it is {rec.status.replace('_', ' ')}); "
+                "to answer it before the run gets there, tick it ahead with --ahead"
+            )
+        earlier = state.ahead.get(tick.step)
+        if earlier is not None:
+            raise TickRefused(
+                f"step '{tick.step}' was ticked ahead already ({earlier.get('action')} by {earlier.get('by')} "
+                f"at {earlier.get('at')})"
+            )
+        if not manual and tick.action != "skip":
+            raise TickRefused(
+                f"step '{tick.step}' is automatic ({rec.kind}); ahead of the run it can only be skipped "
+                "(--ahead --skip --reason)"
+            )
+    if tick.action != "skip":
+        if not manual and rec.status not in ("interrupted", "failed"):
+            raise TickRefused(
+                f"step '{tick.step}' is automatic ({rec.kind}) and {rec.status}; it can be ticked only when it "
+                "was interrupted (to confirm it completed) — or skipped with --skip --reason"
+            )
+        if not manual and rec.status == "failed" and tick.action == "pass":
+            raise TickRefused(
+                f"step '{tick.step}' failed; retry it with `resume`, or skip it with --skip --reason"
+            )
+    check_four_eyes(state, step, tick)
+
+
+def check_four_eyes(state: RunState, step: Any, tick: Tick) -> None:
+    """An approval with four eyes is passed or skipped only by someone who does not run the run
+    (its operator, or whoever resumed it); names compare as a reader sees them (identity.py)."""
+    if step is None or not getattr(step, "four_eyes", False) or tick.action == "fail":
+        return
+    from iact_tui.engine.identity import same_person
+
+    for operator in state.operators or [state.operator]:
+        if operator and same_person(tick.by, operator):
+            alike = "" if tick.by.strip().casefold() == operator.strip().casefold() else f" reads as {operator}, and"
+            verb = "approve" if tick.action == "pass" else "skip"
+            raise TickRefused(
+                f"step '{tick.step}' needs four eyes: {tick.by}{alike} is an operator of the run, so another "
+                f"person ({step.role or 'an approver'}) must {verb} it"
             )
 
 
 def record_tick(store: RunStore, checklist: Checklist, tick: Tick) -> dict[str, Any]:
     """Check and record a tick; returns the record. Raises TickRefused."""
     check_tick(store.state, checklist, tick)
-    if tick.action == "skip":
-        return store.append("step_skipped", step=tick.step, reason=tick.reason, by=tick.by, note=tick.note or None)
+    if tick.ahead and store.state.steps[tick.step].status not in WAITS_FOR_A_PERSON:
+        return store.append(
+            "step_ticked_ahead", step=tick.step, action=tick.action, by=tick.by, note=tick.note or None,
+            reason=tick.reason or None, role=_role(checklist, tick.step),
+        )
+    return _append(store, checklist, tick)
+
+
+def apply_ahead(store: RunStore, checklist: Checklist, step_id: str) -> dict[str, Any]:
+    """The run reached a step ticked ahead: record the answer given then (four eyes still apply to
+    who gave it). Raises TickRefused, after recording why the answer is not used."""
+    ahead = store.state.ahead[step_id]
+    tick = Tick(step_id, str(ahead.get("action", "")), str(ahead.get("by", "")),
+                note=str(ahead.get("note") or ""), reason=str(ahead.get("reason") or ""))
     try:
-        step = checklist.step(tick.step)
-        role = getattr(step, "role", None)
+        step = checklist.step(step_id)
     except KeyError:
-        role = None
+        step = None
+    try:
+        if tick.action not in ACTIONS:
+            raise TickRefused(f"unknown tick action '{tick.action}'")
+        check_four_eyes(store.state, step, tick)
+    except TickRefused as exc:
+        store.append("step_ahead_dropped", step=step_id, reason=str(exc))
+        raise
+    return _append(store, checklist, tick, ahead_at=str(ahead.get("at", "")))
+
+
+def _role(checklist: Checklist, step_id: str) -> str | None:
+    try:
+        return getattr(checklist.step(step_id), "role", None)
+    except KeyError:
+        return None
+
+
+def _append(store: RunStore, checklist: Checklist, tick: Tick, ahead_at: str = "") -> dict[str, Any]:
+    try:
+        approval = bool(getattr(checklist.step(tick.step), "four_eyes", False))
+    except KeyError:
+        approval = False
+    if tick.action == "skip":
+        return store.append("step_skipped", step=tick.step, reason=tick.reason, by=tick.by, note=tick.note or None,
+                            approval=approval or None, ahead_at=ahead_at or None)
+    role = _role(checklist, tick.step)
     result = "passed" if tick.action == "pass" else "failed"
     how = "confirmed done" if store.state.steps[tick.step].status == "interrupted" else None
+    if ahead_at:
+        how = "ticked ahead"
     return store.append(
-        "step_ticked", step=tick.step, result=result, by=tick.by, note=tick.note or None, role=role, how=how
+        "step_ticked", step=tick.step, result=result, by=tick.by, note=tick.note or None, role=role, how=how,
+        ahead_at=ahead_at or None,
     )
 
 
+def describe(store: RunStore, tick: Tick, rec: dict[str, Any]) -> str:
+    """The line that tells the person what was recorded."""
+    if rec.get("type") == "step_ticked_ahead":
+        return (f"recorded ahead: {tick.step} {tick.action} by {tick.by} at {rec.get('at', '')}; "
+                "it is applied when the run reaches the step")
+    status = store.state.steps[tick.step].status
+    return f"recorded: {tick.step} {status.replace('_', ' ')} by {tick.by}"
+
+
 # -- the inbox: ticks from another process while a run is live ---------------------------------
+
+MAX_REQUEST_BYTES = 64 * 1024
+REJECTED = "rejected"  # inbox/rejected/: requests that could not be read, moved aside
+_TEXT_FIELDS = ("step", "action", "by", "note", "reason", "id")
+_REQUIRED = ("step", "action", "by")
+
+
+class BadRequest(Exception):
+    """A request file in the inbox that is not a tick (the message says why)."""
 
 
 def post_request(inbox: Path, tick: Tick) -> str:
@@ -109,23 +215,83 @@ def post_request(inbox: Path, tick: Tick) -> str:
 
 def read_result(inbox: Path, rid: str) -> dict[str, Any] | None:
     path = inbox / f"{rid}.result"
-    if not path.exists():
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
         return None
-    data: dict[str, Any] = json.loads(path.read_text())
+    except OSError as exc:
+        return {"id": rid, "ok": False, "message": f"the answer {path.name} cannot be read: {exc.strerror}"}
+    try:
+        data = json.loads(raw)
+        ok, message = data["ok"], data["message"]
+        if not isinstance(ok, bool) or not isinstance(message, str):
+            raise TypeError
+    except (ValueError, TypeError, KeyError, RecursionError):
+        return {"id": rid, "ok": False, "message": f"the answer {path.name} is not readable"}
     path.unlink(missing_ok=True)
-    return data
+    return {"id": rid, "ok": ok, "message": message}
 
 
-def pending_requests(inbox: Path) -> list[tuple[Path, Tick | None]]:
-    out: list[tuple[Path, Tick | None]] = []
-    if not inbox.is_dir():
+def read_request(path: Path) -> Tick:
+    """The tick in a request file; raises BadRequest with a reason a person understands."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        what = "is a symbolic link" if exc.errno == errno.ELOOP else f"cannot be read ({exc.strerror})"
+        raise BadRequest(what) from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise BadRequest("is a directory" if stat.S_ISDIR(info.st_mode) else "is not a regular file")
+        if info.st_size > MAX_REQUEST_BYTES:
+            raise BadRequest(f"is {info.st_size} bytes; a request is at most {MAX_REQUEST_BYTES // 1024} KiB")
+        raw = b""
+        while len(raw) <= MAX_REQUEST_BYTES:  # bounded: it stops one byte past the limit
+            chunk = os.read(fd, MAX_REQUEST_BYTES + 1 - len(raw))
+            if not chunk:
+                break
+            raw += chunk
+    finally:
+        os.close(fd)
+    if len(raw) > MAX_REQUEST_BYTES:
+        raise BadRequest(f"is over {MAX_REQUEST_BYTES // 1024} KiB; a request is at most that")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise BadRequest("is not UTF-8 text") from None
+    except (ValueError, RecursionError):
+        raise BadRequest("is not JSON") from None
+    if not isinstance(data, dict):
+        raise BadRequest(f"holds a JSON {type(data).__name__}, not an object with step, action and by")
+    missing = [k for k in _REQUIRED if k not in data]
+    if missing:
+        raise BadRequest(f"has no {', '.join(missing)}")
+    for key in _TEXT_FIELDS:
+        if key in data and data[key] is not None and not isinstance(data[key], str):
+            raise BadRequest(f"has a {key} that is not text ({type(data[key]).__name__})")
+    ahead = data.get("ahead", False)
+    if not isinstance(ahead, bool):
+        raise BadRequest(f"has an ahead that is not true or false ({type(ahead).__name__})")
+    fields = {k: data[k] for k in _TEXT_FIELDS if isinstance(data.get(k), str)}
+    return Tick(**fields, ahead=ahead)
+
+
+def pending_requests(inbox: Path) -> list[tuple[Path, Tick | None, str]]:
+    """Each request file in the inbox: (path, tick, "") or (path, None, why it is no tick)."""
+    out: list[tuple[Path, Tick | None, str]] = []
+    try:
+        if not inbox.is_dir():
+            return out
+        paths = sorted(inbox.glob("*.json"))
+    except OSError:
         return out
-    for path in sorted(inbox.glob("*.json")):
+    for path in paths:
         try:
-            data = json.loads(path.read_text())
-            out.append((path, Tick(**{k: data[k] for k in ("step", "action", "by", "note", "reason", "id") if k in data})))
-        except (ValueError, TypeError, KeyError):
-            out.append((path, None))
+            out.append((path, read_request(path), ""))
+        except BadRequest as exc:
+            out.append((path, None, str(exc)))
+        except OSError as exc:  # it went away, or the disk refused: say so, never stop the run
+            out.append((path, None, f"cannot be read ({exc.strerror or exc})"))
     return out
 
 
@@ -136,3 +302,24 @@ def answer_request(path: Path, ok: bool, message: str) -> None:
         os.unlink(path)
     except FileNotFoundError:
         pass
+
+
+def reject_request(path: Path, why: str) -> str:
+    """Move a request that is no tick aside (inbox/rejected/), answer it; returns the message."""
+    rejected = path.parent / REJECTED
+    where = "it could not be moved aside"
+    try:
+        rejected.mkdir(exist_ok=True)
+        dest = rejected / path.name
+        if os.path.lexists(dest):
+            dest = rejected / f"{path.stem}-{uuid.uuid4().hex[:8]}{path.suffix}"
+        os.rename(path, dest)
+        where = f"moved to inbox/{REJECTED}/{dest.name}"
+    except OSError:
+        pass
+    message = f"the request {path.name} {why}; {where}"
+    with contextlib.suppress(OSError):
+        rid = path.stem
+        atomic_write(path.with_name(f"{rid}.result"),
+                     json.dumps({"id": rid, "ok": False, "message": message}).encode())
+    return message

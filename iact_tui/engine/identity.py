@@ -1,0 +1,96 @@
+"""Is this the same person? Names compared the way a reader sees them (four eyes).
+
+Two names are the same person when any of their *identity keys* are equal. Every key starts
+from the same cleaned text:
+
+1. Unicode NFKC (fullwidth ``Ａ`` is ``A``, ligatures are split), then NFD with the combining
+   marks dropped (``José`` is ``Jose``);
+2. no format or invisible characters (zero-width space and joiners, bidi marks, soft hyphen,
+   variation selectors, controls), whitespace collapsed to one space and trimmed.
+
+The keys are then that text case-folded, and its Unicode TR39 *skeleton* taken on the text as
+written, on its upper case and on its case-folded form: the skeleton maps each character onto its prototype
+in TR39's ``confusables.txt``, so Cyrillic ``А``/``а`` and Greek ``Α`` are Latin ``A``/``a``,
+``0`` is ``O`` and ``1``/``I`` are ``l``. Several keys, because a look-alike depends on
+the case: Cyrillic ``Н`` looks like ``H`` but ``н`` does not look like ``h``, ``I`` looks like ``l``
+but ``i`` does not.
+
+The confusables data comes from the ``confusable-homoglyphs`` package (``confusables.json``,
+generated from TR39's ``confusables.txt`` and kept up to date there). It stores each line of
+that file in both directions; as a prototype is never a source, the pairs form stars whose centre
+is the prototype (of a lone pair, the lower code point is taken). Being generous with "the same
+person" errs on the safe side: four eyes then asks for a clearly different name.
+"""
+
+from __future__ import annotations
+
+import functools
+import unicodedata
+
+# invisible characters that are not in category Cf (default-ignorable in Unicode)
+_IGNORABLE = {0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x180B, 0x180C, 0x180D, 0x180F, 0x3164, 0xFFA0}
+_IGNORABLE_RANGES = ((0xFE00, 0xFE0F), (0xE0100, 0xE01EF))
+
+
+def _invisible(ch: str) -> bool:
+    if unicodedata.category(ch) in ("Cf", "Cc", "Co", "Cs", "Mn", "Me"):
+        return not ch.isspace()  # tabs and newlines are whitespace: collapsed, not removed
+    cp = ord(ch)
+    return cp in _IGNORABLE or any(lo <= cp <= hi for lo, hi in _IGNORABLE_RANGES)
+
+
+def _clean(text: str) -> str:
+    return "".join(ch for ch in text if not _invisible(ch))
+
+
+@functools.cache
+def _prototypes() -> dict[str, str]:
+    """Source character -> its TR39 prototype (one or more characters)."""
+    from confusable_homoglyphs import confusables
+
+    data: dict[str, list[dict[str, str]]] = confusables.confusables_data
+    edges: dict[str, set[str]] = {}
+    out: dict[str, str] = {}
+    for key, entries in data.items():
+        if len(key) != 1:
+            continue
+        for entry in entries:
+            other = "".join(ch for ch in entry.get("c", "") if unicodedata.category(ch) != "Cf")
+            if len(other) == 1 and other != key:
+                edges.setdefault(key, set()).add(other)
+                edges.setdefault(other, set()).add(key)
+            elif len(other) > 1 and (key not in out or other < out[key]):
+                out[key] = other  # a multi-character prototype: the key is its source
+    for ch, linked in edges.items():
+        if ch in out or len(linked) != 1:
+            continue  # a centre (a prototype), or already mapped
+        (partner,) = linked
+        if len(edges.get(partner, ())) > 1 or partner < ch:
+            out[ch] = partner
+    return out
+
+
+def skeleton(text: str) -> str:
+    """TR39's skeleton: NFD, each character onto its prototype, NFD again."""
+    protos = _prototypes()
+    mapped = "".join(protos.get(ch, ch) for ch in unicodedata.normalize("NFD", text))
+    return unicodedata.normalize("NFD", mapped)
+
+
+def _base(name: str) -> str:
+    text = unicodedata.normalize("NFD", unicodedata.normalize("NFKC", name))
+    return " ".join(_clean(text).split())
+
+
+@functools.lru_cache(maxsize=512)
+def identity_keys(name: str) -> tuple[str, str, str, str]:
+    """The forms of a name under which look-alike spellings of it are equal (see the module)."""
+    base = _base(name)
+    folded = base.casefold()
+    return (folded, _clean(skeleton(base)), _clean(skeleton(base.upper())), _clean(skeleton(folded)))
+
+
+def same_person(a: str, b: str) -> bool:
+    """True when the names are the same up to case, invisible characters, spacing, accents and
+    look-alike characters (Unicode TR39 confusables)."""
+    return any(x == y for x, y in zip(identity_keys(a), identity_keys(b), strict=True))
