@@ -8,6 +8,7 @@ sudo; ProxyJump through a second sshd; one connection serving many commands.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 
@@ -185,3 +186,87 @@ async def test_proxy_jump_field_reuses_the_checklist_host(tmp_path, sshd_factory
     assert run.pool.connects == 2  # the jump connection is the bastion's own, reused
     assert bastion.accepted_logins() == 1
     assert app.accepted_logins() == 1
+
+
+# -- a command that ignores TERM: only the executor's own KILL follow-up stops it ------------------
+# (the in-process test server kills the process group itself, so it cannot tell; a real sshd can)
+
+
+def _term_only_kill_script(pids: list[int]) -> str:
+    return "; ".join(f"kill -s TERM -- -{pid} 2>/dev/null" for pid in pids) + "; exit 0"
+
+
+async def _no_stop(self, proc, markers, reader):  # type: ignore[no-untyped-def]
+    return None
+
+
+def _kill_leftovers(marker: str) -> None:
+    import os
+    import signal
+
+    for line in processes_matching(marker):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(line.split()[0]), signal.SIGKILL)
+
+
+async def _time_out_ignoring_term(tmp_path, server, marker: str):  # type: ignore[no-untyped-def]
+    run = StepRun(
+        tmp_path,
+        {"staging": host_entry(server)},
+        [{"id": "s", "host": "staging", "run": f"trap '' TERM; echo started; {marker}", "timeout": 1}],
+    )
+    try:
+        outcome, _ = await run.run("s")
+    finally:
+        await run.close()
+    return outcome
+
+
+async def _cancel_ignoring_term(tmp_path, server, marker: str) -> None:  # type: ignore[no-untyped-def]
+    run = StepRun(
+        tmp_path,
+        {"staging": host_entry(server)},
+        [{"id": "s", "host": "staging", "run": f"trap '' TERM; echo started; {marker}"}],
+    )
+    try:
+        ctx = run.context("s")
+        task = asyncio.create_task(SshExecutor().execute(ctx))
+        await ctx.wait_for_output("started")
+        assert processes_matching(marker, user=server.user) != []
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        ctx.log.close()
+    finally:
+        await run.close()
+
+
+async def test_timeout_of_a_command_that_ignores_term_leaves_nothing(tmp_path, sshd_server):
+    outcome = await _time_out_ignoring_term(tmp_path, sshd_server, "sleep 4331")
+    assert outcome.message == "the command did not finish within 1 s and was stopped on staging"
+    assert processes_matching("sleep 4331") == []
+
+
+async def test_cancel_of_a_command_that_ignores_term_leaves_nothing(tmp_path, sshd_server):
+    await _cancel_ignoring_term(tmp_path, sshd_server, "sleep 4332")
+    assert processes_matching("sleep 4332") == []
+
+
+@pytest.mark.parametrize("broken", ["no-op stop", "no KILL"])
+async def test_the_ignoring_term_checks_fail_without_the_stop(tmp_path, sshd_server, monkeypatch, broken):
+    """The two tests above can fail: with the executor's stop made a no-op, or without its KILL
+    follow-up, the command is still running on the host afterwards."""
+    from iact_tui.engine.executors import ssh as ssh_executor
+
+    if broken == "no-op stop":
+        monkeypatch.setattr(ssh_executor.RemoteCommand, "_stop", _no_stop)
+    else:
+        monkeypatch.setattr(ssh_executor, "_kill_script", _term_only_kill_script)
+    try:
+        await _time_out_ignoring_term(tmp_path / "t", sshd_server, "sleep 4333")
+        assert processes_matching("sleep 4333", user=sshd_server.user) != []
+        await _cancel_ignoring_term(tmp_path / "c", sshd_server, "sleep 4334")
+        assert processes_matching("sleep 4334", user=sshd_server.user) != []
+    finally:
+        _kill_leftovers("sleep 4333")
+        _kill_leftovers("sleep 4334")

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import tomli_w
 
 from tests.fixtures_ssh import host_entry
@@ -20,6 +21,8 @@ def _checklist(tmp_path: Path, server: OpenSshd, steps: str, extra: str = "") ->
 
 
 SSH_ARGS = ("--ssh-config", "/dev/null")
+
+pytestmark = pytest.mark.sshd  # a real sshd (fixture sshd_server): skipped without one, failed in CI
 
 
 def test_run_pause_tick_resume_over_real_sshd(tmp_path: Path, sshd_server: OpenSshd) -> None:

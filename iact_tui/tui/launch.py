@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 from iact_tui.cli.run import Launch
 
@@ -33,9 +34,51 @@ def _run_app(launch: Launch, checklists_dir: Path | None) -> int:
     if launch.mode == "headless":
         launch.mode = "tui"
     app = IactApp(launch, checklists_dir=checklists_dir)
-    result = app.run()
+    restore = _stop_run_on_signals(app)
+    try:
+        result = app.run()
+    finally:
+        restore()
     for text, to_stderr in app.final_lines:
         print(text, file=sys.stderr if to_stderr else sys.stdout)
     if result is not None:
         return int(result)
     return int(app.return_code or app.exit_status)
+
+
+def _stop_run_on_signals(app: Any) -> Any:
+    """SIGTERM and SIGHUP (a dropped terminal or SSH session) do what quitting during a step
+    does: the running command is stopped (locally and on the host), the step recorded
+    interrupted, the run paused; exit 130. Returns the function that restores the handlers."""
+    import signal
+
+    from iact_tui.cli.common import EXIT_INTERRUPTED
+    from iact_tui.cli.run import _detach_hung_up_terminal, terminal_fds
+
+    ttys = terminal_fds()
+
+    def stop_run() -> None:
+        view = app.run_view
+        worker = app._run_worker
+        if view is not None and worker is not None and not worker.is_finished:
+            app._quitting = True  # the run's end exits the app, with its status (130)
+            view.interrupt()
+        else:
+            app.exit(EXIT_INTERRUPTED, return_code=EXIT_INTERRUPTED)
+
+    def handler(signum: int, _frame: Any) -> None:
+        if signum == signal.SIGHUP:
+            _detach_hung_up_terminal(ttys)
+        loop = app._loop
+        if loop is None or loop.is_closed():
+            raise SystemExit(EXIT_INTERRUPTED)
+        loop.call_soon_threadsafe(stop_run)
+
+    signals = (signal.SIGTERM, signal.SIGHUP)
+    previous = {sig: signal.signal(sig, handler) for sig in signals}
+
+    def restore() -> None:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+    return restore

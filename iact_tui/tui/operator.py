@@ -34,7 +34,7 @@ class Question:
     kind: str  # pace | manual | failure | confirm | choice | interrupted
     step: Any = None  # the checklist step (None for a choice)
     phase: Phase | None = None  # for a choice
-    detail: Any = None  # instructions (str) | Failure | command (str) | defaults (list[str])
+    detail: Any = None  # instructions | Failure | command | defaults | a still-running process
     future: asyncio.Future[Any] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -155,8 +155,11 @@ class TuiOperator:
         result: Decision | None = await self._ask(Question("failure", step=step, detail=failure))
         return result
 
-    async def interrupted(self, step: Any) -> Decision | None:
-        result: Decision | None = await self._ask(Question("interrupted", step=step))
+    async def interrupted(self, step: Any, running: str = "") -> Decision | None:
+        # detail: the process that still runs (the dialog then offers wait or stop), or None
+        result: Decision | None = await self._ask(
+            Question("interrupted", step=step, detail=running or None)
+        )
         return result
 
     async def pace(self, step: Any) -> None:

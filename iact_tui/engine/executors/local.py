@@ -9,6 +9,7 @@ import signal
 from typing import Any, ClassVar
 
 from iact_tui.engine.executors.base import Outcome, StepContext
+from iact_tui.engine.processes import GATE, local_identity
 from iact_tui.engine.values import Values
 
 CHUNK = 1 << 16
@@ -29,10 +30,13 @@ class LocalExecutor:
         env = dict(os.environ)
         env.update({k: ctx.values.text(v) for k, v in step.env.items()})
         out = ctx.output()
+        recorder = getattr(ctx, "process_started", None)
+        if recorder is not None:
+            command = GATE + command
         try:
             proc = await asyncio.create_subprocess_shell(
                 command,
-                stdin=asyncio.subprocess.DEVNULL,
+                stdin=asyncio.subprocess.PIPE if recorder is not None else asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
                 cwd=cwd,
@@ -44,6 +48,12 @@ class LocalExecutor:
         except OSError as exc:
             return Outcome(False, f"the command could not be started: {exc.strerror}")
         assert proc.stdout is not None
+        if recorder is not None:
+            problem = _open_gate(proc, recorder)
+            if problem:
+                await _stop(proc)
+                out.close()
+                return Outcome(False, problem)
 
         async def pump() -> None:
             while data := await proc.stdout.read(CHUNK):  # type: ignore[union-attr]
@@ -64,6 +74,21 @@ class LocalExecutor:
         out.close()
         ok, message = out.check(status, step.exit_codes)
         return Outcome(ok, message, exit_status=status)
+
+
+def _open_gate(proc: asyncio.subprocess.Process, recorder: Any) -> str:
+    """Record the process durably, then let it go past its start gate; or why it was not run."""
+    assert proc.stdin is not None
+    start, boot = local_identity(proc.pid)
+    try:
+        recorder(proc.pid, start=start, boot_id=boot)
+    except Exception as exc:  # unrecorded, it must not run: the gate stays shut
+        proc.stdin.close()
+        return f"the command was not run: its process could not be recorded ({exc})"
+    with contextlib.suppress(OSError):  # a shell that is already gone needs no go-ahead
+        proc.stdin.write(b"\n")
+        proc.stdin.close()  # the shell reads its line from the pipe buffer; no drain needed
+    return ""
 
 
 async def _stop(proc: asyncio.subprocess.Process) -> None:

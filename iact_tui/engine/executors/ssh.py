@@ -16,6 +16,7 @@ import contextlib
 import re
 import secrets
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -80,7 +81,14 @@ class SshExecutor:
         except SshError as exc:
             out.close()
             return Outcome(False, str(exc))
-        run = RemoteCommand(conn, member, command, sudo=step.sudo)
+        recorder = getattr(ctx, "process_started", None)
+        on_started = None
+        if recorder is not None:
+
+            def on_started(pid: int, start: str, boot: str, sudo: bool) -> None:
+                recorder(pid, host=member, start=start, boot_id=boot, sudo=sudo)
+
+        run = RemoteCommand(conn, member, command, sudo=step.sudo, on_started=on_started)
         try:
             result = await run.run(out.feed, step.timeout)
         finally:
@@ -121,37 +129,80 @@ class RemoteResult:
     pids: list[int] = field(default_factory=list)
 
 
+# Before its pid line the wrapper reads (builtins only, no fork) what names its process beyond
+# the pid: the host's boot id and the shell's /proc/PID/stat (the start time is field 22).
+_IDENTITY = (
+    "read -r _iact_b 2>/dev/null </proc/sys/kernel/random/boot_id; "
+    "read -r _iact_s 2>/dev/null </proc/$$/stat; "
+)
+# The start gate: the command runs only once the driver has recorded its pid and says so (one
+# line on stdin); a driver that died first closes the channel, and the shell exits.
+_GATE = "IFS= read -r _iact_go || exit 125; "
+
+
 class RemoteCommand:
     """One command on one connection: streamed, and stopped without leaving anything behind."""
 
     def __init__(
-        self, conn: asyncssh.SSHClientConnection, host: str, command: str, *, sudo: bool
+        self,
+        conn: asyncssh.SSHClientConnection,
+        host: str,
+        command: str,
+        *,
+        sudo: bool,
+        on_started: Callable[[int, str, str, bool], None] | None = None,
     ) -> None:
         self.conn = conn
         self.host = host
         self.sudo = sudo
+        self.on_started = on_started  # (pid, start time, boot id, under sudo): record it durably
+        self.start_error: Exception | None = None
+        self._proc: Any = None
+        self._stopping = False  # a pid line that arrives now does not open the gate
         # A per-run token: a command's own output cannot pass for the wrapper's pid line.
         self.marker = f"__IACT_PID_{secrets.token_hex(6)}__"
+        echo = f"{_IDENTITY}echo {self.marker} $$ ${{_iact_b:--}} ${{_iact_s##*)}}"
         if sudo:
-            inner = f"echo {self.marker} $$; {command}"
+            inner = f"{echo}; {command}"
             body = f"sudo -n sh -c {shlex.quote(inner)}"
         else:
             body = command
+        gate = _GATE if on_started is not None else ""
         # `exec 2>&1` merges stderr on the remote side, which keeps the order of lines.
         # The newline before the body ends a possible comment or heredoc cleanly.
-        self.wrapped = f"echo {self.marker} $$; exec 2>&1 </dev/null\n{body}"
+        self.wrapped = f"{echo}; {gate}exec 2>&1 </dev/null\n{body}"
         self.expected_markers = 2 if sudo else 1
+
+    def _started(self, index: int, pid: int, start: str, boot: str) -> None:
+        """A pid line arrived: record it, then (the first one) open the start gate."""
+        if self.on_started is None:
+            return
+        if self.start_error is None:
+            try:
+                self.on_started(pid, start, boot, index > 0)
+            except Exception as exc:  # the command must not run unrecorded: keep the gate shut
+                self.start_error = exc
+        if index == 0 and self._proc is not None:
+            with contextlib.suppress(asyncssh.Error, OSError):
+                if self.start_error is None and not self._stopping:
+                    self._proc.stdin.write(b"\n")
+                self._proc.stdin.write_eof()
 
     async def run(self, feed: Any, time_limit: float | None) -> RemoteResult:
         result = RemoteResult()
-        markers = _MarkerFilter(self.marker.encode(), self.expected_markers, feed)
+        markers = _MarkerFilter(self.marker.encode(), self.expected_markers, feed, self._started)
+        gated = self.on_started is not None
         try:
             proc = await self.conn.create_process(
-                self.wrapped, stdin=asyncssh.DEVNULL, stderr=asyncssh.STDOUT, encoding=None
+                self.wrapped,
+                stdin=asyncssh.PIPE if gated else asyncssh.DEVNULL,
+                stderr=asyncssh.STDOUT,
+                encoding=None,
             )
         except (asyncssh.Error, OSError) as exc:
             result.failure = f"could not start the command on {self.host}: {_reason(exc)}"
             return result
+        self._proc = proc
 
         async def pump() -> None:
             while data := await proc.stdout.read(CHUNK):
@@ -187,6 +238,13 @@ class RemoteCommand:
         result.pids = markers.pids
         result.sudo_password_required = markers.sudo_password_required
         result.exit_status = proc.exit_status
+        if self.start_error is not None:
+            result.failure = (
+                f"the command was not run on {self.host}: its process could not be recorded "
+                f"({self.start_error})"
+            )
+            result.exit_status = None
+            return result
         if proc.exit_signal:
             signal_name = proc.exit_signal[0]
             result.failure = f"the command was killed by signal {signal_name} on {self.host}"
@@ -203,6 +261,7 @@ class RemoteCommand:
         reader: asyncio.Future[None],
     ) -> None:
         """Kill the command's process groups on the host and wait until they are gone."""
+        self._stopping = True
         try:
             async with asyncio.timeout(STOP_TIMEOUT):
                 if not markers.pids and not reader.done():
@@ -239,10 +298,13 @@ class _MarkerFilter:
     Only the first lines are looked at, byte-wise; after that, chunks pass straight through.
     """
 
-    def __init__(self, marker: bytes, expected: int, feed: Any) -> None:
+    def __init__(
+        self, marker: bytes, expected: int, feed: Any, on_pid: Callable[..., None] | None = None
+    ) -> None:
         self.marker = marker
         self.expected = expected
         self.feed_out = feed
+        self.on_pid = on_pid  # (index, pid, start time, boot id)
         self.pids: list[int] = []
         self.first_pid = asyncio.Event()
         self.sudo_password_required = False
@@ -264,8 +326,15 @@ class _MarkerFilter:
             line, self._buffer = self._buffer[: newline + 1], self._buffer[newline + 1 :]
             if line.startswith(self.marker + b" "):
                 with contextlib.suppress(ValueError):
-                    self.pids.append(int(line[len(self.marker) + 1 :].strip()))
+                    words = line[len(self.marker) + 1 :].decode("ascii", "replace").split()
+                    pid = int(words[0])
+                    boot = words[1] if len(words) > 1 and words[1] != "-" else ""
+                    # after the boot id: /proc/PID/stat from the state on; start time is 20th
+                    start = words[21] if len(words) > 21 and words[21].isdigit() else ""
+                    self.pids.append(pid)
                     self.first_pid.set()
+                    if self.on_pid is not None:
+                        self.on_pid(len(self.pids) - 1, pid, start, boot)
                 if len(self.pids) >= self.expected:
                     self._scanning = False
                 continue

@@ -1,4 +1,5 @@
-"""On resume: a step was running when the run stopped. Did it complete?"""
+"""On resume: a step was running when the run stopped. Did it complete? Or, when its process
+still runs (its driver was killed): wait for it to end, or stop it; never a second copy."""
 
 from __future__ import annotations
 
@@ -21,10 +22,17 @@ class InterruptedDialog(ModalScreen[Decision | None]):
     ]
 
     def __init__(
-        self, step: Any, message: str, command: str, operator_name: str, title: str = ""
+        self,
+        step: Any,
+        message: str,
+        command: str,
+        operator_name: str,
+        title: str = "",
+        running: str = "",
     ) -> None:
         super().__init__(classes="dialog")
         self.step = step
+        self.running = running  # the process that still runs, e.g. "process group 812 on web1"
         self.message = message
         self.command = command
         self.operator_name = operator_name
@@ -35,14 +43,35 @@ class InterruptedDialog(ModalScreen[Decision | None]):
             yield Label(
                 f"⚠ {self.step_title} was interrupted", classes="dialog-title warning", markup=False
             )
-            yield Label(
-                "It was running when the run stopped; it may or may not have completed. "
-                "Check on the target, then re-run it or confirm that it did complete.",
-                classes="dialog-body",
-            )
+            if self.running:
+                yield Label(
+                    f"It is still running: {self.running}. It is not started again beside "
+                    "itself: wait for it to end, or stop it. Then you decide whether it completed.",
+                    classes="dialog-body",
+                    markup=False,
+                )
+            else:
+                yield Label(
+                    "It was running when the run stopped; it may or may not have completed. "
+                    "Check on the target, then re-run it or confirm that it did complete.",
+                    classes="dialog-body",
+                )
             if self.command:
                 with VerticalScroll(classes="dialog-detail"):
                     yield Static(self.command, markup=False, classes="dialog-command")
+            if self.running:
+                with Horizontal(classes="dialog-buttons"):
+                    yield button(
+                        "Wait for it", id="wait", variant="primary", tooltip="Wait until it ends"
+                    )
+                    yield button(
+                        "Stop it",
+                        id="stop",
+                        variant="error",
+                        tooltip="TERM its process group, then KILL what is left",
+                    )
+                    yield button("Later", id="later")
+                return
             yield Input(
                 placeholder="note: what you checked (recorded when you confirm it done)",
                 id="interrupted-note",
@@ -61,7 +90,15 @@ class InterruptedDialog(ModalScreen[Decision | None]):
                 yield button("Later", id="later")
 
     def on_mount(self) -> None:
-        self.query_one("#rerun", Button).focus()
+        self.query_one("#wait" if self.running else "#rerun", Button).focus()
+
+    @on(Button.Pressed, "#wait")
+    def _wait(self) -> None:
+        self.dismiss(Decision("wait", self.operator_name))
+
+    @on(Button.Pressed, "#stop")
+    def _stop(self) -> None:
+        self.dismiss(Decision("stop", self.operator_name))
 
     @on(Button.Pressed, "#rerun")
     def _rerun(self) -> None:

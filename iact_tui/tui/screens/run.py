@@ -434,6 +434,7 @@ class RunScreen(Screen[None]):
                 self.view.describe(question.step_id),
                 name,
                 title,
+                running=str(question.detail or ""),
             )
         self._dialog = dialog
 
