@@ -714,10 +714,11 @@ CONTRACT_PHASES = [
     "deploy",
     "verify",
     "document",
-    "rollback-identify",
-    "rollback-execute",
+    "rollback-execute",  # 6.2 acts first: nothing waits for a person before staging is back
+    "rollback-restart",  # one restart, on the previous code and the previous schema
     "rollback-verify",
     "rollback-notify",
+    "rollback-identify",  # 6.1: the symptoms are recorded after the rollback
     "rollback-investigate",
 ]
 
@@ -757,7 +758,6 @@ CONTRACT_STEPS = {
     "notify-success": "notify",
     "rollback-symptoms": "manual",
     "rollback-migrate": "ssh",
-    "rollback-migrate-restart": "ssh",
     "rollback-checkout": "ssh",
     "rollback-restart-app": "ssh",
     "rollback-restart-worker": "ssh",
@@ -844,14 +844,14 @@ def test_staging_checks_clean_through_the_real_cli() -> None:
     assert proc.returncode == 0, proc.stderr
     assert "warning" not in proc.stdout + proc.stderr
     assert proc.stdout.startswith("PROCED-DEVOPS-001 1.0.0: Deploy a Staging")
-    assert "ok: 10 phases (5 forward, 5 rollback)" in proc.stdout
+    assert "ok: 11 phases (5 forward, 6 rollback)" in proc.stdout
     for step_id in CONTRACT_STEPS:
         assert f" {step_id} " in proc.stdout
 
 
 def test_staging_phases_steps_and_kinds_follow_the_contract(staging: Checklist) -> None:
     assert [p.id for p in staging.phases] == CONTRACT_PHASES
-    assert [p.rollback for p in staging.phases] == [False] * 5 + [True] * 5
+    assert [p.rollback for p in staging.phases] == [False] * 5 + [True] * 6
     kinds = {s.id: s.kind for _, _, s in staging.iter_steps()}
     for step_id, kind in CONTRACT_STEPS.items():
         assert kinds.get(step_id) == kind, step_id
@@ -953,7 +953,7 @@ def test_staging_commands_render_with_quoted_values(staging: Checklist) -> None:
         staging, {"app_dir": "/srv/my app", "branch": "feat/x;rm -rf /"}, environ={}
     )
     pull = values.command(staging.step("pull-code").run)
-    assert pull.startswith("cd '/srv/my app' && git fetch origin && git checkout 'feat/x;rm -rf /'")
+    assert pull.startswith("cd -- '/srv/my app' && git fetch -- origin && git checkout 'feat/x;rm -rf /' --")
     assert (
         values.command(staging.step("restart-app").run) == "sudo -n systemctl restart iact-gunicorn"
     )
@@ -1107,3 +1107,136 @@ def test_mangled_checklists_never_escape_as_a_traceback() -> None:
             assert exc.problems and all(str(p).startswith("mangled.toml") for p in exc.problems)
             outcomes["refused"] += 1
     assert outcomes["refused"] > 50  # the damage was real
+
+
+# -- issue #10 item 18: what `check` refuses besides the shape ----------------------------------
+
+
+def _check_errors(tmp_path: Path, text: str) -> list[str]:
+    path = tmp_path / "c.toml"
+    path.write_text(text, encoding="utf-8")
+    code, output = run_check(path, real_process=False)
+    assert "Traceback" not in output
+    errors = [line for line in output.splitlines() if line.startswith("error: ")]
+    assert code == (2 if errors else 0), output
+    return errors
+
+
+HOST_GROUPS = """
+[hosts.a]
+members = ["b"]
+
+[hosts.b]
+members = ["c"]
+
+[hosts.c]
+members = ["a"]
+"""
+
+
+def test_check_refuses_circular_host_groups(tmp_path: Path) -> None:
+    errors = _check_errors(tmp_path, HEAD + HOST_GROUPS + ONE_STEP)
+    assert len(errors) == 1, errors  # one circle, one message
+    assert "hosts.a.members: circular host groups: a -> b -> c -> a" in errors[0], errors
+    two = HEAD + '\n[hosts.x]\nmembers = ["y"]\n\n[hosts.y]\nmembers = ["x"]\n' + ONE_STEP
+    assert [e.split(": ", 2)[-1].split(" (hint")[0] for e in _check_errors(tmp_path, two)] == [
+        "hosts.x.members: circular host groups: x -> y -> x"
+    ]
+
+
+def test_check_refuses_a_group_inside_a_group(tmp_path: Path) -> None:
+    groups = '\n[hosts.h1]\naddress = "10.0.0.1"\n\n[hosts.inner]\nmembers = ["h1"]\n\n[hosts.outer]\nmembers = ["inner", "web"]\n'
+    errors = _check_errors(tmp_path, HEAD + groups + ONE_STEP)
+    assert len(errors) == 1 and "hosts.outer.members" in errors[0], errors
+    assert "member 'inner' is itself a host group" in errors[0]
+    ok = '\n[hosts.h1]\naddress = "10.0.0.1"\n\n[hosts.pair]\nmembers = ["h1", "web"]\n'
+    assert _check_errors(tmp_path, HEAD + ok + ONE_STEP) == []
+
+
+@pytest.mark.parametrize("value", ["256", "-1", "[0, 300]", "99999"])
+def test_check_refuses_expect_exit_out_of_range(tmp_path: Path, value: str) -> None:
+    text = HEAD + ONE_STEP + f"expect_exit = {value}\n"
+    errors = _check_errors(tmp_path, text)
+    assert len(errors) == 1, errors
+    assert "expect_exit" in errors[0] and "0 to 255" in errors[0]
+    assert f"c.toml:{line_of(text, 'expect_exit')}:" in errors[0]
+    assert _check_errors(tmp_path, HEAD + ONE_STEP + "expect_exit = [0, 1, 255]\n") == []
+
+
+@pytest.mark.parametrize("name", ["run_id", "run_folder", "rollback_reason", "elapsed_minutes", "operator", "date"])
+def test_check_refuses_a_variable_that_shadows_a_built_in(tmp_path: Path, name: str) -> None:
+    text = HEAD + f'\n[vars.{name}]\ndefault = "mine"\n' + ONE_STEP.replace("{base_url}", f"{{base_url}} {{{name}}}")
+    errors = _check_errors(tmp_path, text)
+    assert len(errors) == 1, errors
+    assert f"vars.{name}: variable '{name}' has the name of a built-in" in errors[0]
+    assert f"c.toml:{line_of(text, f'[vars.{name}]')}:" in errors[0]
+
+
+def test_check_refuses_defaults_every_run_would_refuse(tmp_path: Path) -> None:
+    """A default starting with '-' for a command (item 15) and a header with a line break (16)."""
+    text = HEAD.replace('default = "develop"', 'default = "--upload-pack=touch /tmp/x"') + ONE_STEP
+    errors = _check_errors(tmp_path, text)
+    assert len(errors) == 1 and "vars.branch.default" in errors[0] and "option = true" in errors[0], errors
+    allowed = text.replace('default = "--upload-pack', 'option = true\ndefault = "--upload-pack')
+    assert _check_errors(tmp_path, allowed) == []
+    http = HEAD + """
+[[phases]]
+id = "pre"
+title = "Pre"
+
+[[phases.steps]]
+id = "h"
+kind = "http"
+url = "{base_url}/x"
+headers = { X-Branch = "{branch}", X-Two = "a\\r\\nInjected: yes" }
+"""
+    errors = _check_errors(tmp_path, http)
+    assert len(errors) == 1 and "line break" in errors[0] and "X-Two" in errors[0], errors
+
+
+def test_choose_names_a_phase_without_alternatives(tmp_path: Path) -> None:
+    from iact_tui.engine.runner import RunOptions
+    from iact_tui.engine.session import BadInput, SessionSpec, _check_names
+
+    loaded = parse_checklist(STAGING.read_bytes(), str(STAGING))
+    spec = SessionSpec(tmp_path, "ana", options=RunOptions(choices={"pre": ["manual"]}))
+    with pytest.raises(BadInput) as exc:
+        _check_names(loaded, spec)
+    message = str(exc.value)
+    assert "\n" not in message
+    assert "phase 'pre' has no alternatives" in message
+    having = [p.id for p in loaded.checklist.phases if p.alternatives]
+    assert having and message.endswith("phases with alternatives: " + ", ".join(having))
+
+    path = tmp_path / "c.toml"
+    path.write_text(HEAD + ONE_STEP, encoding="utf-8")
+    result = CliRunner().invoke(
+        main, ["run", str(path), "--headless", "--runs-dir", str(tmp_path / "runs"), "--choose", "pre=x"],
+        env={"CI": "true"},
+    )
+    assert result.exit_code == 2, result.output
+    assert "phase 'pre' has no alternatives to choose; this checklist has no phase with alternatives" in result.output
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_check_refuses_a_secret_with_a_default(tmp_path: Path) -> None:
+    """The default would be copied into the pinned checklist.toml and every export bundle
+    (issue 10, item 7); an empty default ("not set") gives nothing away and is allowed."""
+    text = HEAD + '\n[vars.api_token]\nsecret = true\nprompt = "API token"\ndefault = "tok-123456"\n' + ONE_STEP
+    path = tmp_path / "secret-default.toml"
+    path.write_text(text, encoding="utf-8")
+    code, output = run_check(path, real_process=True)
+    assert code == 2, output
+    assert "Traceback" not in output and "tok-123456" not in output
+    errors = [line for line in output.splitlines() if line.startswith("error: ")]
+    line = line_of(text, 'default = "tok-123456"')
+    assert errors == [
+        f"error: {path}:{line}: vars.api_token.default: the secret "
+        "'api_token' has a default: it would be copied, unmasked, into the checklist pinned in every run "
+        'folder and every export (hint: remove the default; give the value with env = "..." in '
+        "[vars.api_token], --var api_token=..., or at the prompt)"
+    ], output
+    empty = tmp_path / "secret-empty-default.toml"
+    empty.write_text(text.replace('default = "tok-123456"', 'default = ""'), encoding="utf-8")
+    code, output = run_check(empty, real_process=False)
+    assert code == 0, output

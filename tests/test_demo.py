@@ -17,20 +17,19 @@ from tests.helpers import ROOT, cli, only_run, report_of
 
 pytestmark = pytest.mark.timeout(120)
 
-ROLLBACK_STEPS = [
-    "rollback-symptoms",
+ROLLBACK_STEPS = [  # in the order they run
     "rollback-migrate",
-    "rollback-migrate-restart",
     "rollback-checkout",
+    "rollback-restore-db",
     "rollback-restart-app",
     "rollback-restart-worker",
-    "rollback-restore-db",
     "rollback-health",
     "rollback-db-check",
     "rollback-cache-check",
     "rollback-smoke-login",
     "rollback-smoke-me",
     "notify-rollback",
+    "rollback-symptoms",
     "root-cause",
 ]
 
@@ -103,6 +102,15 @@ def _assert_rolled_back(
     steps = steps_of(report)
     assert steps[failed_step]["status"] == "failed"
     assert [sid for sid in ROLLBACK_STEPS if steps[sid]["status"] != "passed"] == []
+    # in this order: the options, then one restart (on the previous code and schema), then the
+    # checks, and only then what waits for a person (the symptoms of 6.1 included)
+    first_seen: list[str] = []
+    for event in report["events"]:
+        if event.get("step") in ROLLBACK_STEPS and event["step"] not in first_seen:
+            first_seen.append(event["step"])
+    assert first_seen == ROLLBACK_STEPS
+    restart = "\n".join(steps["rollback-restart-app"]["output_tail"])
+    assert f"the sandbox app now serves IACT {STAGING_VERSION}" in restart
     captures = captures_of(report)
     assert captures["rolled_back_version"] == captures["prev_version"] == STAGING_VERSION
     last = done.stdout.splitlines()[-1]

@@ -51,7 +51,7 @@ async def test_output_streams_in_order_with_stderr_and_no_pid_line(tmp_path, asy
     assert outcome.ok, outcome.message
     assert outcome.exit_status == 0
     # stderr is merged on the host (2>&1), so the order is the command's own
-    assert ctx.output_text == "one\ntwo\nthree\nno newline\n"
+    assert ctx.output_text == "one\ntwo\nthree\nno newline"  # nothing added (issue 10, item 6)
     assert "__IACT_PID" not in ctx.log.path.read_text()
     assert ctx.log.path.read_text() == ctx.output_text
 

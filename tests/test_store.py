@@ -120,3 +120,112 @@ def test_save_cost_is_one_append(tmp_path: Path) -> None:
     assert json.loads(journal.splitlines()[-1]) == rec
     assert (store.folder / REPORT).stat().st_size == size_before  # the report is not rewritten per save
     store.close()
+
+
+# -- report.toml kept up to date while the run goes on (issue 10, item 19) -------------------------
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def _clocked(tmp_path: Path) -> tuple[RunStore, FakeClock]:
+    store = _store(tmp_path)
+    clock = FakeClock()
+    store.clock = clock
+    store.compact()  # written at t = 0
+    return store, clock
+
+
+def _report_seqs(folder: Path) -> list[int]:
+    """What a person's tool sees: report.toml alone, without the journal."""
+    return [e["seq"] for e in tomllib.loads((folder / REPORT).read_text())["events"]]
+
+
+def test_report_is_rewritten_at_least_every_10_s_while_records_are_made(tmp_path: Path) -> None:
+    store, clock = _clocked(tmp_path)
+    clock.t = 9.9
+    store.append("step_started", step="a", attempt=1, command="true")
+    assert _report_seqs(store.folder) == [1]  # not yet: a save stays one append
+    clock.t = 10.0
+    store.append("step_finished", step="a", attempt=1, status="passed", duration=0.1)
+    assert _report_seqs(store.folder) == [1, 2, 3]
+    report = tomllib.loads((store.folder / REPORT).read_text())
+    assert report["steps"][0]["status"] == "passed"
+    # the journal is kept: a reader that read the previous report.toml still finds every record
+    assert [json.loads(line)["seq"] for line in (store.folder / JOURNAL).read_bytes().splitlines()] == [2, 3]
+    assert [r["seq"] for r in read_records(store.folder)] == [1, 2, 3]  # each exactly once
+    clock.t = 15.0
+    store.append("note_added", step="a", note="x", by="y")
+    assert _report_seqs(store.folder) == [1, 2, 3]  # 5 s after the last one
+    assert store.compact_if_due() is False
+    clock.t = 20.0
+    assert store.compact_if_due() is True  # the runner asks while a long step runs
+    assert _report_seqs(store.folder) == [1, 2, 3, 4]
+    assert store.compact_if_due() is False  # nothing new
+    store.close()
+    assert (store.folder / JOURNAL).read_bytes() == b""  # emptied at the end, as before
+    assert [r["seq"] for r in read_records(store.folder)] == [1, 2, 3, 4]
+
+
+def test_report_says_when_it_was_written_and_that_the_journal_may_be_newer(tmp_path: Path) -> None:
+    store, _ = _clocked(tmp_path)
+    store.append("step_started", step="a", attempt=1, command="true")
+    store.checkpoint()
+    text = (store.folder / REPORT).read_text()
+    head = text.splitlines()[:3]
+    assert head[0].startswith("# iact-tui run report, written 20")
+    assert "events 1 to 2, run status running." in head[0]
+    assert "journal.jsonl in this folder may hold newer records" in head[1]
+    assert all(line.startswith("# ") for line in head)
+    assert tomllib.loads(text)["schema_version"] == 1  # a comment: the TOML is unchanged
+    store.close()
+
+
+def test_a_report_that_cannot_be_written_never_fails_a_save(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    from iact_tui.engine import store as store_module
+
+    store, clock = _clocked(tmp_path)
+
+    def disk_full(src: object, dst: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(store_module.os, "replace", disk_full)
+    clock.t = 30.0
+    rec = store.append("step_finished", step="a", attempt=1, status="passed", duration=0.1)
+    assert json.loads((store.folder / JOURNAL).read_bytes().splitlines()[-1]) == rec  # durable
+    assert [p.name for p in store.folder.iterdir() if p.name.endswith(".tmp")] == []  # no debris
+    assert _report_seqs(store.folder) == [1]
+    monkeypatch.undo()  # the disk has room again
+    clock.t = 35.0
+    store.append("note_added", step="a", note="x", by="y")
+    assert _report_seqs(store.folder) == [1]  # retried 10 s after the failed attempt, not at every save
+    clock.t = 40.0
+    assert store.compact_if_due() is True
+    assert _report_seqs(store.folder) == [1, 2, 3]
+    store.close()
+
+
+def test_a_rewrite_writes_the_same_report_as_serialising_it_whole(tmp_path: Path) -> None:
+    """Each record's [[events]] table is written out once and reused by later rewrites."""
+    import tomli_w
+
+    store, clock = _clocked(tmp_path)
+    for round_ in range(3):
+        store.append("step_started", step="a", attempt=round_ + 1, command="echo 'quoted' \"twice\"\nline")
+        store.append("step_finished", step="a", attempt=round_ + 1, status="failed", exit_status=2,
+                     output_tail=["x = 1", "[not a table]"], evidence={"url": "http://x", "n": 1.5})
+        clock.t += 10
+        store.compact_if_due()
+        text = (store.folder / REPORT).read_text()
+        whole = tomli_w.dumps(store.report_data(), multiline_strings=False)
+        assert tomllib.loads(text) == tomllib.loads(whole)
+        assert text.split("\n\n", 1)[1] == whole  # after the header comment: the same bytes
+    store.close()
+    assert [r["seq"] for r in read_records(store.folder)] == list(range(1, 8))

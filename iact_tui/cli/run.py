@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import sys
 from dataclasses import dataclass, field
@@ -31,11 +32,14 @@ class Launch:
     overrides: dict[str, str] = field(default_factory=dict)
     choices: dict[str, list[str]] = field(default_factory=dict)
     operator: str | None = None
-    on_failure: str = "stop"
+    on_failure: str | None = None  # None: the run's remembered choice, else stop
     assume_yes: bool = False
     verbose: bool = False
     rerun: tuple[str, ...] = ()
+    wait_running: tuple[str, ...] = ()  # resume: an interrupted step whose process still runs
+    stop_running: tuple[str, ...] = ()
     rollback: bool = False
+    rollback_reason: str = ""
     checklist_changed: str | None = None
     mode: str = "headless"
     auto_tick: str | None = None
@@ -52,8 +56,9 @@ def common_options(f: Any) -> Any:
         runs_dir_option,
         click.option("--headless", is_flag=True, help="No screen: one line per state change (CI)."),
         click.option("--operator", metavar="NAME", help="Who runs it (default: $IACT_OPERATOR, git user.name, login)."),
-        click.option("--on-failure", type=click.Choice(["stop", "rollback", "ask"]), default="stop", show_default=True,
-                     help="Headless: what a failed step does (ask: on the terminal)."),
+        click.option("--on-failure", type=click.Choice(["stop", "rollback", "ask"]), default=None,
+                     help="Headless: what a failed step does (ask: on the terminal). Default: stop; "
+                          "remembered for every later resume of the run."),
         click.option("--choose", multiple=True, metavar="PHASE=ALT", help="Pick a phase's alternative(s) (repeatable)."),
         click.option("--yes", "assume_yes", is_flag=True, help="Headless: answer yes to confirmations."),
         click.option("-v", "--verbose", is_flag=True, help="Headless: print the steps' output too."),
@@ -82,14 +87,24 @@ def run(checklist: str, dry_run: bool, **common: Any) -> None:
 @click.argument("run_ref", metavar="[RUN]", required=False)
 @common_options
 @click.option("--rerun", multiple=True, metavar="STEP", help="Re-run this interrupted step (repeatable).")
+@click.option("--wait-running", multiple=True, metavar="STEP",
+              help="This interrupted step's process still runs: wait for it to end (repeatable).")
+@click.option("--stop-running", multiple=True, metavar="STEP",
+              help="This interrupted step's process still runs: stop it (repeatable).")
 @click.option("--rollback", is_flag=True, help="Start the rollback now.")
+@click.option("--reason", "rollback_reason", metavar="TEXT", default="",
+              help="With --rollback: why (recorded, and sent in the rollback notice).")
 @click.option("--checklist-changed", type=click.Choice(["use-new", "keep-pinned"]),
               help="If the checklist changed since the run started: which version to run.")
-def resume(run_ref: str | None, rerun: tuple[str, ...], rollback: bool, checklist_changed: str | None,
-           **common: Any) -> None:
+def resume(run_ref: str | None, rerun: tuple[str, ...], rollback: bool, rollback_reason: str,
+           checklist_changed: str | None, wait_running: tuple[str, ...] = (),
+           stop_running: tuple[str, ...] = (), **common: Any) -> None:
     """Resume RUN (an id, its folder or its report); default: the latest unfinished run."""
-    launch = _launch(common, run_ref=run_ref, rerun=rerun, rollback=rollback,
-                     checklist_changed=checklist_changed)
+    if rollback_reason.strip() and not rollback:
+        fail("--reason goes with --rollback (the reason for starting the rollback)")
+    launch = _launch(common, run_ref=run_ref, rerun=rerun, rollback=rollback, rollback_reason=rollback_reason,
+                     checklist_changed=checklist_changed, wait_running=wait_running,
+                     stop_running=stop_running)
     sys.exit(start(launch))
 
 
@@ -140,7 +155,11 @@ def spec_for(launch: Launch) -> Any:
         mode=launch.mode,
         choices=launch.choices,
         rerun=set(launch.rerun),
+        wait_running=set(launch.wait_running),
+        stop_running=set(launch.stop_running),
         rollback=launch.rollback,
+        rollback_reason=launch.rollback_reason,
+        on_failure=launch.on_failure,
         ssh_config=launch.ssh_config,
         known_hosts=launch.known_hosts,
     )
@@ -171,7 +190,7 @@ def run_headless(launch: Launch, out: Any = None) -> int:
     terminal = Terminal(out) if interactive else None
     operator = HeadlessOperator(
         spec.operator,
-        on_failure=launch.on_failure,
+        on_failure=launch.on_failure or "stop",
         terminal=terminal,
         assume_yes=launch.assume_yes,
         auto_tick=launch.auto_tick,
@@ -196,7 +215,45 @@ def run_headless(launch: Launch, out: Any = None) -> int:
         click.echo(f"iact-tui: {exc}", err=True)
         return EXIT_PAUSED
     printer.runner = runner
+    # --on-failure given now wins (and is recorded); else what the run was started or last resumed with
+    operator.on_failure = launch.on_failure or runner.state.on_failure or "stop"
     return _drive(runner, resumed, exit_code, launch.resumable)
+
+
+INTERRUPT_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def terminal_fds() -> list[int]:
+    """Which of stdin, stdout and stderr are a terminal (asked before any hang-up: after it,
+    the terminal no longer answers as one)."""
+    import os
+
+    found = []
+    for fd in (0, 1, 2):
+        try:
+            if os.isatty(fd):
+                found.append(fd)
+        except OSError:
+            continue
+    return found
+
+
+def _detach_hung_up_terminal(fds: list[int]) -> None:
+    """After a hang-up the terminal is gone and writing to it fails (EIO): those of stdin,
+    stdout and stderr that were the terminal now point at /dev/null, so that the run can still
+    record and print its way to a clean pause. Pipes and files are kept (someone reads them)."""
+    import os
+
+    try:
+        null = os.open(os.devnull, os.O_RDWR)
+    except OSError:
+        return
+    try:
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                os.dup2(null, fd)
+    finally:
+        os.close(null)
 
 
 def _drive(runner: Any, resumed: bool, exit_code: Any, resumable: bool = True) -> int:
@@ -204,12 +261,22 @@ def _drive(runner: Any, resumed: bool, exit_code: Any, resumable: bool = True) -
         task = asyncio.current_task()
         loop = asyncio.get_running_loop()
         assert task is not None
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, task.cancel)
+        ttys = terminal_fds()
+
+        def interrupt(sig: signal.Signals) -> None:
+            if sig == signal.SIGHUP:
+                _detach_hung_up_terminal(ttys)
+            if not task.cancelling():  # once: a second signal must not cut the stop short
+                task.cancel()
+
+        # Ctrl-C, a kill, a dropped terminal or SSH session: the running command is stopped
+        # (locally and on the host), the step recorded interrupted, the run paused
+        for sig in INTERRUPT_SIGNALS:
+            loop.add_signal_handler(sig, interrupt, sig)
         try:
             return str(await runner.run(resumed=resumed))
         finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in INTERRUPT_SIGNALS:
                 loop.remove_signal_handler(sig)
 
     try:
@@ -241,6 +308,16 @@ def dry_run_checklist(launch: Launch) -> int:
     builtins = {"operator": spec.operator, "checklist_id": loaded.checklist.checklist.id,
                 "checklist_version": loaded.checklist.checklist.version, "run_id": "<run_id>"}
     values = Values.resolve(loaded.checklist, spec.overrides, builtins=builtins)
+    from iact_tui.engine.values import injection_problems
+
+    refused = injection_problems(values)
+    if refused:
+        fail(refused[0])
+    from iact_tui.engine.values import unsafe_values
+
+    unsafe = unsafe_values(values)  # what `run` would refuse at start
+    if unsafe:
+        fail(unsafe[0])
     for line in dry_run_lines(loaded, values):
         click.echo(line)
     missing = [n for n in values.missing() if n not in _captured(loaded)]

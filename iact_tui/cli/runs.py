@@ -14,11 +14,15 @@ def list_runs(runs_dir: str | None, as_json: bool) -> None:
     """List the runs in the runs folder, newest first."""
     import json
 
-    from iact_tui.engine.store import RunLock
+    from iact_tui.cli.common import fail
+    from iact_tui.engine.store import ReportError, RunLock
     from iact_tui.engine.store import list_runs as read_runs
 
     folder = _dir(runs_dir)
-    rows = read_runs(folder)
+    try:
+        rows = read_runs(folder)  # a damaged run is a row with its reason, never an error
+    except ReportError as exc:  # the runs folder itself cannot be read
+        fail(str(exc))
     if not rows:
         click.echo(f"no runs in {folder}")
         return

@@ -71,6 +71,9 @@ class Var(Strict):
     # The value is a shell fragment inserted verbatim (e.g. the restart command of a service).
     # Only for variables the checklist author declares so; every other value is shell-quoted.
     command: bool = False
+    # The value may start with '-' (an option for the command it fills, e.g. extra flags).
+    # Every other value substituted into a command is refused when it starts with '-'.
+    option: bool = False
 
 
 class Host(Strict):

@@ -269,6 +269,13 @@ def _facts(src: RenderInput) -> list[tuple[str, Line]]:
                 line.append(plain("; "))
             line += [plain(f"{who} for "), code(step_id)]
         facts.append(("Approvers", line))
+    if state.skipped_approvals:  # a skipped four-eyes approval is said at the top of every export
+        line = []
+        for i, s in enumerate(state.skipped_approvals):
+            if i:
+                line.append(plain("; "))
+            line += [code(s.id), plain(f" skipped by {s.skipped_by or 'unknown'}: {s.skip_reason}")]
+        facts.append(("Approval skipped", [strong("yes — "), *line]))
     if state.choices:
         line = []
         for i, (phase_id, alts) in enumerate(state.choices.items()):
@@ -440,6 +447,8 @@ def _step_item(src: RenderInput, s: StepRecord) -> Item:
     elif s.status == "skipped":
         who = f" by {s.skipped_by}" if s.skipped_by else ""
         head.append(plain(f"skipped{who} at {fmt_time(s.finished_at)}"))
+        if s.approval_skipped:
+            head.append(strong(" — an approval (four eyes) was skipped"))
     elif s.status == "waiting":
         head.append(plain(f"waiting for a person since {fmt_time(s.started_at)}"))
     elif s.status == "running":
@@ -448,6 +457,8 @@ def _step_item(src: RenderInput, s: StepRecord) -> Item:
         head.append(plain(STATUS_WORDS.get(s.status, s.status)))
     if s.status == "skipped":
         details.append([plain("Reason: " + (s.skip_reason or "none given"))])
+    if s.ticked_ahead_at:
+        details.append([plain(f"Answered ahead of the run (tick --ahead) at {fmt_time(s.ticked_ahead_at)}")])
     if s.message and s.status in ("failed", "not_applicable", "interrupted"):
         label = {"failed": "Failure", "not_applicable": "Reason", "interrupted": "Interrupted"}[
             s.status

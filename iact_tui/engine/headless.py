@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 from iact_tui.engine import events as ev
 from iact_tui.engine.checklist import Phase
+from iact_tui.engine.executors.base import MaskedOutput
 from iact_tui.engine.runner import Decision, Failure
 from iact_tui.engine.ticks import Tick
 
@@ -134,9 +135,15 @@ class HeadlessOperator:
             return Decision(action, self.name, reason)
         return None  # stop: the run is failed and resumable
 
-    async def interrupted(self, step: Any) -> Decision | None:
+    async def interrupted(self, step: Any, running: str = "") -> Decision | None:
         if self.terminal is None:
             return None
+        if running:  # its process outlived the run that started it: never a second copy
+            key = await self.terminal.choice(
+                f"  {step.id} is still running ({running}):",
+                {"w": "wait", "s": "stop", "l": "later"},
+            )
+            return {"w": Decision("wait", self.name), "s": Decision("stop", self.name)}.get(key)
         key = await self.terminal.choice(
             f"  {step.id} was running when the run stopped; did it complete?",
             {"r": "rerun", "d": "done", "s": "skip"},
@@ -167,6 +174,8 @@ class Printer:
 
     def __call__(self, event: ev.Event) -> None:
         line = self.format(event)
+        if line is not None and self.runner is not None and not isinstance(event, MaskedOutput):
+            line = self.runner.values.redactor(line)  # the last boundary: what reaches the terminal
         if line is not None:
             self.out.write(line if line.endswith("\n") else line + "\n")
             if not isinstance(event, ev.StepOutput):
@@ -223,7 +232,13 @@ class Printer:
             return f"paused: {e.reason}"
         if isinstance(e, ev.RunFinished):
             counts = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in sorted(e.summary.items()))
-            return f"run {e.status.replace('_', ' ')} ({counts})"
+            line = f"run {e.status.replace('_', ' ')} ({counts})"
+            skipped = self.runner.state.skipped_approvals if self.runner is not None else []
+            if skipped:  # a run whose approval was skipped says so in its last line
+                line += "; approval skipped: " + "; ".join(
+                    f"{s.id} by {s.skipped_by or 'unknown'} ({s.skip_reason})" for s in skipped
+                )
+            return line
         return None
 
 

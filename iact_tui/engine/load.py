@@ -553,6 +553,11 @@ class _CrossCheck:
         self._phases()
         self._troubleshooting_and_summary()
         self._unused_vars()
+        self._builtin_shadows()
+        self._host_cycles()
+        self._exit_codes()
+        self._unsafe_defaults()
+        self._secret_defaults()
         return _sorted(self.problems)
 
     # -- the parts -----------------------------------------------------------------------------
@@ -891,6 +896,139 @@ class _CrossCheck:
                     "remove it, or use it as {" + name + "}",
                     warning=True,
                 )
+
+    def _builtin_shadows(self) -> None:
+        """A variable named like a built-in would be silently replaced by iact-tui's value."""
+        for name in self.c.vars:
+            if name in BUILTIN_VARS:
+                self.problem(
+                    ("vars", name),
+                    f"variable '{name}' has the name of a built-in ({BUILTIN_VARS[name]}), "
+                    "which iact-tui sets itself",
+                    "rename the variable; the built-ins are " + ", ".join(BUILTIN_VARS),
+                )
+
+    def _host_cycles(self) -> None:
+        """Host groups: a member is a single host; a group inside a group (or a circle of
+        groups) is refused, since a step on a group runs on its members as single hosts."""
+        hosts = self.c.hosts
+        circles: set[frozenset[str]] = set()
+        for name, host in hosts.items():
+            for member in host.members or []:
+                inner = hosts.get(member)
+                if member == name or inner is None or not inner.members:
+                    continue
+                cycle = self._group_cycle(name)
+                if cycle and frozenset(cycle) in circles:
+                    break  # that circle is reported once, at its first group
+                if cycle:
+                    circles.add(frozenset(cycle))
+                    message = "circular host groups: " + " -> ".join(cycle)
+                    hint = "a group's members are single hosts; remove the group from the members"
+                else:
+                    message = f"member '{member}' is itself a host group; groups are not nested"
+                    hint = f"list the hosts of '{member}' in the members of '{name}' instead"
+                self.problem(("hosts", name, "members"), message, hint)
+
+    def _group_cycle(self, start: str) -> list[str]:
+        """The names along a circle of host groups through ``start`` (empty when there is none)."""
+        hosts = self.c.hosts
+        path = [start]
+        stack: list[tuple[str, list[str]]] = [(start, list(hosts[start].members or []))]
+        seen: set[str] = set()
+        while stack:  # depth-first, each host at most once: bounded by the number of hosts
+            _node, todo = stack[-1]
+            if not todo:
+                stack.pop()
+                path.pop()
+                continue
+            member = todo.pop(0)
+            if member == start:
+                return [*path, start]
+            inner = hosts.get(member)
+            if member in seen or inner is None or not inner.members:
+                continue
+            seen.add(member)
+            path.append(member)
+            stack.append((member, list(inner.members)))
+        return []
+
+    def _exit_codes(self) -> None:
+        """An exit status is 0 to 255: a command can never end with another."""
+        for _phase, _alt, step in self.c.iter_steps():
+            if not isinstance(step, CommandStep):
+                continue
+            codes = step.exit_codes
+            for i, code in enumerate(codes):
+                if not 0 <= code <= 255:
+                    loc = (*self._step_loc(step.id), "expect_exit")
+                    if isinstance(step.expect_exit, list):
+                        loc = (*loc, i)
+                    self.problem(
+                        loc,
+                        f"expect_exit {code} is out of range: an exit status is 0 to 255",
+                        "a command killed by a signal N ends with 128 + N, e.g. 143 for SIGTERM",
+                    )
+
+    def _secret_defaults(self) -> None:
+        """A secret's value is never written anywhere, but a default is part of the checklist,
+        which is pinned into every run folder and export bundle. An empty default ("not set")
+        gives nothing away and is allowed."""
+        for name, var in self.c.vars.items():
+            if var.secret and var.default is not None and str(var.default) != "":
+                self.problem(
+                    ("vars", name, "default"),
+                    f"the secret '{name}' has a default: it would be copied, unmasked, into the "
+                    "checklist pinned in every run folder and every export",
+                    f'remove the default; give the value with env = "..." in [vars.{name}], '
+                    f"--var {name}=..., or at the prompt",
+                )
+
+    def _unsafe_defaults(self) -> None:
+        """Defaults that every run would refuse at start (values.injection_problems): a value
+        starting with '-' in a command, a line break in an HTTP header."""
+        reported: set[str] = set()
+        for _phase, _alt, step in self.c.iter_steps():
+            sloc = self._step_loc(step.id)
+            if isinstance(step, CommandStep):
+                for name in template.names(step.run):
+                    spec = self.c.vars.get(name)
+                    if spec is None or spec.option or spec.command or name in reported:
+                        continue
+                    default = spec.default
+                    if default is not None and not isinstance(default, bool) and str(default).startswith("-"):
+                        reported.add(name)
+                        self.problem(
+                            ("vars", name, "default"),
+                            f"the default of '{name}' starts with '-' and fills the command of "
+                            f"step '{step.id}', where it could be taken as an option; such a "
+                            "value is refused when a run starts",
+                            f"declare option = true in [vars.{name}] if it may be an option",
+                        )
+            headers = getattr(step, "headers", None)
+            if step.kind != "http" or not isinstance(headers, dict):
+                continue
+            for key, text in headers.items():
+                if any(ch in f"{key}{text}" for ch in "\r\n"):
+                    self.problem(
+                        (*sloc, "headers", key),
+                        f"header {key!r} has a line break (CR or LF): it would add or "
+                        "split HTTP headers",
+                        "write the header on one line",
+                    )
+                for name in template.names(f"{key} {text}"):
+                    spec = self.c.vars.get(name)
+                    default = spec.default if spec is not None else None
+                    if name in reported:
+                        continue
+                    if isinstance(default, str) and ("\r" in default or "\n" in default):
+                        reported.add(name)
+                        self.problem(
+                            ("vars", name, "default"),
+                            f"the default of '{name}' has a line break and fills header "
+                            f"{key.strip()!r} of step '{step.id}'",
+                            "remove the line break",
+                        )
 
     def _step_loc(self, step_id: str) -> Loc:
         for pi, phase in enumerate(self.c.phases):

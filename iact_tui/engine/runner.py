@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import os
 import re
+import sys
 import time
 import traceback
 from collections.abc import Awaitable
@@ -23,11 +26,37 @@ from iact_tui.engine import events as ev
 from iact_tui.engine import template
 from iact_tui.engine.checklist import Alternative, Checklist, Phase
 from iact_tui.engine.executors import executor_for
-from iact_tui.engine.executors.base import LogWriter, Outcome, OutputCollector, compile_expectations
+from iact_tui.engine.executors.base import (
+    LogWriter,
+    MaskedOutput,
+    Outcome,
+    OutputCollector,
+    compile_expectations,
+)
 from iact_tui.engine.load import LoadedChecklist
+from iact_tui.engine.processes import (
+    DEFAULT_WAIT,
+    POLL,
+    REMOTE_POLL,
+    ProcessRef,
+    local_alive,
+    local_stop,
+    remote_alive,
+    remote_stop,
+)
 from iact_tui.engine.state import DONE_STATES, FINAL_RUN_STATES
 from iact_tui.engine.store import RunStore
-from iact_tui.engine.ticks import Tick, TickRefused, answer_request, pending_requests, record_tick
+from iact_tui.engine.ticks import (
+    Tick,
+    TickRefused,
+    answer_request,
+    apply_ahead,
+    check_tick,
+    describe,
+    pending_requests,
+    record_tick,
+    reject_request,
+)
 from iact_tui.engine.values import Values
 
 T = TypeVar("T")
@@ -51,7 +80,7 @@ class Failure:
 
 @dataclass(frozen=True)
 class Decision:
-    action: str  # retry | skip | rollback | abort | stop | rerun | done
+    action: str  # retry | skip | rollback | abort | stop | rerun | done | wait
     by: str = ""
     reason: str = ""
     note: str = ""
@@ -71,7 +100,10 @@ class Operator(Protocol):
 
     async def failure(self, step: Any, failure: Failure) -> Decision | None: ...
 
-    async def interrupted(self, step: Any) -> Decision | None: ...
+    async def interrupted(self, step: Any, running: str = "") -> Decision | None:
+        """A step was running when the run stopped. ``running`` names its process when that still
+        runs: then the answer is ``wait`` or ``stop`` (None: later)."""
+        ...
 
     async def pace(self, step: Any) -> None: ...
 
@@ -82,9 +114,13 @@ class RunOptions:
     choices: dict[str, list[str]] = field(default_factory=dict)  # --choose PHASE=ALT[,ALT]
     rerun: set[str] = field(default_factory=set)  # resume --rerun STEP
     rollback: bool = False  # resume --rollback
+    rollback_reason: str = ""  # resume --rollback --reason TEXT
+    on_failure: str | None = None  # --on-failure given now (recorded; remembered for later resumes)
     ssh_config: list[str] | None = None  # None: ~/.ssh/config
     known_hosts: str | None = None
     client_keys: list[str] | None = None
+    wait_running: set[str] = field(default_factory=set)  # resume --wait-running STEP
+    stop_running: set[str] = field(default_factory=set)  # resume --stop-running STEP
 
 
 class Pause(Exception):
@@ -186,8 +222,18 @@ class _Context:
         return sum(c.lines for c in self.collectors) if self.collectors else None
 
     def capture(self, name: str, value: str) -> None:
-        self.values.set(name, value)
+        # a capture that contains a secret's value is kept as a secret: never written down (a
+        # masked copy would come back wrong on resume; its idempotent producer re-captures it)
+        contains_secret = bool(self.values.redactor) and self.values.redactor(value) != value
+        self.values.set(name, value, secret=contains_secret or None)
         self.captured[name] = value
+
+    def process_started(self, pid: int, *, host: str = "", start: str = "", boot_id: str = "",
+                        sudo: bool = False) -> None:
+        """The step's command started as process group ``pid`` (locally, or on ``host``):
+        durable before the command goes past its start gate, so a resume can find it."""
+        self.runner.record("step_process", step=self.step.id, attempt=self.attempt, host=host or None,
+                           pid=pid, start=start or None, boot_id=boot_id or None, sudo=sudo or None)
 
     async def wait_for_person(self, question: str) -> Any:  # pragma: no cover - manual kinds use the runner
         raise NotImplementedError
@@ -213,6 +259,7 @@ class Runner:
         self.operator = operator
         self._emit = emit
         self.options = options or RunOptions()
+        store.redact = self._masked_fields
         self.services = Services(self.checklist, values, self, self.options)
         self._external: dict[str, asyncio.Event] = {}
         self._current: asyncio.Task[Outcome] | None = None
@@ -221,6 +268,7 @@ class Runner:
         self._waiting_on: str = ""
         self._request: tuple[str, str, str] | None = None  # (rollback|abort, reason, by)
         self._request_event = asyncio.Event()
+        self._rejected: set[str] = set()  # inbox files that could not be moved aside
         # captured values of earlier attempts (non-secret) come back on resume
         for name, value in self.state.captures.items():
             values.values.setdefault(name, str(value))
@@ -237,13 +285,25 @@ class Runner:
         return str(self.store.state.run_id)
 
     def emit(self, event: ev.Event) -> None:
+        """Every event leaves the engine here, masked (output the collector masked is passed on)."""
+        redactor = self.values.redactor
+        if redactor and not isinstance(event, MaskedOutput):
+            event = _masked_event(event, redactor)
         try:
             self._emit(event)
         except Exception:  # a front end's bug must not break the record
-            traceback.print_exc()
+            sys.stderr.write(redactor(traceback.format_exc()))
 
     def record(self, type_: str, **fields: Any) -> dict[str, Any]:
-        return self.store.append(type_, **fields)
+        return self.store.append(type_, **fields)  # masked by the store (see _masked_fields)
+
+    def _masked_fields(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """What the store writes for a record, secrets masked by value (every record of the run,
+        the ticks' included, goes through here); ids and states are kept as they are."""
+        redactor = self.values.redactor
+        if not redactor:
+            return fields
+        return {k: v if k in _KEPT_FIELDS else redactor.value(v) for k, v in fields.items()}
 
     def host_connected(self, info: Any) -> None:
         known = self.state.hosts.get(info.host)
@@ -305,7 +365,7 @@ class Runner:
         try:
             if resumed:
                 self.record("run_resumed", by=self.operator.name, mode=self.options.mode,
-                            presets=self.options.choices or None)
+                            presets=self.options.choices or None, on_failure=self.options.on_failure or None)
                 self._mark_interrupted()
             status = await self._drive()
             return status
@@ -348,7 +408,8 @@ class Runner:
             return str(self.state.status)
         try:
             if self.options.rollback and not self.state.rollback_started:
-                raise _StartRollback("rollback requested on resume", self.operator.name)
+                reason = self.values.redactor(self.options.rollback_reason.strip())
+                raise _StartRollback(reason or "rollback requested on resume", self.operator.name)
             if not self.state.rollback_started:
                 for phase in self.checklist.phases:
                     if not phase.rollback:
@@ -358,6 +419,8 @@ class Runner:
                         self._not_applicable_phase(phase, "no rollback was needed")
                 return self._finish("succeeded" if not self._failed_steps() else "failed")
         except _StartRollback as r:
+            if not self._changed_steps():
+                return self._nothing_to_roll_back(r.reason, r.by, r.step)
             self._start_rollback(r.reason, r.by, r.step)
         except _Abort:
             return self._finish("aborted")
@@ -384,6 +447,27 @@ class Runner:
         self.record("run_finished", status=status, counts=counts)
         self.emit(ev.RunFinished(status, counts))
         return status
+
+    def _changed_steps(self) -> list[str]:
+        """The steps of this run that may have changed the target: those the dry run marks
+        [changes] that ran (passed, failed or interrupted: a failed command may have done part of
+        its work) or that a person confirmed done. A rollback undoes only these."""
+        out = []
+        for phase, _, step in self.checklist.iter_steps():
+            rec = self.state.steps.get(step.id)
+            if phase.rollback or rec is None or not step.changes:
+                continue
+            if rec.attempts > 0 or rec.status in ("passed", "running", "interrupted"):
+                out.append(step.id)
+        return out
+
+    def _nothing_to_roll_back(self, reason: str, by: str, step: str) -> str:
+        """A rollback was asked for before anything changed the target: end the run failed (and
+        resumable), with no rollback step run, and say so."""
+        why = "no step that changes the target has run yet, so there is nothing to roll back"
+        self.record("rollback_not_needed", reason=reason, by=by, step=step or None, why=why)
+        self.emit(ev.Notice(f"nothing to roll back: {why} (asked: {reason}); the run ends failed", "warning"))
+        return self._finish("failed")
 
     def _start_rollback(self, reason: str, by: str, step: str) -> None:
         self.record("rollback_started", reason=reason, by=by, step=step or None)
@@ -412,6 +496,7 @@ class Runner:
             steps = list(phase.steps)
         for step in steps:
             await self._step(step, in_rollback)
+        self.store.checkpoint()  # report.toml shows the finished phase (the journal is kept)
 
     async def _choose(self, phase: Phase) -> list[str]:
         if phase.id in self.state.choices:
@@ -457,6 +542,18 @@ class Runner:
             self.record("step_not_applicable", step=step.id, reason=reason)
             self.emit(ev.StepChanged(step.id, "not_applicable", reason))
             return
+        if step.id in self.state.ahead:  # ticked ahead (`tick --ahead`): the answer given then
+            self._apply_ahead(step.id)
+            if self.state.steps[step.id].status in DONE_STATES:
+                return
+        missing = self._never_captured(step) if in_rollback else []
+        if missing:
+            # the run never got as far as capturing what this step would undo (e.g. the backup file)
+            names = ", ".join(f"{{{n}}}" for n in missing)
+            why = f"nothing to undo: it needs {names}, which this run never captured"
+            self.record("step_skipped", step=step.id, reason=why, by="iact-tui")
+            self.emit(ev.StepChanged(step.id, "skipped", why, "iact-tui"))
+            return
         self._check_request(step.id)
         await self.operator.pace(step)
         self._check_request(step.id)
@@ -497,12 +594,28 @@ class Runner:
             except _Skipped:
                 return
 
+    def _never_captured(self, step: Any) -> list[str]:
+        """The values an automatic step's command or request uses that a step captures and this run
+        has not captured (none for manual steps and notices: those are shown or sent regardless)."""
+        if step.kind in ("manual", "notify"):
+            return []
+        fields = [getattr(step, f, None) for f in type(step).templated if f not in ("title", "instructions", "checks")]
+        captured = {
+            n for _, _, s in self.checklist.iter_steps()
+            for n in (*(getattr(s, "capture", {}) or {}), *(getattr(s, "capture_json", {}) or {}),
+                      *(getattr(s, "capture_run", {}) or {}))
+        }
+        return [
+            n for n in template.names_in([f for f in fields if f])
+            if n in captured and n not in self.values.values and n not in self.state.secret_captures
+        ]
+
     def _failure(self, step: Any, message: str, tail: list[str], hints: list[tuple[str, str]],
                  in_rollback: bool) -> Failure:
         return Failure(
             step.id,
-            message,
-            tail,
+            self.values.redactor(message),
+            [self.values.redactor(line) for line in tail],
             hints,
             can_rollback=not in_rollback and any(p.rollback for p in self.checklist.phases),
             suggest_rollback=step.on_failure == "rollback",
@@ -529,6 +642,8 @@ class Runner:
         raise _StopRun()
 
     async def _resolve_interrupted(self, step: Any) -> None:
+        if not await self._settle_running(step):
+            return
         rerun = step.id in self.options.rerun or step.idempotent
         decision: Any
         if rerun:
@@ -555,10 +670,102 @@ class Runner:
         else:
             raise _Abort() if decision.action == "abort" else Pause(f"step '{step.id}' is still interrupted")
 
-    def _record_tick(self, tick: Tick) -> None:
+    async def _settle_running(self, step: Any) -> bool:
+        """First of all: a process the interrupted step started that still runs (its driver was
+        killed, or lost its terminal) is waited for or stopped, never run a second time beside.
+        False when a tick from another terminal settled the step meanwhile."""
+        for _ in range(MAX_REFUSALS):  # bounded: each turn is an answer from another terminal
+            refs = [ProcessRef.from_record(r) for r in self.state.processes.get(step.id, [])]
+            alive = [ref for ref in refs if await self._process_alive(step, ref)]
+            if not alive:
+                return True
+            what = "; ".join(ref.describe() for ref in alive)
+            decision: Any
+            if step.id in self.options.stop_running:
+                decision = Decision("stop", self.operator.name, "--stop-running")
+            elif step.id in self.options.wait_running:
+                decision = Decision("wait", self.operator.name, "--wait-running")
+            else:
+                self.emit(ev.Waiting("interrupted", step.id, detail=f"still running: {what}"))
+                decision = await self._ask(step.id, self.operator.interrupted(step, running=what))
+                if decision is _EXTERNAL:
+                    if self.state.steps[step.id].status != "interrupted":
+                        return False
+                    continue
+            if decision is not None and decision.action == "abort":
+                raise _Abort()
+            if decision is None or decision.action not in ("wait", "stop"):
+                raise Pause(
+                    f"step '{step.id}' is still running ({what}); wait for it to end with "
+                    f"`iact-tui resume {self.run_id} --wait-running {step.id}` or stop it with "
+                    f"`iact-tui resume {self.run_id} --stop-running {step.id}`"
+                )
+            for ref in alive:
+                if decision.action == "stop":
+                    self.emit(ev.Notice(f"{step.id}: stopping {ref.describe()}", "warning"))
+                    gone = await self._stop_process(step, ref)
+                else:
+                    self.emit(ev.Notice(f"{step.id}: waiting for {ref.describe()} to end"))
+                    gone = await self._wait_process(step, ref)
+                if not gone:
+                    how = "be stopped" if decision.action == "stop" else "end in time"
+                    raise Pause(f"step '{step.id}' is still running: {ref.describe()} did not {how}")
+                self.record("step_process_ended", step=step.id, pid=ref.pid, host=ref.host or None,
+                            how="stopped" if decision.action == "stop" else "waited",
+                            by=decision.by or self.operator.name)
+                self.emit(ev.StepChanged(step.id, "interrupted", f"{ref.describe()} has ended"))
+        raise Pause(f"step '{step.id}' is still running")
+
+    async def _process_alive(self, step: Any, ref: ProcessRef) -> bool:
+        if not ref.host:
+            return local_alive(ref)
+        try:
+            conn = await self.services.ssh.connection(ref.host)
+            return await remote_alive(conn, ref)
+        except Exception as exc:
+            detail = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+            raise Pause(
+                f"step '{step.id}' was interrupted and it cannot be checked whether its "
+                f"{ref.describe()} still runs ({self.values.redactor(detail)}); it is not started "
+                "again until that can be checked"
+            ) from None
+
+    async def _stop_process(self, step: Any, ref: ProcessRef) -> bool:
+        if not ref.host:
+            return await local_stop(ref)
+        conn = await self.services.ssh.connection(ref.host)
+        return await remote_stop(conn, ref)
+
+    async def _wait_process(self, step: Any, ref: ProcessRef) -> bool:
+        limit = step.timeout or DEFAULT_WAIT
+        deadline = time.monotonic() + limit
+        poll = REMOTE_POLL if ref.host else POLL
+        while time.monotonic() < deadline:  # bounded by the step's timeout (or 6 h)
+            if not await self._process_alive(step, ref):
+                return True
+            await asyncio.sleep(poll)
+        return not await self._process_alive(step, ref)
+
+    def _record_tick(self, tick: Tick) -> dict[str, Any]:
         rec = record_tick(self.store, self.checklist, tick)
+        if rec["type"] == "step_ticked_ahead":
+            self.emit(ev.Notice(f"{tick.step}: {tick.action} ticked ahead by {tick.by}; used when the run gets there"))
+            return rec
         status = self.state.steps[tick.step].status
         self.emit(ev.StepChanged(tick.step, status, rec.get("note", "") or rec.get("reason", ""), tick.by))
+        return rec
+
+    def _apply_ahead(self, step_id: str) -> None:
+        """The run reached a step ticked ahead: use that answer (four eyes still checked)."""
+        try:
+            rec = apply_ahead(self.store, self.checklist, step_id)
+        except TickRefused as exc:
+            self.emit(ev.Notice(f"the answer ticked ahead for '{step_id}' is not used: {exc}", "warning"))
+            return
+        detail = f"ticked ahead at {rec.get('ahead_at', '')}"
+        why = rec.get("note") or rec.get("reason")
+        self.emit(ev.StepChanged(step_id, self.state.steps[step_id].status,
+                                 f"{detail}: {why}" if why else detail, rec.get("by", "")))
 
     async def _manual(self, step: Any, in_rollback: bool) -> None:
         refusals = 0
@@ -580,6 +787,21 @@ class Runner:
                     self.record("failure_decision", step=step.id, decision="retry", by=decision.by or self.operator.name)
                     self.record("step_reset", step=step.id, reason="asked again", by=decision.by or self.operator.name)
                     continue
+                if decision.action == "skip":  # a skip is a tick: a reason, and four eyes for an approval
+                    skip = Tick(step.id, "skip", decision.by or self.operator.name,
+                                reason=self.values.redactor(decision.reason))
+                    try:
+                        check_tick(self.state, self.checklist, skip)
+                    except TickRefused as exc:
+                        self.emit(ev.Notice(str(exc), "error"))
+                        refusals += 1
+                        if skip == last_refused or refusals >= MAX_REFUSALS:
+                            raise Pause(f"step '{step.id}' waits for a person: {exc}") from None
+                        last_refused = skip
+                        continue
+                    self.record("failure_decision", step=step.id, decision="skip", reason=skip.reason, by=skip.by)
+                    self._record_tick(skip)
+                    return
                 try:
                     await self._apply_decision(step, decision, failure)
                 except _Skipped:
@@ -644,7 +866,7 @@ class Runner:
         try:
             return str(executor_for(step.kind).describe(step, self.values))
         except Exception as exc:
-            return f"<{exc}>"
+            return self.values.redactor(f"<{exc}>")
 
     async def _attempts(self, step: Any) -> tuple[Outcome, list[tuple[str, str]]]:
         executor = executor_for(step.kind)
@@ -656,15 +878,15 @@ class Runner:
             command = self._describe(step)
             self.record("step_started", step=step.id, attempt=attempt, command=command)
             self.emit(ev.StepStarted(step.id, attempt, command))
-            log = LogWriter(self.store.log_path(step.id))
+            log = LogWriter(self.store.log_path(step.id), self.values.redactor)  # masks every write
             stamp = datetime.now(UTC).isoformat(timespec="seconds")
-            log.write(f"--- {step.id} attempt {attempt} at {stamp}: {command}\n")
+            log.line(f"--- {step.id} attempt {attempt} at {stamp}: {command}")
             ctx = _Context(self, step, attempt, log)
             t0 = time.monotonic()
             outcome = await self._execute(executor, ctx)
             duration = round(time.monotonic() - t0, 3)
             if not outcome.ok:
-                log.write(f"--- failed: {outcome.message}\n")
+                log.line(f"--- failed: {outcome.message}")
             log.close()
             hints = [] if outcome.ok else self._hints(step, outcome.message, log_tail=self._log_tail(ctx))
             public = {k: v for k, v in ctx.captured.items() if not self.values.is_secret(k)}
@@ -716,7 +938,7 @@ class Runner:
         except Exception as exc:
             message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
             if not _is_plain_error(exc):
-                ctx.log.write(traceback.format_exc())
+                ctx.log.line(traceback.format_exc())  # masked by the log writer, like every write
                 message = f"internal error: {type(exc).__name__}: {message}"
             return Outcome(False, message)
         finally:
@@ -776,23 +998,39 @@ class Runner:
     async def _inbox_loop(self) -> None:
         while True:
             self._process_inbox()
+            self.store.compact_if_due()  # report.toml lags at most COMPACT_EVERY s, even during a long step
             await asyncio.sleep(INBOX_POLL)
 
     def _process_inbox(self) -> None:
+        """Take the ticks other terminals left in the inbox. A file that is no tick (garbage, wrong
+        types, a directory, too big) is moved to inbox/rejected/ and answered: it never stops the run."""
         inbox = self.store.folder / "inbox"
-        for path, tick in pending_requests(inbox):
+        for path, tick, why in pending_requests(inbox):
+            if str(path) in self._rejected:
+                continue  # could not be moved aside or answered: said once
             if tick is None:
-                answer_request(path, False, "the request could not be read")
+                self.emit(ev.Notice(f"inbox: {reject_request(path, why)}", "warning"))
+                if os.path.lexists(path):
+                    self._rejected.add(str(path))
                 continue
             try:
-                self._record_tick(tick)
+                rec = self._record_tick(tick)
             except TickRefused as exc:
-                answer_request(path, False, str(exc))
+                self._answer(path, False, str(exc))
                 continue
-            answer_request(path, True, f"recorded: {tick.step} {self.state.steps[tick.step].status} by {tick.by}")
+            if rec["type"] == "step_ticked_ahead" and tick.step == self._waiting_on:
+                self._apply_ahead(tick.step)  # the run asks about this very step now (a confirmation)
+            self._answer(path, True, describe(self.store, tick, rec))
             event = self._external.get(tick.step)
-            if event is not None:
+            if event is not None and (rec["type"] != "step_ticked_ahead" or tick.step == self._waiting_on):
                 event.set()
+
+    def _answer(self, path: Path, ok: bool, message: str) -> None:
+        try:
+            answer_request(path, ok, message)
+        except OSError as exc:  # the answer cannot be written: the run goes on, the tick is recorded
+            self._rejected.add(str(path))
+            self.emit(ev.Notice(f"inbox: cannot answer {path.name}: {exc.strerror or exc}", "warning"))
 
 
 class _Skipped(Exception):
@@ -800,6 +1038,24 @@ class _Skipped(Exception):
 
 
 _EXTERNAL = object()
+
+
+_KEPT_FIELDS = frozenset({"step", "phase", "alternatives", "plan", "run_id", "status", "decision", "attempt"})
+_KEPT_EVENT_FIELDS = frozenset({"step_id", "phase_id", "status", "question", "level", "attempt", "run_id"})
+
+
+def _masked_event(event: ev.Event, redactor: Any) -> ev.Event:
+    """The event with every text in it masked (ids and states kept)."""
+    changes = {}
+    for f in dataclasses.fields(event):
+        if f.name in _KEPT_EVENT_FIELDS:
+            continue
+        value = getattr(event, f.name)
+        if isinstance(value, (str, dict, list, tuple)):
+            masked = redactor.value(value)
+            if masked != value:
+                changes[f.name] = masked
+    return dataclasses.replace(event, **changes) if changes else event
 
 
 def _outer_cancelling() -> bool:
@@ -815,7 +1071,7 @@ def _close(awaitable: Any) -> None:
 def _is_plain_error(exc: BaseException) -> bool:
     """Errors whose message is already a sentence for a person (connection problems, etc.)."""
     names = {c.__name__ for c in type(exc).__mro__}
-    return bool(names & {"SshError", "StepError", "OSError", "HTTPError", "TimeoutError"})
+    return bool(names & {"SshError", "StepError", "OSError", "HTTPError", "TimeoutError", "UnsafeSubstitution"})
 
 
 def _step_names(step: Any) -> list[str]:
@@ -858,6 +1114,7 @@ def create_run(
     mode: str,
     run_id: str | None = None,
     presets: dict[str, list[str]] | None = None,
+    on_failure: str | None = None,
 ) -> RunStore:
     import socket
 
@@ -879,6 +1136,7 @@ def create_run(
         "secret_variables": sorted(n for n in c.secret_names()) or None,
         "plan": plan_of(c),
         "presets": presets or None,
+        "on_failure": on_failure or None,
     }
     return RunStore.create(runs_dir, run_id, loaded.text, created)
 

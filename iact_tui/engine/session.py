@@ -22,7 +22,7 @@ from iact_tui.engine.load import ChecklistError, LoadedChecklist, load_checklist
 from iact_tui.engine.runner import Operator, Runner, RunOptions, checklist_changes, create_run
 from iact_tui.engine.state import FINAL_RUN_STATES
 from iact_tui.engine.store import PINNED, ReportError, RunStore, list_runs
-from iact_tui.engine.values import Values
+from iact_tui.engine.values import MASK, Values, unsafe_values
 
 
 class BadInput(Exception):
@@ -95,6 +95,16 @@ def captured_names(loaded: LoadedChecklist) -> set[str]:
     return names
 
 
+def refuse_injection(values: Values) -> None:
+    """Exit 2 before anything is recorded or run: a value starting with '-' for a command, a line
+    break for an HTTP header (see values.injection_problems)."""
+    from iact_tui.engine.values import injection_problems
+
+    problems = injection_problems(values)
+    if problems:
+        raise BadInput(problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
+
+
 def _check_names(loaded: LoadedChecklist, spec: SessionSpec) -> None:
     from difflib import get_close_matches
 
@@ -111,9 +121,16 @@ def _check_names(loaded: LoadedChecklist, spec: SessionSpec) -> None:
         try:
             phase = c.phase(phase_id)
         except KeyError:
-            raise BadInput(f"--choose {phase_id}: no such phase; phases with alternatives: "
-                           + ", ".join(p.id for p in c.phases if p.alternatives)) from None
+            having = [p.id for p in c.phases if p.alternatives]
+            raise BadInput(f"--choose {phase_id}: no such phase; "
+                           + ("phases with alternatives: " + ", ".join(having) if having
+                              else "this checklist has no phase with alternatives")) from None
         ids = [a.id for a in phase.alternatives]
+        if not ids:
+            having = [p.id for p in c.phases if p.alternatives]
+            raise BadInput(f"--choose {phase_id}: phase '{phase_id}' has no alternatives to choose; "
+                           + ("phases with alternatives: " + ", ".join(having) if having
+                              else "this checklist has no phase with alternatives"))
         for alt in alts:
             if alt not in ids:
                 raise BadInput(f"--choose {phase_id}={alt}: no such alternative; they are {', '.join(ids)}")
@@ -196,11 +213,10 @@ def _recorded_questions(loaded: LoadedChecklist, spec: SessionSpec, *, prompt_al
 def resume_value_questions(folder: Path, spec: SessionSpec) -> list[ValueQuestion]:
     """The values `resume_session` will ask for (secrets are never recorded, so a resume asks for
     them again), for the checklist version that spec.checklist_changed selects."""
-    from iact_tui.engine.state import reduce
-    from iact_tui.engine.store import read_records
+    from iact_tui.engine.store import read_state
 
     try:
-        state = reduce(read_records(folder))
+        state = read_state(folder)
         pinned = parse_checklist((folder / PINNED).read_bytes(), str(folder / PINNED))
     except (ReportError, ChecklistError, OSError) as exc:
         raise BadInput(f"the run in {folder} cannot be resumed: {exc}") from None
@@ -233,16 +249,45 @@ def new_session(
         raise BadInput(str(exc)) from None
     _check_names(loaded, spec)
     values = resolve_values(loaded, spec, ask, operator=spec.operator, prompt_all=prompt_all)
+    refuse_unsafe_values(values)
+    refuse_injection(values)
     try:
         store = create_run(loaded, spec.runs_dir, values, spec.operator, spec.options.mode,
-                           presets=spec.options.choices)
+                           presets=spec.options.choices, on_failure=spec.options.on_failure)
     except ReportError as exc:
         raise BadInput(str(exc)) from None
     return Runner(loaded, store, values, operator, emit, spec.options)
 
 
+def refuse_unsafe_values(values: Values) -> None:
+    """Exit 2 before anything is recorded or run: a secret too short to mask, or a plain value
+    that contains a secret (see values.unsafe_values)."""
+    problems = unsafe_values(values)
+    if problems:
+        raise BadInput(problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
+
+
+def _refuse_masked_records(recorded: dict[str, str], spec: SessionSpec, loaded: LoadedChecklist) -> None:
+    """A run started before values were recorded exactly may hold a plain value recorded with a
+    secret masked in it ('release-***.2'); resuming with that text would deploy it. Refuse, and say
+    how to give the real value back."""
+    if not loaded.checklist.secret_names():
+        return
+    for name, value in recorded.items():
+        if MASK in str(value) and name not in spec.overrides and name in loaded.checklist.vars:
+            raise BadInput(
+                f"variable '{name}' was recorded masked ({value!r}) because it contained a secret's value; "
+                f"resume with --var {name}=VALUE, the value the run started with"
+            )
+
+
 def latest_unfinished(runs_dir: Path) -> Path:
-    for folder, state, _problem in list_runs(runs_dir):
+    """The newest run that is not finished; damaged runs are passed over (`list` names them)."""
+    try:
+        runs = list_runs(runs_dir)
+    except ReportError as exc:
+        raise BadInput(str(exc)) from None
+    for folder, state, _problem in runs:
         if state is not None and state.status not in FINAL_RUN_STATES:
             return folder
     raise BadInput(f"no unfinished run in {runs_dir}")
@@ -268,9 +313,12 @@ def resume_session(
         _check_names(loaded, spec)
         # values: those recorded at the start, then secrets and anything new
         recorded: dict[str, str] = dict(state.info.get("variables", {}))
+        _refuse_masked_records(recorded, spec, loaded)
         recorded.update(spec.overrides)
         resume_spec = SessionSpec(spec.runs_dir, spec.operator, recorded, spec.options)
         values = resolve_values(loaded, resume_spec, ask, operator=state.operator or spec.operator, prompt_all=False)
+        refuse_unsafe_values(values)
+        refuse_injection(values)
         return Runner(loaded, store, values, operator, emit, spec.options)
     except BaseException:
         store.lock.release()
@@ -280,11 +328,10 @@ def resume_session(
 def pending_checklist_changes(folder: Path) -> list[str] | None:
     """For a front end that asks before resuming: what changed in the run's checklist file
     since the run started (None when it did not change or cannot be compared)."""
-    from iact_tui.engine.state import reduce
-    from iact_tui.engine.store import read_records
+    from iact_tui.engine.store import read_state
 
     try:
-        state = reduce(read_records(folder))
+        state = read_state(folder)
         pinned = parse_checklist((folder / PINNED).read_bytes(), str(folder / PINNED))
         path = Path(str(state.info.get("checklist_path", "")))
         if not path.is_file():

@@ -61,13 +61,16 @@ class StepRecord:
     hints: list[str] = field(default_factory=list)
     decision: str = ""
     decision_reason: str = ""
+    ahead: str = ""  # an answer ticked ahead (`tick --ahead`) that waits for the run to get here
+    ticked_ahead_at: str = ""  # when the answer that decided the step was ticked ahead
+    approval_skipped: bool = False  # a four-eyes approval that was skipped
 
     def to_toml(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for key, value in self.__dict__.items():
             if value in (None, "", [], {}):
                 continue
-            if key in ("started_at", "finished_at", "ticked_at"):
+            if key in ("started_at", "finished_at", "ticked_at", "ticked_ahead_at"):
                 value = parse_time(value)
             out[key] = value
         return out
@@ -83,10 +86,13 @@ class RunState:
     steps: dict[str, StepRecord] = field(default_factory=dict)
     choices: dict[str, list[str]] = field(default_factory=dict)
     presets: dict[str, list[str]] = field(default_factory=dict)  # --choose given at run/resume
+    on_failure: str = ""  # --on-failure given at run/resume (the latest one given); "": never given
     captures: dict[str, Any] = field(default_factory=dict)
     secret_captures: set[str] = field(default_factory=set)
     hosts: dict[str, dict[str, Any]] = field(default_factory=dict)
     approvers: dict[str, str] = field(default_factory=dict)
+    operators: list[str] = field(default_factory=list)  # who started or resumed the run (four eyes)
+    ahead: dict[str, dict[str, Any]] = field(default_factory=dict)  # answers ticked ahead, not yet used
     rollback_started: bool = False
     rollback_reason: str = ""
     pause_reason: str = ""
@@ -94,10 +100,18 @@ class RunState:
     last_seq: int = 0
     last_hash: str = ""
     confirmed: set[str] = field(default_factory=set)
+    # the process groups each step's current attempt started (step_process records): on resume,
+    # an interrupted step whose process still runs is never started a second time
+    processes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     @property
     def operator(self) -> str:
         return str(self.info.get("operator", ""))
+
+    @property
+    def skipped_approvals(self) -> list[StepRecord]:
+        """Four-eyes approvals that were skipped (the run's final line, report and exports say so)."""
+        return [s for s in self.steps.values() if s.approval_skipped and s.status == "skipped"]
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -131,6 +145,8 @@ class RunState:
         self.started_at = r["at"]
         self.checklist_sha256 = r.get("checklist_sha256", "")
         self.presets.update(r.get("presets", {}))
+        self.on_failure = str(r.get("on_failure", "") or "")
+        self.operators = [str(r["operator"])] if r.get("operator") else []
         self.status = "running"
         self._add_plan(r.get("plan", []))
 
@@ -149,6 +165,10 @@ class RunState:
 
     def _on_run_resumed(self, r: dict[str, Any]) -> None:
         self.presets.update(r.get("presets", {}))
+        if r.get("on_failure"):
+            self.on_failure = str(r["on_failure"])
+        if r.get("by") and str(r["by"]) not in self.operators:
+            self.operators.append(str(r["by"]))
         self.status = "running"
         self.finished_at = ""
         self.pause_reason = ""
@@ -197,9 +217,16 @@ class RunState:
         s.finished_at = ""
         s.command = r.get("command", s.command)
         s.message = ""
+        self.processes.pop(s.id, None)
+
+    def _on_step_process(self, r: dict[str, Any]) -> None:
+        s = self._step(r)
+        fields = ("pid", "host", "start", "boot_id", "sudo", "attempt", "at")
+        self.processes.setdefault(s.id, []).append({k: r[k] for k in fields if k in r})
 
     def _on_step_finished(self, r: dict[str, Any]) -> None:
         s = self._step(r)
+        self.processes.pop(s.id, None)
         s.status = r["status"]
         s.finished_at = r["at"]
         s.duration = r.get("duration")
@@ -226,8 +253,25 @@ class RunState:
         s.status = "waiting"
         s.started_at = s.started_at or r["at"]
 
+    def _on_step_ticked_ahead(self, r: dict[str, Any]) -> None:
+        s = self._step(r)
+        self.ahead[s.id] = {k: r[k] for k in ("action", "by", "note", "reason", "role", "at") if k in r}
+        s.ahead = f"{r.get('action', '')} by {r.get('by', '')}"
+
+    def _on_step_ahead_dropped(self, r: dict[str, Any]) -> None:
+        s = self._step(r)
+        self.ahead.pop(s.id, None)
+        s.ahead = ""
+
+    def _used_ahead(self, s: StepRecord, r: dict[str, Any]) -> None:
+        self.ahead.pop(s.id, None)
+        s.ahead = ""
+        if r.get("ahead_at"):
+            s.ticked_ahead_at = r["ahead_at"]
+
     def _on_step_ticked(self, r: dict[str, Any]) -> None:
         s = self._step(r)
+        self._used_ahead(s, r)
         result = r.get("result", "passed")
         s.status = "failed" if result == "failed" else "passed"
         s.ticked_by = r.get("by", "")
@@ -244,6 +288,8 @@ class RunState:
 
     def _on_step_skipped(self, r: dict[str, Any]) -> None:
         s = self._step(r)
+        self._used_ahead(s, r)
+        s.approval_skipped = bool(r.get("approval"))
         s.status = "skipped"
         s.skip_reason = r.get("reason", "")
         s.skipped_by = r.get("by", "")

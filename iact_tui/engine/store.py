@@ -3,9 +3,12 @@
 - ``journal.jsonl``: the write-ahead journal. Each record is one JSON line, appended and
   fsync'ed before anything reports it; a save costs one append whatever the run's length.
 - ``report.toml``: the report (README "Run report"). Rewritten atomically (temp file, fsync,
-  rename, fsync of the folder) when the run starts, pauses and finishes; the journal is emptied
-  after each such compaction. Readers merge the two, so a ``kill -9`` at any instant leaves a
-  readable run: a torn last journal line was never acknowledged and is dropped.
+  rename, fsync of the folder) when the run starts, pauses and finishes (the journal is emptied
+  after these), and in between at the end of every phase and at least every ``COMPACT_EVERY``
+  seconds while records are made (the journal is kept then, so a reader that read the previous
+  report.toml still finds every record). Its first lines say when it was written. Readers merge
+  the two, skipping journal records the report already holds, so a ``kill -9`` at any instant
+  leaves a readable run: a torn last journal line was never acknowledged and is dropped.
 - ``checklist.toml``: the checklist as it was when the run started (pinned; sha256 in the report).
 - ``logs/<step-id>.log``: each step's full output, secrets masked.
 - ``.lock``: held (flock) by the process driving the run; a second driver is refused.
@@ -24,6 +27,7 @@ import json
 import os
 import re
 import socket
+import time
 import tomllib
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -42,6 +46,7 @@ PINNED = "checklist.toml"
 LOCK = ".lock"
 INBOX = "inbox"
 GENESIS = "0" * 64
+COMPACT_EVERY = 10.0  # seconds: how far report.toml may lag behind the journal while records are made
 
 
 class ReportError(Exception):
@@ -72,14 +77,22 @@ def check_chain(records: list[dict[str, Any]]) -> list[str]:
     problems: list[str] = []
     prev = GENESIS
     for i, rec in enumerate(records):
+        if not isinstance(rec, dict):
+            problems.append(f"event {i + 1} is not a record (a table / JSON object)")
+            break
         seq = rec.get("seq")
-        if seq != i + 1:
-            problems.append(f"event {i + 1} has sequence number {seq}: an event was removed, added or reordered")
+        if seq != i + 1 or isinstance(seq, bool):
+            problems.append(f"event {i + 1} has sequence number {seq!r}: an event was removed, added or reordered")
             break
         if rec.get("prev") != prev:
             problems.append(f"event {seq} ({rec.get('type')}) does not follow event {i}: an event was removed, added or reordered")
             break
-        if record_hash(rec) != rec.get("hash"):
+        try:
+            digest = record_hash(rec)
+        except (TypeError, ValueError, RecursionError):
+            problems.append(f"event {seq} ({rec.get('type')}) holds a value JSON cannot hold (a date?): it was changed after it was recorded")
+            break
+        if digest != rec.get("hash"):
             problems.append(f"event {seq} ({rec.get('type')}) was changed after it was recorded (its hash does not match)")
             break
         prev = rec["hash"]
@@ -111,11 +124,16 @@ def _fsync_dir(path: Path) -> None:
 
 def atomic_write(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
     _fsync_dir(path.parent)
 
 
@@ -125,7 +143,14 @@ class RunLock:
         self.fd: int | None = None
 
     def acquire(self, run_id: str) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        if self.path.is_dir():
+            raise ReportError(f"{self.path} is a folder, not a lock file: the run folder is damaged")
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK, 0o644)
+        except FileNotFoundError:
+            raise ReportError(f"{self.path.parent} is not a run folder (it does not exist)") from None
+        except OSError as exc:
+            raise ReportError(f"{self.path} cannot be used as the run's lock: {exc.strerror or exc}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -145,9 +170,12 @@ class RunLock:
     @staticmethod
     def is_held(folder: Path) -> bool:
         path = folder / LOCK
-        if not path.exists():
+        if not path.is_file():
             return False
-        fd = os.open(path, os.O_RDONLY)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        except OSError:
+            return False
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -166,21 +194,17 @@ def _without_none(value: Any) -> Any:
 
 
 def read_records(folder: Path, *, repair: bool = False) -> list[dict[str, Any]]:
-    """All records of a run (report + journal), oldest first. Raises ReportError if damaged."""
+    """All records of a run (report + journal), oldest first. Raises ReportError if damaged:
+    every way a folder can be damaged (a file that is a folder, a record of the wrong shape, bytes
+    that are not text) is a ReportError with the reason, never another exception."""
     report = folder / REPORT
     records: list[dict[str, Any]] = []
-    if report.exists():
-        try:
-            data = tomllib.loads(report.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ReportError(f"{report} cannot be read: {exc}") from None
-        if data.get("schema_version") != SCHEMA_VERSION:
-            raise ReportError(f"{report} has schema_version {data.get('schema_version')!r}; this iact-tui reads {SCHEMA_VERSION}")
-        records = list(data.get("events", []))
+    if _exists(report):
+        records = _report_events(report)
     journal = folder / JOURNAL
-    if journal.exists():
+    if _exists(journal):
         last = records[-1]["seq"] if records else 0
-        raw = journal.read_bytes()
+        raw = _read_file(journal)
         good_end = 0
         pos = 0
         lines = raw.split(b"\n")
@@ -192,42 +216,122 @@ def read_records(folder: Path, *, repair: bool = False) -> list[dict[str, Any]]:
                 continue
             try:
                 rec = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):
                 if is_last or all(not rest for rest in lines[i + 1 :]):
                     break  # torn tail: never acknowledged
                 raise ReportError(f"{journal} is damaged at byte {pos}: a record in the middle cannot be read") from None
             if is_last:
                 break  # no newline yet: the write was not finished
-            if rec.get("seq", 0) > last:
+            problem = _record_problem(rec)
+            if problem:
+                raise ReportError(f"{journal} is damaged at byte {pos} (line {i + 1}): {problem}")
+            if rec["seq"] > last:
                 records.append(rec)
                 last = rec["seq"]
             good_end = end
             pos = end
         if repair and good_end < len(raw):
-            with open(journal, "r+b") as f:
-                f.truncate(good_end)
-                os.fsync(f.fileno())
+            try:
+                with open(journal, "r+b") as f:
+                    f.truncate(good_end)
+                    os.fsync(f.fileno())
+            except OSError as exc:
+                raise ReportError(f"{journal} cannot be repaired: {exc.strerror or exc}") from None
     if not records:
         raise ReportError(f"{folder} holds no run report")
-    problems = check_chain(records)
+    try:
+        problems = check_chain(records)
+    except (TypeError, ValueError, RecursionError):
+        problems = ["a record holds values that are not JSON (dates, or nested too deep)"]
     if problems:
         raise ReportError(f"{folder}: the report is damaged: {problems[0]}")
     return records
 
 
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except (OSError, ValueError) as exc:
+        raise ReportError(f"{path} cannot be looked at: {exc}") from None
+
+
+def _read_file(path: Path) -> bytes:
+    """The bytes of a run's file, or a ReportError naming what is wrong with it."""
+    if path.is_dir():
+        raise ReportError(f"{path} is a folder, not a file: the run folder is damaged")
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ReportError(f"{path} cannot be read: {exc.strerror or exc}") from None
+
+
+def _report_events(report: Path) -> list[dict[str, Any]]:
+    """The ``[[events]]`` of report.toml, each checked to be a record."""
+    raw = _read_file(report)
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ReportError(f"{report} cannot be read: not UTF-8 text (byte {exc.start})") from None
+    except (tomllib.TOMLDecodeError, RecursionError) as exc:
+        raise ReportError(f"{report} cannot be read: {exc}") from None
+    if data.get("schema_version") != SCHEMA_VERSION:
+        raise ReportError(f"{report} has schema_version {data.get('schema_version')!r}; this iact-tui reads {SCHEMA_VERSION}")
+    events = data.get("events", [])
+    if not isinstance(events, list):
+        raise ReportError(f"{report} is damaged: 'events' is not a list of tables ([[events]])")
+    for n, rec in enumerate(events, 1):
+        problem = _record_problem(rec)
+        if problem:
+            raise ReportError(f"{report} is damaged: event {n}: {problem}")
+    return list(events)
+
+
+def _record_problem(rec: Any) -> str:
+    """Why a journal line or ``[[events]]`` entry is not a record ('' when it is one)."""
+    if not isinstance(rec, dict):
+        what = "a list" if isinstance(rec, list) else f"a {type(rec).__name__}"
+        return f"it is {what}, not a record (a table / JSON object)"
+    seq = rec.get("seq")
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
+        return f"its 'seq' is {seq!r}, not a positive whole number"
+    for key in ("type", "hash", "prev", "at"):
+        if not isinstance(rec.get(key), str):
+            return f"event {seq} has no text '{key}'"
+    return ""
+
+
+WILDCARDS = "*?[]"
+
+
 def resolve_run(ref: str | None, runs_dir: Path) -> Path:
-    """A run folder from an id, a folder or a report path."""
+    """A run folder from an id (or a unique part of one), a folder or a report path. Raises
+    ReportError, with the reason, for anything else (wildcards, an empty reference, a name the
+    system refuses)."""
     if ref is None:
         raise ReportError("no run given")
+    if not ref.strip():
+        raise ReportError("the run reference is empty: give a run id, its folder or its report.toml")
+    try:
+        return _resolve_run(ref, runs_dir)
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise ReportError(f"run '{ref}' cannot be looked up: {exc}") from None
+
+
+def _resolve_run(ref: str, runs_dir: Path) -> Path:
     p = Path(ref).expanduser()
     if p.name in (REPORT, JOURNAL) and p.parent.is_dir():
         return p.parent
     if p.is_dir() and ((p / REPORT).exists() or (p / JOURNAL).exists()):
         return p
+    if any(c in ref for c in WILDCARDS):
+        raise ReportError(
+            f"'{ref}' is not a run reference: wildcards ({' '.join(WILDCARDS)}) are not accepted; "
+            "give a run id or a unique part of one, its folder or its report.toml (iact-tui list shows them)"
+        )
     candidate = runs_dir / ref
     if candidate.is_dir():
         return candidate
-    matches = sorted(d for d in runs_dir.glob(f"*{ref}*") if d.is_dir()) if runs_dir.is_dir() and ref else []
+    matches = sorted(d for d in runs_dir.iterdir() if ref in d.name and d.is_dir()) if runs_dir.is_dir() else []
     if len(matches) == 1:
         return matches[0]
     if len(matches) > 1:
@@ -235,16 +339,57 @@ def resolve_run(ref: str | None, runs_dir: Path) -> Path:
     raise ReportError(f"no run '{ref}' (looked for a folder, a report file, and an id in {runs_dir})")
 
 
+def read_state(folder: Path) -> RunState:
+    """A run's state from its folder; ReportError (with the reason) when it cannot be read, its
+    records cannot be interpreted, or the folder could not be driven (see ``folder_problem``)."""
+    state = _state_of(folder, read_records(folder))
+    problem = folder_problem(folder)
+    if problem:
+        raise ReportError(problem)
+    return state
+
+
+def folder_problem(folder: Path) -> str:
+    """What in a run folder's layout stops it from being driven ('' when nothing does)."""
+    lock, logs = folder / LOCK, folder / "logs"
+    if lock.is_dir():
+        return f"{lock} is a folder, not a lock file: the run folder is damaged"
+    if logs.exists() and not logs.is_dir():
+        return f"{logs} is a file, not the folder of the step logs: the run folder is damaged"
+    return ""
+
+
+# what folding well-chained records of the wrong shape into a state raises
+READ_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError)
+
+
+def _uninterpretable(folder: Path, exc: BaseException) -> str:
+    detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return f"{folder}: the report is damaged: its records cannot be interpreted ({detail})"
+
+
+def _state_of(folder: Path, records: list[dict[str, Any]]) -> RunState:
+    try:
+        return reduce(records)
+    except READ_ERRORS as exc:
+        raise ReportError(_uninterpretable(folder, exc)) from None
+
+
 def list_runs(runs_dir: Path) -> list[tuple[Path, RunState | None, str]]:
-    """Every run folder, newest first, with its state or the reason it cannot be read."""
+    """Every run folder, newest first, with its state or the reason it cannot be read. One
+    damaged folder never stops the listing of the others."""
     out: list[tuple[Path, RunState | None, str]] = []
-    if not runs_dir.is_dir():
-        return out
-    for folder in sorted((d for d in runs_dir.iterdir() if d.is_dir()), reverse=True):
+    try:
+        folders = sorted((d for d in runs_dir.iterdir() if d.is_dir()), reverse=True) if runs_dir.is_dir() else []
+    except OSError as exc:
+        raise ReportError(f"the runs folder {runs_dir} cannot be read: {exc.strerror or exc}") from None
+    for folder in folders:
         try:
-            out.append((folder, reduce(read_records(folder)), ""))
+            out.append((folder, read_state(folder), ""))
         except ReportError as exc:
             out.append((folder, None, str(exc)))
+        except Exception as exc:  # one unreadable folder must not hide the others
+            out.append((folder, None, f"{folder} cannot be read: {type(exc).__name__}: {exc}"))
     return out
 
 
@@ -257,6 +402,12 @@ class RunStore:
         self.state = reduce(records)
         self.lock = RunLock(folder)
         self._journal: Any = None
+        self.redact: Any = None  # the runner's masker of a record's fields (secrets by value)
+        self.compact_every = COMPACT_EVERY
+        self.clock = time.monotonic  # tests give a fake one
+        self._compacted = self.clock()
+        self._behind = False  # report.toml lacks records that are in the journal
+        self._events_toml: list[str] = []  # records[i] as its [[events]] table, made once
 
     # -- opening ------------------------------------------------------------------------------
 
@@ -285,18 +436,29 @@ class RunStore:
         lock.acquire(run_id)
         try:
             records = read_records(folder, repair=True)
-        except Exception:
+            try:
+                store = cls(folder, records)
+            except READ_ERRORS as exc:
+                raise ReportError(_uninterpretable(folder, exc)) from None
+            logs = folder / "logs"
+            if logs.exists() and not logs.is_dir():
+                raise ReportError(f"{logs} is a file, not the folder of the step logs: the run folder is damaged")
+            logs.mkdir(exist_ok=True)
+        except OSError as exc:
+            lock.release()
+            raise ReportError(f"{folder} cannot be used: {exc.strerror or exc}") from None
+        except BaseException:
             lock.release()
             raise
-        store = cls(folder, records)
         store.lock = lock
-        (folder / "logs").mkdir(exist_ok=True)
         return store
 
     # -- writing ------------------------------------------------------------------------------
 
     def append(self, type_: str, **fields: Any) -> dict[str, Any]:
         """Make one record durable, then fold it into the state. Returns the record."""
+        if self.redact is not None:
+            fields = self.redact(fields)
         rec: dict[str, Any] = {
             "seq": self.state.last_seq + 1,
             "at": now(),
@@ -313,15 +475,33 @@ class RunStore:
         os.fdatasync(self._journal.fileno())
         self.records.append(rec)
         self.state.apply(rec)
+        self._behind = True
+        self.compact_if_due()
         return rec
 
     def report_data(self) -> dict[str, Any]:
         return build_report(self.records, self.state)
 
-    def compact(self) -> None:
-        """Rewrite report.toml atomically with everything recorded, then empty the journal."""
-        data = self.report_data()
-        atomic_write(self.folder / REPORT, tomli_w.dumps(data, multiline_strings=False).encode())
+    def report_text(self) -> str:
+        """report.toml's text: the header, then ``tomli_w.dumps(report_data())``. Records never
+        change once made, so each one's [[events]] table is written out once and kept: a rewrite
+        costs the [run] and [[steps]] tables, the new records and the I/O."""
+        for rec in self.records[len(self._events_toml) :]:
+            self._events_toml.append(tomli_w.dumps({"events": [rec]}, multiline_strings=False))
+        tables = {k: v for k, v in build_report([], self.state).items() if k != "events"}
+        body = tomli_w.dumps(tables, multiline_strings=False)
+        if self._events_toml:
+            body += "\n" + "\n".join(self._events_toml)
+        return report_header(self.records, self.state) + body
+
+    def compact(self, *, empty_journal: bool = True) -> None:
+        """Rewrite report.toml atomically with everything recorded, then empty the journal
+        (unless ``empty_journal`` is false: readers skip the records the report holds)."""
+        atomic_write(self.folder / REPORT, self.report_text().encode())
+        self._compacted = self.clock()
+        self._behind = False
+        if not empty_journal:
+            return
         if self._journal is not None:
             self._journal.close()
             self._journal = None
@@ -330,6 +510,24 @@ class RunStore:
             with open(journal, "r+b") as f:
                 f.truncate(0)
                 os.fsync(f.fileno())
+
+    def checkpoint(self) -> bool:
+        """Bring report.toml up to date while the run goes on (the end of a phase), keeping the
+        journal. The records are durable in the journal already, so a failure to write the report
+        (a full disk) is not an error here: False, and the next checkpoint tries again."""
+        try:
+            self.compact(empty_journal=False)
+        except OSError:
+            self._compacted = self.clock()  # not again at every record
+            return False
+        return True
+
+    def compact_if_due(self) -> bool:
+        """A checkpoint when report.toml lacks records and was written ``compact_every`` seconds
+        ago or more. Called at every record, and by the runner while a step runs."""
+        if not self._behind or self.clock() - self._compacted < self.compact_every:
+            return False
+        return self.checkpoint()
 
     def close(self) -> None:
         try:
@@ -349,6 +547,17 @@ class RunStore:
 
     def pinned_checklist(self) -> Path:
         return self.folder / PINNED
+
+
+def report_header(records: list[dict[str, Any]], state: RunState) -> str:
+    """The comment at the top of report.toml: when it was written, and that it may lag."""
+    last = records[-1]["seq"] if records else 0
+    written = datetime.now(UTC).isoformat(timespec="milliseconds")  # the real time, not a record's
+    return (
+        f"# iact-tui run report, written {written}: events 1 to {last}, run status {state.status}.\n"
+        f"# {JOURNAL} in this folder may hold newer records; a reader merges both, skipping the\n"
+        "# ones this file holds (iact-tui list, resume, export and verify do; docs/run-report.md).\n\n"
+    )
 
 
 def build_report(records: list[dict[str, Any]], state: RunState) -> dict[str, Any]:
@@ -372,6 +581,11 @@ def build_report(records: list[dict[str, Any]], state: RunState) -> dict[str, An
         run["pause_reason"] = state.pause_reason
     if state.rollback_started:
         run["rollback_reason"] = state.rollback_reason
+    if state.on_failure:
+        run["on_failure"] = state.on_failure
+    skipped = state.skipped_approvals
+    if skipped:
+        run["approvals_skipped"] = [s.id for s in skipped]
     run["variables"] = dict(info.get("variables", {}))
     if info.get("secret_variables"):
         run["secret_variables"] = list(info["secret_variables"])

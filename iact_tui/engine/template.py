@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 
 _TOKEN = re.compile(r"\{\{|\}\}|(?<!\$)\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -97,3 +98,71 @@ QUOTED_PLACEHOLDER = re.compile(r"""(['"])\{[A-Za-z_][A-Za-z0-9_]*\}\1""")
 def quoted_placeholders(text: str) -> list[str]:
     """Placeholders wrapped in quotes in a command: they would be quoted twice."""
     return [m.group(0) for m in QUOTED_PLACEHOLDER.finditer(text)]
+
+
+# -- URLs -------------------------------------------------------------------------------------
+
+
+def url_part(text: str, start: int) -> str:
+    """Where in a URL template the placeholder at offset ``start`` stands: ``base`` (at the very
+    start: a whole or base URL), ``authority`` (scheme, user, host, port), ``path``, ``query`` or
+    ``fragment``. Decided by the template's own characters, never by a value."""
+    if start == 0:
+        return "base"
+    first = _TOKEN.match(text)
+    part = "path" if first is not None and first.group(1) else "scheme"  # after a base URL: its path
+    literal = _TOKEN.sub(lambda m: "{" if m.group(0) == "{{" else "}" if m.group(0) == "}}" else "\0", text[:start])
+    i = 0
+    while i < len(literal):
+        c = literal[i]
+        if part == "scheme":
+            if literal.startswith("://", i):
+                part = "authority"
+                i += 3
+                continue
+            if c in "/?#":
+                part = {"/": "path", "?": "query", "#": "fragment"}[c]
+        elif part == "authority":
+            if c in "/?#":
+                part = {"/": "path", "?": "query", "#": "fragment"}[c]
+        elif part == "path":
+            if c in "?#":
+                part = "query" if c == "?" else "fragment"
+        elif part == "query" and c == "#":
+            part = "fragment"
+        i += 1
+    return "authority" if part == "scheme" else part
+
+
+def url_quote(value: str, part: str) -> str:
+    """A value percent-encoded for its part of a URL: in the path, query and fragment every
+    character but letters, digits and ``-._~`` is encoded (``/``, ``?``, ``#``, ``&``, ``=``,
+    ``%`` too), and a value made only of dots (``..``) has its dots encoded, so that it can never
+    add a path segment, step out of one, start a query or end it. In the base and authority
+    parts the value is inserted as written."""
+    if part in ("base", "authority"):
+        return value
+    quoted = urllib.parse.quote(value, safe="")
+    if value and set(value) == {"."}:
+        quoted = "%2E" * len(value)
+    return quoted
+
+
+def render_url(
+    text: str, lookup: Callable[[str], str], *, raw: Callable[[str], bool] | None = None
+) -> str:
+    """Fill a URL template, each value encoded for the part of the URL it stands in
+    (``url_quote``); ``raw(value)`` true: insert that value as it is (masked display text)."""
+
+    def quote(m: re.Match[str]) -> str:
+        token = m.group(0)
+        if token == "{{":
+            return "{"
+        if token == "}}":
+            return "}"
+        value = lookup(m.group(1))
+        if raw is not None and raw(value):
+            return value
+        return url_quote(value, url_part(text, m.start()))
+
+    return _TOKEN.sub(quote, text)

@@ -221,7 +221,9 @@ def test_broken_release_is_rolled_back_to_the_previous_version_and_data(
     commit_before = deployment.head()
     cli = Cli(stack, deployment, tmp_path)
 
-    result = cli.drive(cli.call(*cli.run_args(*ROLLBACK_FLAGS)), *ROLLBACK_FLAGS)
+    # --on-failure and --choose are given at the start only: every resume remembers them (the
+    # failure happens in a resumed process, after the manual steps of PASO 1 and 4)
+    result = cli.drive(cli.call(*cli.run_args(*ROLLBACK_FLAGS)), "--yes")
 
     assert result.returncode == EXIT_FAILED, str(result)
     state = cli.state()
@@ -246,6 +248,26 @@ def test_broken_release_is_rolled_back_to_the_previous_version_and_data(
     assert deployment.head() == commit_before
     assert deployment.applied_migrations() == ["0001_initial", "0002_seed_items"]
     assert deployment.snapshot() == before
+
+    # the app was restarted once in the rollback, after the migrations went back (with the new
+    # code's migration files) and the code went back: it started on the previous release
+    started = [
+        r["step"]
+        for r in read_records(cli.folder)
+        if r["type"] == "step_started" and r["step"].startswith("rollback-")
+    ]
+    assert started.index("rollback-migrate") < started.index("rollback-checkout")
+    assert started.index("rollback-checkout") < started.index("rollback-restart-app")
+    assert started.index("rollback-restore-db") < started.index("rollback-restart-app")
+    assert started.count("rollback-restart-app") == 1
+    assert "rollback-migrate-restart" not in state.steps
+    restart_log = (cli.folder / "logs" / "rollback-restart-app.log").read_text()
+    assert f"release {STAGING_VERSION}" in restart_log, restart_log
+    # and the running app is the previous code on the previous schema: its models read every
+    # column of the table (new code on the old schema would fail here on the missing column)
+    items = deployment.get("/api/items")
+    assert items.status_code == 200, items.text
+    assert items.json()["items"] and all("location" not in i for i in items.json()["items"])
 
 
 # -- 3: the runner is killed in the middle of the migration -----------------------------------

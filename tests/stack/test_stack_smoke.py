@@ -141,8 +141,8 @@ def test_a_release_by_hand_with_the_checklists_commands(
     rollback = [
         f"{activate} && python manage.py migrate inventory 0002_seed_items --no-input",
         f"cd {app} && git checkout -q staging",
-        f"{deployment.appctl} restart",
         f"psql -q -U postgres {deployment.db_name} < {backup}",
+        f"{deployment.appctl} restart",  # once, last: previous code on the previous schema
     ]
     for command in rollback:
         result = ssh(stack, command, timeout=120)

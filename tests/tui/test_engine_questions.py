@@ -69,7 +69,7 @@ def test_questions_are_what_new_session_asks(tmp_path: Path) -> None:
 
     def ask(name: str, prompt: str, secret: bool, default: str | None) -> str | None:
         asked.append(name)
-        return {"password": "pw", "branch": "release"}.get(name)
+        return {"password": "pw-4321", "branch": "release"}.get(name)
 
     runner = new_session(path, spec, Nobody(), lambda _e: None, ask, prompt_all=True)  # type: ignore[arg-type]
     try:
@@ -98,7 +98,7 @@ def test_a_resume_asks_for_the_secrets_again(tmp_path: Path) -> None:
         spec,
         Nobody(),
         lambda _e: None,
-        lambda n, p, s, d: "pw" if s else d,  # type: ignore[arg-type]
+        lambda n, p, s, d: "pw-4321" if s else d,  # type: ignore[arg-type]
         prompt_all=True,
     )
     runner.store.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from textual import events
 from textual.pilot import Pilot
 from textual.widgets import Input, Label
 
@@ -56,7 +57,10 @@ async def type_text(pilot: Pilot[int], text: str) -> None:
 
 async def start_from_form(pilot: Pilot[int], recorder: Recorder) -> None:
     """The start-of-run form: accept it as it is."""
-    await recorder.wait(lambda m: isinstance(pilot.app.screen, SetupScreen) or True)
+    # the form is on screen: the setup screen was made the active one (it got its ScreenResume)
+    await recorder.wait(
+        lambda m: isinstance(m, events.ScreenResume) and isinstance(pilot.app.screen, SetupScreen)
+    )
     await pilot.pause()
     assert isinstance(pilot.app.screen, SetupScreen)
     await pilot.click("#setup-start-button")
@@ -319,6 +323,9 @@ async def test_rollback_and_abort_from_the_keys_ask_first(
         await pilot.click("#no")
         await pilot.pause()
         assert app.run_view is not None and app.run_view.state.status == "running"
+        # a rollback undoes what the run changed: let step one change the target first
+        await pilot.press("r")
+        await recorder.wait(question("pace", "two"))
         await pilot.press("b")
         await pilot.pause()
         await pilot.click("#yes")
@@ -327,7 +334,8 @@ async def test_rollback_and_abort_from_the_keys_ask_first(
         done = await finished(pilot, recorder)
         assert done.status == "rolled_back"
     state = state_of(run_folder(app))
-    assert state.steps["one"].status == "not_applicable"
+    assert state.steps["one"].status == "passed"
+    assert state.steps["two"].status == "not_applicable"
     assert state.steps["restore"].status == "passed"
     assert "requested by ana" in state.rollback_reason
 

@@ -45,7 +45,7 @@ prompt = "Branch to deploy"
 [vars.smoke_password]
 secret = true
 prompt = "Smoke test password"
-default = "not-shown"
+default = ""
 
 [[phases]]
 id = "pre"

@@ -57,20 +57,38 @@ class Executor(Protocol):
 
 
 class LogWriter:
-    """Appends to ``logs/<step>.log``; keeps its sha256 and size as it writes."""
+    """Appends to ``logs/<step>.log``; keeps its sha256 and size as it writes.
 
-    def __init__(self, path: Path) -> None:
+    Everything written goes through ``redact`` (the run's masker), so no caller can write a
+    secret by forgetting to mask; ``write_masked`` is for text the same masker has just masked
+    (the output collector's blocks), so that it is not scanned twice."""
+
+    def __init__(self, path: Path, redact: Callable[[str], str] | None = None) -> None:
         self.path = path
+        self.redact = redact
         self._hash = hashlib.sha256()
         self.size = 0
+        self._line_start = True  # the log ends with a newline (or is empty)
         if path.exists():
             with open(path, "rb") as f:
                 for block in iter(lambda: f.read(1 << 20), b""):
                     self._hash.update(block)
                     self.size += len(block)
+                    self._line_start = block.endswith(b"\n")
         self._file = open(path, "ab")
 
     def write(self, text: str) -> None:
+        self.write_masked(self.redact(text) if self.redact is not None else text)
+
+    def line(self, text: str) -> None:
+        """One line of iact-tui's own (``--- ...``), on a line of its own even after output that
+        did not end with a newline."""
+        self.write(("" if self._line_start else "\n") + text.rstrip("\n") + "\n")
+
+    def write_masked(self, text: str) -> None:
+        if not text:
+            return
+        self._line_start = text.endswith("\n")
         data = text.encode("utf-8", errors="replace")
         self._file.write(data)
         self._hash.update(data)
@@ -98,11 +116,22 @@ class Expectations:
     captures: dict[str, re.Pattern[str]] = field(default_factory=dict)
 
 
+class MaskedOutput(StepOutput):
+    """Output the collector has masked already: the runner's emit passes it on without masking
+    it a second time (any other event, a plain StepOutput included, is masked there)."""
+
+
+MAX_LINE = 1 << 20  # a line longer than this is passed on in pieces (never split inside a secret)
+
+
 class OutputCollector:
     """Turns a stream of bytes into masked complete lines: for the log, the screen and the checks.
 
     Works in chunks (splitting lines itself, never line by line through asyncio), matches the
-    step's patterns line by line like grep, keeps only a tail in memory.
+    step's patterns line by line like grep, keeps only a tail in memory. A secret split across
+    chunks is masked: a line is masked only once it is complete; the lines that could begin a
+    multi-line secret wait for the rest of it; a line over MAX_LINE is passed on in pieces cut
+    outside every form of a secret. Nothing is added to the output (no newline at the end).
     """
 
     def __init__(
@@ -129,6 +158,7 @@ class OutputCollector:
         self.expected_seen = expect.expect_output is None
         self.rejected: str | None = None
         self._pending_captures = dict(expect.captures)
+        self._mid_line = False  # the last piece passed on ended inside a line (a long line)
 
     def feed(self, data: bytes) -> None:
         self.feed_text(self._decoder.decode(data))
@@ -137,24 +167,30 @@ class OutputCollector:
         if not text:
             return
         text = self._partial + text
-        cut = text.rfind("\n")
-        if cut < 0:
-            self._partial = text
-            if len(self._partial) > 1 << 20:  # a line over 1 MiB: pass it on in pieces
-                self._take(self._partial + "\n")
-                self._partial = ""
-            return
-        self._partial = text[cut + 1 :]
-        self._take(text[: cut + 1])
+        cut = text.rfind("\n") + 1
+        block, partial = text[:cut], text[cut:]
+        redactor = self.values.redactor
+        if block and redactor.multiline:
+            held = redactor.held_lines(block, partial)  # the start of a key whose rest is to come
+            block, partial = block[:held], block[held:] + partial
+        if block:
+            self._take(block)
+        if len(partial) > MAX_LINE:  # a line over 1 MiB: pass it on in pieces
+            end = redactor.safe_cut(partial, len(partial) - redactor.span) if redactor else len(partial)
+            if end > 0:
+                self._take(partial[:end])
+                partial = partial[end:]
+        self._partial = partial
 
     def close(self) -> None:
         rest = self._partial + self._decoder.decode(b"", final=True)
         self._partial = ""
         if rest:
-            self._take(rest + "\n")
+            self._take(rest, last=True)
 
-    def _take(self, block: str) -> None:
-        """A block of complete lines, each ending in a newline."""
+    def _take(self, block: str, last: bool = False) -> None:
+        """A block of complete lines, each ending in a newline; or a piece of a long line; or
+        (``last``) the end of the output, which may not end in a newline."""
         block = block.replace("\r\n", "\n")
         e = self.expect
         if self._pending_captures:
@@ -170,16 +206,25 @@ class OutputCollector:
             if m:
                 start = block.rfind("\n", 0, m.start()) + 1
                 end = block.find("\n", m.end())
+                end = len(block) if end < 0 else end
                 self.rejected = self.values.redactor(block[start:end])
         masked = self.values.redactor(block) if self.values.redactor else block
         if self.prefix:
-            masked = "".join(f"{self.prefix}{line}\n" for line in masked.split("\n")[:-1])
-        self.lines += masked.count("\n")
-        self.log.write(masked)
+            lines = masked.split("\n")
+            unended = lines.pop()  # "" when the block ends with a newline
+            first = "" if self._mid_line else self.prefix
+            masked = "".join(f"{first if i == 0 else self.prefix}{line}\n" for i, line in enumerate(lines))
+            if unended:
+                masked += (self.prefix if lines or not self._mid_line else "") + unended
+        self._mid_line = not masked.endswith("\n")
+        self.lines += masked.count("\n") + (1 if last and self._mid_line else 0)
+        self.log.write_masked(masked)
         # the tail: only the last lines of the block are split off and kept
-        parts = masked.rsplit("\n", TAIL_LINES + 1)[:-1]
+        parts = masked.rsplit("\n", TAIL_LINES + 1)
+        if not (last and parts[-1]):
+            parts.pop()  # a line that is not complete yet
         self.tail.extend(parts[-TAIL_LINES:])
-        self.emit(StepOutput(self.step_id, masked))
+        self.emit(MaskedOutput(self.step_id, masked))
 
     def check(self, exit_status: int | None, expected_exits: list[int]) -> tuple[bool, str]:
         """The verdict of the expectations, with the sentence that explains a failure."""

@@ -14,8 +14,10 @@ from typing import Any, ClassVar
 
 import httpx
 
+from iact_tui.engine import template
 from iact_tui.engine.events import StepOutput
 from iact_tui.engine.executors.base import Outcome, StepContext
+from iact_tui.engine.template import render_url
 from iact_tui.engine.values import MASK, Values
 
 BODY_EXCERPT = 500
@@ -92,7 +94,8 @@ class HttpExecutor:
     kind: ClassVar[str] = "http"
 
     def describe(self, step: Any, values: Values) -> str:
-        text = f"{step.method} {values.display_text(step.url)}"
+        shown_url = render_url(step.url, values.masked_lookup, raw=lambda v: v == MASK or v.startswith("<"))
+        text = f"{step.method} {values.redactor(shown_url)}"
         if step.json_body is not None:
             body = _render(step.json_body, values.masked_lookup)
             text += f" json={json.dumps(body, ensure_ascii=False)}"
@@ -101,8 +104,11 @@ class HttpExecutor:
     async def execute(self, ctx: StepContext) -> Outcome:
         step = ctx.step
         values = ctx.values
-        url = values.text(step.url)
+        url = render_url(step.url, values.lookup)
         headers = {values.text(k): values.text(v) for k, v in step.headers.items()}
+        broken = _header_line_breaks(step, values)
+        if broken:  # refused before anything is logged or sent
+            return Outcome(False, broken)
         kwargs: dict[str, Any] = {"headers": headers, "follow_redirects": step.follow_redirects}
         if step.json_body is not None:
             kwargs["json"] = _render(step.json_body, values.lookup)
@@ -178,6 +184,22 @@ class HttpExecutor:
         if problems:
             return Outcome(False, "; ".join(problems), evidence=evidence)
         return Outcome(True, f"HTTP {response.status_code} in {latency_ms} ms", evidence=evidence)
+
+
+def _header_line_breaks(step: Any, values: Values) -> str:
+    """Why the headers cannot be sent: a value (a capture, say) with CR or LF would add or split
+    headers, and would reach the log as fake lines. '' when they can."""
+    from iact_tui.engine.values import header_message
+
+    for key, text in step.headers.items():
+        for where, part in (("header name", key), (f"header '{key}'", text)):
+            for name in template.names(part):
+                value = values.lookup(name)
+                if "\r" in value or "\n" in value:
+                    return header_message(name, where, step.id) + "; nothing was sent"
+        if "\r" in key + text or "\n" in key + text:
+            return f"header {key!r} has a line break (CR or LF); nothing was sent"
+    return ""
 
 
 def _render(value: Any, lookup: Any) -> Any:
