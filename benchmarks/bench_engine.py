@@ -54,7 +54,7 @@ def bench_save() -> list[tuple[str, str, str, str]]:
 
     import tomli_w
 
-    from iact_tui.engine.store import COMPACT_EVERY, RunStore, atomic_write, report_header
+    from iact_tui.engine.record.store import COMPACT_EVERY, RunStore, atomic_write, report_header
 
     def run(n_before: int, every: float, samples: int, tick: float) -> tuple[list[float], float, float, int]:
         with tempfile.TemporaryDirectory() as tmp:
@@ -169,8 +169,8 @@ run = "seq {n}"
         log = folder / "logs" / "print.log"
         body = [line for line in log.read_text().splitlines() if not line.startswith("--- ")]
         complete = body == [str(i) for i in range(1, n + 1)]
-        from iact_tui.engine.state import reduce
-        from iact_tui.engine.store import read_records
+        from iact_tui.engine.record.state import reduce
+        from iact_tui.engine.record.store import read_records
 
         step_time = reduce(read_records(folder)).steps["print"].duration or float(wall)
     rss_mb = int(rss_kb) / 1024
@@ -236,8 +236,8 @@ title = "P"
             t0 = time.perf_counter()
             r = _cli("run", str(checklist), "--headless", "--runs-dir", str(runs), "--ssh-config", "/dev/null")
             assert r.returncode == 0, r.stdout + r.stderr
-            from iact_tui.engine.state import reduce
-            from iact_tui.engine.store import read_records
+            from iact_tui.engine.record.state import reduce
+            from iact_tui.engine.record.store import read_records
 
             folder = next(runs.iterdir())
             records = read_records(folder)

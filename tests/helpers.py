@@ -10,8 +10,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from iact_tui.engine.state import RunState, reduce
-from iact_tui.engine.store import read_records
+from iact_tui.engine.record.state import RunState, reduce
+from iact_tui.engine.record.store import read_records
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,6 +1,6 @@
 """`iact-tui check`: malformed checklists get one clear message each (file, line, path, hint)
 and exit 2, never a traceback; checklists/staging.toml checks clean and keeps its contract;
-the placeholder rules of iact_tui/engine/template.py hold."""
+the placeholder rules of iact_tui/engine/checklist/template.py hold."""
 
 from __future__ import annotations
 
@@ -14,16 +14,16 @@ import pytest
 from click.testing import CliRunner
 
 from iact_tui.cli import main
-from iact_tui.engine import template
-from iact_tui.engine.checklist import Checklist
-from iact_tui.engine.load import (
+from iact_tui.engine.checklist import template
+from iact_tui.engine.checklist.model import Checklist
+from iact_tui.engine.checklist.load import (
     ChecklistError,
     Locator,
     load_checklist,
     parse_checklist,
     quoted_placeholders,
 )
-from iact_tui.engine.values import Values
+from iact_tui.engine.checklist.values import Values
 
 ROOT = Path(__file__).resolve().parent.parent
 STAGING = ROOT / "checklists" / "staging.toml"
@@ -961,7 +961,7 @@ def test_staging_commands_render_with_quoted_values(staging: Checklist) -> None:
     assert 'tar -czf "$f" /etc/nginx /etc/systemd' in backup
 
 
-# -- placeholders (iact_tui/engine/template.py) -----------------------------------------------
+# -- placeholders (iact_tui/engine/checklist/template.py) -----------------------------------------------
 
 
 def test_placeholder_names_in_order_of_first_use() -> None:
@@ -1046,7 +1046,7 @@ def test_quoted_placeholders_follow_shell_quoting() -> None:
 def test_every_key_of_the_format_is_documented() -> None:
     import re
 
-    from iact_tui.engine import checklist as model
+    from iact_tui.engine.checklist import model
 
     doc = (ROOT / "docs" / "checklist-format.md").read_text(encoding="utf-8")
     classes = [
@@ -1079,7 +1079,7 @@ def test_every_key_of_the_format_is_documented() -> None:
         if not re.search(rf"\| `(items\[\]\.)?{re.escape(key := field.alias or name)}` \|", doc)
     ]
     assert missing == []
-    from iact_tui.engine.load import BUILTIN_VARS
+    from iact_tui.engine.checklist.load import BUILTIN_VARS
 
     assert all(f"| `{name}` |" in doc for name in BUILTIN_VARS)
 
@@ -1195,8 +1195,8 @@ headers = { X-Branch = "{branch}", X-Two = "a\\r\\nInjected: yes" }
 
 
 def test_choose_names_a_phase_without_alternatives(tmp_path: Path) -> None:
-    from iact_tui.engine.runner import RunOptions
-    from iact_tui.engine.session import BadInput, SessionSpec, _check_names
+    from iact_tui.engine.run.runner import RunOptions
+    from iact_tui.engine.run.launch import BadInput, SessionSpec, _check_names
 
     loaded = parse_checklist(STAGING.read_bytes(), str(STAGING))
     spec = SessionSpec(tmp_path, "ana", options=RunOptions(choices={"pre": ["manual"]}))

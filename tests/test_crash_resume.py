@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from iact_tui.engine.processes import ProcessRef, local_alive
-from iact_tui.engine.store import read_records
+from iact_tui.engine.executors.processes import ProcessRef, local_alive
+from iact_tui.engine.record.store import read_records
 from tests.helpers import HEADER, ROOT, cli, only_run, report_of, state_of, write_checklist
 
 

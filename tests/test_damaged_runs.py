@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from iact_tui.cli import main
-from iact_tui.engine.store import (
+from iact_tui.engine.record.store import (
     JOURNAL,
     LOCK,
     REPORT,
@@ -212,7 +212,7 @@ def test_list_runs_reports_the_reason_in_the_engine(tmp_path: Path) -> None:
 def test_records_that_chain_but_cannot_be_interpreted_are_a_report_error(tmp_path: Path) -> None:
     """A record with the right chain but a wrong shape (a rewritten, re-hashed journal) is a
     clear ReportError for `list` and `resume`, not a KeyError from deep inside."""
-    from iact_tui.engine.store import GENESIS, record_hash
+    from iact_tui.engine.record.store import GENESIS, record_hash
 
     runs = tmp_path / "runs"
     paused_run(runs, GOOD_ID)

@@ -14,7 +14,7 @@ from iact_tui.cli.demo import demo_launch
 from iact_tui.demo import BackgroundSandbox
 from iact_tui.demo.checklist import demo_checklist_path
 from iact_tui.engine import events as ev
-from iact_tui.engine.load import load_checklist
+from iact_tui.engine.checklist.load import load_checklist
 from iact_tui.tui.app import IactApp
 from iact_tui.tui.screens.setup import SetupScreen
 from tests.tui.harness import Recorder, event, question, state_of

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from iact_tui.engine.store import read_records
+from iact_tui.engine.record.store import read_records
 from tests.helpers import HEADER, ROOT, cli, only_run, report_of, state_of, write_checklist
 
 pytestmark = pytest.mark.timeout(120)

@@ -23,11 +23,11 @@ from typing import Any
 import pytest
 
 from iact_tui.engine import events as ev
-from iact_tui.engine.headless import HeadlessOperator
-from iact_tui.engine.runner import Runner, RunOptions
-from iact_tui.engine.session import SessionSpec, new_session
-from iact_tui.engine.state import reduce
-from iact_tui.engine.store import JOURNAL, REPORT, RunStore, check_chain, read_records
+from iact_tui.headless.operator import HeadlessOperator
+from iact_tui.engine.run.runner import Runner, RunOptions
+from iact_tui.engine.run.launch import SessionSpec, new_session
+from iact_tui.engine.record.state import reduce
+from iact_tui.engine.record.store import JOURNAL, REPORT, RunStore, check_chain, read_records
 from tests.helpers import HEADER, ROOT, only_run, write_checklist
 
 pytestmark = pytest.mark.timeout(120)
@@ -152,7 +152,7 @@ run = "echo last"
 CHILD = r"""
 import os, signal, sys
 from pathlib import Path
-from iact_tui.engine import store as S
+from iact_tui.engine.record import store as S
 
 runs, how, where = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
 plan = [{"id": "a", "phase": "p", "kind": "local", "title": "A"}]

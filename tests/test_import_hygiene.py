@@ -16,8 +16,8 @@ ENGINE_MODULES = sorted(
 
 
 def test_engine_modules_exist() -> None:
-    assert "iact_tui.engine.runner" in ENGINE_MODULES
-    assert "iact_tui.engine.store" in ENGINE_MODULES
+    assert "iact_tui.engine.run.runner" in ENGINE_MODULES
+    assert "iact_tui.engine.record.store" in ENGINE_MODULES
 
 
 def test_no_engine_module_imports_textual() -> None:

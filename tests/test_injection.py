@@ -12,9 +12,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from iact_tui.cli import main
-from iact_tui.engine import template
-from iact_tui.engine.load import parse_checklist
-from iact_tui.engine.values import UnsafeSubstitution, Values, injection_problems
+from iact_tui.engine.checklist import template
+from iact_tui.engine.checklist.load import parse_checklist
+from iact_tui.engine.checklist.values import UnsafeSubstitution, Values, injection_problems
 from tests.fixtures_http import LoopbackServer
 from tests.helpers import HEADER, state_of, write_checklist
 

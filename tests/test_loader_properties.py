@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from iact_tui.cli import main
-from iact_tui.engine.load import ChecklistError, describe, parse_checklist
+from iact_tui.engine.checklist.load import ChecklistError, describe, parse_checklist
 
 STAGING = Path(__file__).resolve().parent.parent / "checklists" / "staging.toml"
 LINES = STAGING.read_text(encoding="utf-8").split("\n")

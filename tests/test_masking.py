@@ -19,7 +19,7 @@ import pytest
 from iact_tui.engine import events as ev
 from iact_tui.engine.executors import base as executors_base
 from iact_tui.engine.executors.base import Expectations, LogWriter, OutputCollector
-from iact_tui.engine.values import Redactor
+from iact_tui.engine.checklist.values import Redactor
 from tests.helpers import HEADER, cli, only_run, state_of, write_checklist
 
 TOKEN = "tók/en+8Zq2 Wm4~"  # a slash, a plus, a space, a non-ASCII letter
@@ -171,9 +171,9 @@ SECRET = "pw-9f8e7d6c5b"
 
 
 def in_process_run(tmp_path: Path, body: str, overrides: dict[str, str]) -> tuple[Any, str, list[ev.Event]]:
-    from iact_tui.engine.headless import HeadlessOperator, Printer
-    from iact_tui.engine.runner import RunOptions
-    from iact_tui.engine.session import SessionSpec, new_session
+    from iact_tui.headless.operator import HeadlessOperator, Printer
+    from iact_tui.engine.run.runner import RunOptions
+    from iact_tui.engine.run.launch import SessionSpec, new_session
 
     out = io.StringIO()
     printer = Printer(out, verbose=True)
@@ -275,7 +275,7 @@ def test_every_write_to_a_step_log_is_masked(tmp_path: Path) -> None:
 
 
 def test_events_are_masked_when_they_leave_the_runner(tmp_path: Path) -> None:
-    from iact_tui.engine.runner import Runner
+    from iact_tui.engine.run.runner import Runner
 
     class Fake:
         values = type("V", (), {"redactor": Redactor([SECRET])})()

@@ -46,8 +46,8 @@ import pytest
 from click.testing import CliRunner
 
 from iact_tui.cli import main
-from iact_tui.engine import store as store_module
-from iact_tui.engine.load import parse_checklist
+from iact_tui.engine.record import store as store_module
+from iact_tui.engine.checklist.load import parse_checklist
 from iact_tui.engine.metrics import (
     FAILURE_RATE,
     FREQUENCY,
@@ -58,8 +58,8 @@ from iact_tui.engine.metrics import (
     parse_date,
     weekly_series,
 )
-from iact_tui.engine.runner import plan_of
-from iact_tui.engine.store import RunStore, read_records
+from iact_tui.engine.run.runner import plan_of
+from iact_tui.engine.record.store import RunStore, read_records
 
 CHECKLIST = """\
 schema_version = 1

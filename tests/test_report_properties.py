@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from iact_tui.cli import main
-from iact_tui.engine.store import (
+from iact_tui.engine.record.store import (
     JOURNAL,
     LOCK,
     PINNED,

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from iact_tui.engine.load import load_checklist
-from iact_tui.engine.store import read_records
+from iact_tui.engine.checklist.load import load_checklist
+from iact_tui.engine.record.store import read_records
 from tests.helpers import HEADER, ROOT, cli, only_run, report_of, state_of, write_checklist
 
 STAGING = ROOT / "checklists" / "staging.toml"

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import tomli_w
 
-from iact_tui.engine.processes import ProcessRef, local_alive
-from iact_tui.engine.store import read_records
+from iact_tui.engine.executors.processes import ProcessRef, local_alive
+from iact_tui.engine.record.store import read_records
 from tests.fixtures_ssh import host_entry
 from tests.helpers import HEADER, ROOT, cli, only_run, state_of, write_checklist
 from tests.sshd import OpenSshd, processes_matching

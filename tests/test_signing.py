@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from iact_tui.cli import main
-from iact_tui.engine.signing import (
+from iact_tui.engine.report.signing import (
     NAMESPACE,
     FileSigner,
     check_signature,

@@ -14,7 +14,7 @@ import pytest
 
 from iact_tui.engine.executors import executor_for
 from iact_tui.engine.executors.ssh import SshExecutor
-from iact_tui.engine.ssh import SshError
+from iact_tui.engine.executors.ssh_pool import SshError
 from tests.fixtures_ssh import StepRun, host_entry
 from tests.sshd import InProcessSshServer, known_hosts_line, processes_matching, write_key
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from iact_tui.engine.store import (
+from iact_tui.engine.record.store import (
     JOURNAL,
     REPORT,
     ReportError,
@@ -189,7 +189,7 @@ def test_report_says_when_it_was_written_and_that_the_journal_may_be_newer(tmp_p
 def test_a_report_that_cannot_be_written_never_fails_a_save(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import errno
 
-    from iact_tui.engine import store as store_module
+    from iact_tui.engine.record import store as store_module
 
     store, clock = _clocked(tmp_path)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from iact_tui.engine.store import read_records
+from iact_tui.engine.record.store import read_records
 from tests.helpers import (
     HEADER,
     ROOT,
@@ -128,9 +128,9 @@ run = "exit 3"
 
 def test_engine_refuses_a_skip_without_reason(tmp_path: Path) -> None:
     """The command line refuses it first; the engine refuses it too (the inbox, the TUI)."""
-    from iact_tui.engine.load import parse_checklist
-    from iact_tui.engine.store import PINNED, RunStore
-    from iact_tui.engine.ticks import Tick, TickRefused, record_tick
+    from iact_tui.engine.checklist.load import parse_checklist
+    from iact_tui.engine.record.store import PINNED, RunStore
+    from iact_tui.engine.record.ticks import Tick, TickRefused, record_tick
 
     _, folder, _ = _paused_at_gate(tmp_path)
     checklist = parse_checklist((folder / PINNED).read_bytes(), "c").checklist
@@ -238,7 +238,7 @@ def test_four_eyes_sees_through_look_alike_names(tmp_path: Path, name: str) -> N
 
 
 def test_same_person_keys() -> None:
-    from iact_tui.engine.identity import same_person
+    from iact_tui.engine.record.identity import same_person
 
     assert same_person("Hans", "\u041dANS")  # Cyrillic capital En looks like H
     assert same_person("Ana L\u00f3pez", "ana  lopez")

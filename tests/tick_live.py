@@ -11,9 +11,9 @@ import asyncio
 import sys
 from pathlib import Path
 
-from iact_tui.engine.headless import HeadlessOperator, Printer
-from iact_tui.engine.runner import RunOptions
-from iact_tui.engine.session import SessionSpec, new_session
+from iact_tui.headless.operator import HeadlessOperator, Printer
+from iact_tui.engine.run.runner import RunOptions
+from iact_tui.engine.run.launch import SessionSpec, new_session
 
 
 class InboxOnlyOperator(HeadlessOperator):

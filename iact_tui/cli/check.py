@@ -18,7 +18,7 @@ def check(checklist: str, quiet: bool) -> None:
     """Validate CHECKLIST; print its phases and steps. Exit 2 on any error."""
     # The loader reports a missing file, a folder or an unreadable file itself, in the same
     # form as every other problem, so the argument is a plain string here.
-    from iact_tui.engine.load import ChecklistError, describe, load_checklist
+    from iact_tui.engine.checklist.load import ChecklistError, describe, load_checklist
 
     try:
         loaded = load_checklist(checklist)

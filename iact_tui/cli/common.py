@@ -33,7 +33,7 @@ def runs_dir(value: str | None) -> Path:
             ctx = ctx.parent
     if value:
         return Path(value).expanduser()
-    from iact_tui.engine.store import default_runs_dir
+    from iact_tui.engine.record.store import default_runs_dir
 
     return default_runs_dir()
 

@@ -111,8 +111,8 @@ def run_demo(
     from iact_tui.cli.run import start
     from iact_tui.demo import BackgroundSandbox, SandboxError
     from iact_tui.demo.checklist import ChecklistNotFound, demo_checklist_path
-    from iact_tui.engine.load import ChecklistError, load_checklist
-    from iact_tui.engine.session import default_operator
+    from iact_tui.engine.checklist.load import ChecklistError, load_checklist
+    from iact_tui.engine.run.launch import default_operator
 
     try:
         checklist = demo_checklist_path()
@@ -207,7 +207,7 @@ def _demo_runs_dir(value: str | None) -> Path:
     """--runs-dir or $IACT_RUNS_DIR when given; else a demo-runs folder next to the real runs,
     so that the demo's runs never count in `iact-tui metrics`."""
     from iact_tui.cli.common import runs_dir
-    from iact_tui.engine.store import default_runs_dir
+    from iact_tui.engine.record.store import default_runs_dir
 
     ctx = click.get_current_context(silent=True)
     given = value or os.environ.get("IACT_RUNS_DIR")

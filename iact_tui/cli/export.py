@@ -58,8 +58,8 @@ def export(
     runs_dir: str | None,
 ) -> None:
     """Export RUN (an id, a run folder or its report.toml) with its logs, optionally signed."""
-    from iact_tui.engine.export import ExportError, export_run
-    from iact_tui.engine.store import ReportError, resolve_run
+    from iact_tui.engine.report.bundle import ExportError, export_run
+    from iact_tui.engine.record.store import ReportError, resolve_run
 
     chosen = list(dict.fromkeys(formats or ("toml",)))
     try:
@@ -69,7 +69,7 @@ def export(
     signer = None
     errors: tuple[type[Exception], ...] = (ExportError, ReportError)
     if sign:
-        from iact_tui.engine.signing import SigningError, make_signer  # asyncssh: only to sign
+        from iact_tui.engine.report.signing import SigningError, make_signer  # asyncssh: only to sign
 
         errors += (SigningError,)
         if passphrase_env and passphrase_env not in os.environ:
@@ -161,10 +161,10 @@ def verify(
     that --allowed-signers lists for the iact-tui-report namespace; 1 otherwise (something does
     not match, a file no signature covers, an unsigned report, a signer not checked), each reason
     named; 2 when FILE or the allowed_signers file cannot be read."""
-    from iact_tui.engine.export_render import fmt_time
-    from iact_tui.engine.export_verify import VerifyInputError
-    from iact_tui.engine.export_verify import verify as verify_report
-    from iact_tui.engine.store import ReportError, resolve_run
+    from iact_tui.engine.report.render import fmt_time
+    from iact_tui.engine.report.verify import VerifyInputError
+    from iact_tui.engine.report.verify import verify as verify_report
+    from iact_tui.engine.record.store import ReportError, resolve_run
 
     if identity and not allowed_signers:
         fail("--identity needs --allowed-signers: the identity is looked up there")
@@ -173,7 +173,7 @@ def verify(
         try:
             target = resolve_run(file, runs_dir_path(runs_dir))
         except ReportError as exc:
-            from iact_tui.engine.store import WILDCARDS
+            from iact_tui.engine.record.store import WILDCARDS
 
             fail(str(exc) if any(c in file for c in WILDCARDS) else f"no such file or folder: {file}")
     try:

@@ -110,7 +110,7 @@ def resume(run_ref: str | None, rerun: tuple[str, ...], rollback: bool, rollback
 
 def _launch(common: dict[str, Any], **specific: Any) -> Launch:
     """A Launch from the options `run` and `resume` share; bad --var/--choose exit 2."""
-    from iact_tui.engine.session import BadInput, parse_choices, parse_vars
+    from iact_tui.engine.run.launch import BadInput, parse_choices, parse_vars
 
     try:
         return Launch(
@@ -141,15 +141,15 @@ def start(launch: Launch) -> int:
             click.echo("iact-tui: no terminal for the TUI; running headless (use --headless to say so)", err=True)
             launch.mode = "headless"
         else:
-            from iact_tui.tui.launch import run_tui
+            from iact_tui.tui.main import run_tui
 
             return int(run_tui(launch))
     return run_headless(launch)
 
 
 def spec_for(launch: Launch) -> Any:
-    from iact_tui.engine.runner import RunOptions
-    from iact_tui.engine.session import SessionSpec, default_operator
+    from iact_tui.engine.run.runner import RunOptions
+    from iact_tui.engine.run.launch import SessionSpec, default_operator
 
     options = RunOptions(
         mode=launch.mode,
@@ -173,8 +173,8 @@ def spec_for(launch: Launch) -> Any:
 
 
 def run_headless(launch: Launch, out: Any = None) -> int:
-    from iact_tui.engine.headless import HeadlessOperator, Printer, Terminal, ask_value_on_terminal
-    from iact_tui.engine.session import (
+    from iact_tui.headless.operator import HeadlessOperator, Printer, Terminal, ask_value_on_terminal
+    from iact_tui.engine.run.launch import (
         BadInput,
         NeedsPerson,
         exit_code,
@@ -182,7 +182,7 @@ def run_headless(launch: Launch, out: Any = None) -> int:
         new_session,
         resume_session,
     )
-    from iact_tui.engine.store import ReportError, resolve_run
+    from iact_tui.engine.record.store import ReportError, resolve_run
 
     out = out or sys.stdout
     spec = spec_for(launch)
@@ -293,9 +293,9 @@ def _drive(runner: Any, resumed: bool, exit_code: Any, resumable: bool = True) -
 
 
 def dry_run_checklist(launch: Launch) -> int:
-    from iact_tui.engine.load import ChecklistError, load_checklist
-    from iact_tui.engine.session import BadInput, _check_names, dry_run_lines
-    from iact_tui.engine.values import Values
+    from iact_tui.engine.checklist.load import ChecklistError, load_checklist
+    from iact_tui.engine.run.launch import BadInput, _check_names, dry_run_lines
+    from iact_tui.engine.checklist.values import Values
 
     spec = spec_for(launch)
     try:
@@ -308,12 +308,12 @@ def dry_run_checklist(launch: Launch) -> int:
     builtins = {"operator": spec.operator, "checklist_id": loaded.checklist.checklist.id,
                 "checklist_version": loaded.checklist.checklist.version, "run_id": "<run_id>"}
     values = Values.resolve(loaded.checklist, spec.overrides, builtins=builtins)
-    from iact_tui.engine.values import injection_problems
+    from iact_tui.engine.checklist.values import injection_problems
 
     refused = injection_problems(values)
     if refused:
         fail(refused[0])
-    from iact_tui.engine.values import unsafe_values
+    from iact_tui.engine.checklist.values import unsafe_values
 
     unsafe = unsafe_values(values)  # what `run` would refuse at start
     if unsafe:
@@ -327,12 +327,12 @@ def dry_run_checklist(launch: Launch) -> int:
 
 
 def _captured(loaded: Any) -> set[str]:
-    from iact_tui.engine.session import captured_names
+    from iact_tui.engine.run.launch import captured_names
 
     return captured_names(loaded)
 
 
 def open_start_screen(runs_dir_value: str | None) -> int:
-    from iact_tui.tui.launch import run_start_screen
+    from iact_tui.tui.main import run_start_screen
 
     return int(run_start_screen(runs_dir(runs_dir_value)))

@@ -15,8 +15,8 @@ def list_runs(runs_dir: str | None, as_json: bool) -> None:
     import json
 
     from iact_tui.cli.common import fail
-    from iact_tui.engine.store import ReportError, RunLock
-    from iact_tui.engine.store import list_runs as read_runs
+    from iact_tui.engine.record.store import ReportError, RunLock
+    from iact_tui.engine.record.store import list_runs as read_runs
 
     folder = _dir(runs_dir)
     try:

@@ -34,10 +34,10 @@ def tick(run_ref: str, step: str, failed: bool, skip: bool, reason: str | None, 
     """Tick STEP of RUN as passed (default), --fail, or --skip --reason TEXT.
 
     Only a step that waits for a person now takes a tick; --ahead answers a later one."""
-    from iact_tui.engine.load import ChecklistError, parse_checklist
-    from iact_tui.engine.session import default_operator
-    from iact_tui.engine.store import PINNED, ReportError, RunLocked, RunStore, resolve_run
-    from iact_tui.engine.ticks import (
+    from iact_tui.engine.checklist.load import ChecklistError, parse_checklist
+    from iact_tui.engine.run.launch import default_operator
+    from iact_tui.engine.record.store import PINNED, ReportError, RunLocked, RunStore, resolve_run
+    from iact_tui.engine.record.ticks import (
         Tick,
         TickRefused,
         describe,

@@ -31,9 +31,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from iact_tui.engine.checklist import Targets
-from iact_tui.engine.state import RunState, reduce
-from iact_tui.engine.store import PINNED, ReportError, RunLock, read_records
+from iact_tui.engine.checklist.model import Targets
+from iact_tui.engine.record.state import RunState, reduce
+from iact_tui.engine.record.store import PINNED, ReportError, RunLock, read_records
 
 DEPLOY_PHASE = "deploy"
 COMMIT_CAPTURE = "deploy_commit"
@@ -367,7 +367,7 @@ def _mean(values: list[float]) -> float | None:
 
 
 def _targets_of(runs: list[RunFacts]) -> tuple[Targets, str]:
-    from iact_tui.engine.load import ChecklistError, parse_checklist
+    from iact_tui.engine.checklist.load import ChecklistError, parse_checklist
 
     for run in sorted(runs, key=lambda r: r.at, reverse=True):
         pinned = run.folder / PINNED

@@ -22,9 +22,9 @@ from textual.command import Provider
 from textual.worker import Worker, WorkerState
 
 from iact_tui.cli.run import Launch
-from iact_tui.engine.session import BadInput, NeedsPerson, exit_code
-from iact_tui.engine.store import ReportError
-from iact_tui.tui import sessions
+from iact_tui.engine.run.launch import BadInput, NeedsPerson, exit_code
+from iact_tui.engine.record.store import ReportError
+from iact_tui.tui import starting as sessions
 from iact_tui.tui.commands import RunCommands
 from iact_tui.tui.dialogs.checklist_changed import ChecklistChangedDialog
 from iact_tui.tui.dialogs.confirm import ConfirmDialog
@@ -38,7 +38,7 @@ from iact_tui.tui.exporting import (
     run_export,
     run_verify,
 )
-from iact_tui.tui.run_view import RunView
+from iact_tui.tui.run_model import RunView
 from iact_tui.tui.screens.run import RunScreen
 from iact_tui.tui.screens.setup import SetupAnswers, SetupScreen
 from iact_tui.tui.screens.start import StartScreen
@@ -151,7 +151,7 @@ class IactApp(App[int]):
         )
 
     def resume_run(self, ref: Path, *, direct: bool = False) -> None:
-        from iact_tui.engine.store import resolve_run
+        from iact_tui.engine.record.store import resolve_run
 
         try:
             folder = resolve_run(str(ref), self.runs_dir)
@@ -293,7 +293,7 @@ class IactApp(App[int]):
                 )
 
     def _verify_done(self, worker: Worker[object], state: WorkerState) -> None:
-        from iact_tui.engine.export_verify import VerifyInputError
+        from iact_tui.engine.report.verify import VerifyInputError
 
         screen = self._verify_screen
         if screen is None or not screen.is_attached:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from iact_tui.engine.export_names import NAMESPACE, SIG_SUFFIX
+from iact_tui.engine.report.names import NAMESPACE, SIG_SUFFIX
 
 FORMAT_CHOICES = (
     ("toml", "report.toml: the record, as recorded"),
@@ -66,11 +66,11 @@ class ExportOutcome:
 def run_export(request: ExportRequest) -> ExportOutcome:
     """Export (and sign) a run. Raises ExportError, ReportError, SigningError or OSError with a
     sentence a person understands."""
-    from iact_tui.engine.export import export_run
+    from iact_tui.engine.report.bundle import export_run
 
     signer: Any = None
     if request.key.strip():
-        from iact_tui.engine.signing import SigningError, make_signer  # asyncssh: only to sign
+        from iact_tui.engine.report.signing import SigningError, make_signer  # asyncssh: only to sign
 
         def passphrase(_prompt: str) -> str | None:
             return request.passphrase or None
@@ -102,12 +102,12 @@ def run_export(request: ExportRequest) -> ExportOutcome:
 
 
 def export_errors() -> tuple[type[Exception], ...]:
-    from iact_tui.engine.export import ExportError
-    from iact_tui.engine.store import ReportError
+    from iact_tui.engine.report.bundle import ExportError
+    from iact_tui.engine.record.store import ReportError
 
     errors: tuple[type[Exception], ...] = (ExportError, ReportError, OSError)
     try:
-        from iact_tui.engine.signing import SigningError
+        from iact_tui.engine.report.signing import SigningError
     except ImportError:  # pragma: no cover - asyncssh is a dependency
         return errors
     return (*errors, SigningError)
@@ -123,7 +123,7 @@ class VerifyOutcome:
 def run_verify(target: str, allowed_signers: str = "", identity: str = "") -> VerifyOutcome:
     """Verify a report file, an export folder or a run folder, the way `iact-tui verify` does.
     Raises VerifyInputError for something that cannot be verified at all."""
-    from iact_tui.engine.export_verify import VerifyInputError, verify
+    from iact_tui.engine.report.verify import VerifyInputError, verify
 
     if identity and not allowed_signers:
         raise VerifyInputError("an identity is looked up in an allowed_signers file: give one too")

@@ -18,9 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from iact_tui.engine.checklist import Phase
-from iact_tui.engine.runner import Decision, Failure, Pause
-from iact_tui.engine.ticks import Tick
+from iact_tui.engine.checklist.model import Phase
+from iact_tui.engine.run.runner import Decision, Failure, Pause
+from iact_tui.engine.record.ticks import Tick
 
 PACING = ("hold", "step", "run_on", "continuous")
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from iact_tui.engine.state import RunState, reduce
-from iact_tui.engine.store import JOURNAL, read_records
+from iact_tui.engine.record.state import RunState, reduce
+from iact_tui.engine.record.store import JOURNAL, read_records
 
 from .stack import Deployment, Stack
 
@@ -174,7 +174,7 @@ class Cli:
 
     def tick_waiting(self) -> list[str]:
         """Tick every step that waits for a person, as the person its role names; returns them."""
-        from iact_tui.engine.load import parse_checklist
+        from iact_tui.engine.checklist.load import parse_checklist
 
         pinned = parse_checklist(
             (self.folder / "checklist.toml").read_bytes(), "checklist.toml"

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from iact_tui.engine.store import read_records
+from iact_tui.engine.record.store import read_records
 
 from .cli import EXIT_FAILED, EXIT_OK, EXIT_PAUSED, OPERATOR, Cli, Result
 from .stack import STAGING_VERSION, Deployment, Stack, StackError, sha256_file, wait_until

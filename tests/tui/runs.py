@@ -5,10 +5,10 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from iact_tui.engine.load import load_checklist
-from iact_tui.engine.runner import create_run
-from iact_tui.engine.store import RunStore
-from iact_tui.engine.values import Values
+from iact_tui.engine.checklist.load import load_checklist
+from iact_tui.engine.run.runner import create_run
+from iact_tui.engine.record.store import RunStore
+from iact_tui.engine.checklist.values import Values
 
 INTERRUPTED_CHECKLIST = """
 schema_version = 1
@@ -95,8 +95,8 @@ def recorded_run(tmp_path: Path, run_id: str, status: str, *, operator: str = "a
 
 def change_step(folder: Path, old: str, new: str) -> None:
     """Edit the checklist file a run started from (the run keeps its pinned copy)."""
-    from iact_tui.engine.state import reduce
-    from iact_tui.engine.store import read_records
+    from iact_tui.engine.record.state import reduce
+    from iact_tui.engine.record.store import read_records
 
     path = Path(str(reduce(read_records(folder)).info["checklist_path"]))
     path.write_text(path.read_text().replace(old, new))

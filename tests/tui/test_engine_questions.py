@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from iact_tui.engine.load import load_checklist
-from iact_tui.engine.session import (
+from iact_tui.engine.checklist.load import load_checklist
+from iact_tui.engine.run.launch import (
     BadInput,
     SessionSpec,
     new_session,

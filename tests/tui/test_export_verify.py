@@ -129,8 +129,8 @@ def test_the_verify_view_gives_the_command_line_verdict(tmp_path: Path) -> None:
     """Unsigned: consistent, not verified. Signed, no allowed_signers: signer not checked. Signed
     and trusted: verified. A journal beside a signed report: named, and the run's status is the
     signed one."""
-    from iact_tui.engine.export import export_run
-    from iact_tui.engine.signing import load_key_file
+    from iact_tui.engine.report.bundle import export_run
+    from iact_tui.engine.report.signing import load_key_file
     from iact_tui.tui.exporting import run_verify
     from tests import runfactory
 

@@ -21,7 +21,7 @@ from textual.app import App, ComposeResult
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Select
 
-from iact_tui.engine.store import RunStore
+from iact_tui.engine.record.store import RunStore
 from iact_tui.tui.app import IactApp
 from iact_tui.tui.screens.help import HelpScreen
 from iact_tui.tui.screens.metrics import MetricsScreen

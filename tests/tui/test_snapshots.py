@@ -20,7 +20,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from iact_tui.engine import store
+from iact_tui.engine.record import store
 from iact_tui.tui.screens.run import RunScreen
 from iact_tui.tui.widgets.output_view import OutputView
 from tests.tui.harness import make_app, until, write_checklist

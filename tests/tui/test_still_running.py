@@ -11,8 +11,8 @@ from pathlib import Path
 from textual.widgets import Button
 
 from iact_tui.engine import events as ev
-from iact_tui.engine.processes import ProcessRef, local_alive, local_identity
-from iact_tui.engine.store import RunStore
+from iact_tui.engine.executors.processes import ProcessRef, local_alive, local_identity
+from iact_tui.engine.record.store import RunStore
 from iact_tui.tui.dialogs.interrupted import InterruptedDialog
 from tests.tui.harness import Recorder, event, make_app, question, state_of
 from tests.tui.runs import INTERRUPTED_CHECKLIST, new_run

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from iact_tui.engine.events import Emit, StepOutput
-from iact_tui.engine.values import Values
+from iact_tui.engine.checklist.values import Values
 
 TAIL_LINES = 20
 

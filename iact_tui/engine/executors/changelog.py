@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from iact_tui.engine.executors.base import Outcome, StepContext
-from iact_tui.engine.values import Values
+from iact_tui.engine.checklist.values import Values
 
 GIT_TIMEOUT = 60.0
 

@@ -30,7 +30,7 @@ from iact_tui.engine.executors.service import (
     ServiceError,
     api_message,
 )
-from iact_tui.engine.values import Values
+from iact_tui.engine.checklist.values import Values
 
 API_VERSION = "2022-11-28"
 MISSING_GRACE_POLLS = 3  # looks at a commit whose required check does not exist, nothing running

@@ -14,11 +14,11 @@ from typing import Any, ClassVar
 
 import httpx
 
-from iact_tui.engine import template
+from iact_tui.engine.checklist import template
 from iact_tui.engine.events import StepOutput
 from iact_tui.engine.executors.base import Outcome, StepContext
-from iact_tui.engine.template import render_url
-from iact_tui.engine.values import MASK, Values
+from iact_tui.engine.checklist.template import render_url
+from iact_tui.engine.checklist.values import MASK, Values
 
 BODY_EXCERPT = 500
 LOG_BODY_MAX = 64 * 1024
@@ -189,7 +189,7 @@ class HttpExecutor:
 def _header_line_breaks(step: Any, values: Values) -> str:
     """Why the headers cannot be sent: a value (a capture, say) with CR or LF would add or split
     headers, and would reach the log as fake lines. '' when they can."""
-    from iact_tui.engine.values import header_message
+    from iact_tui.engine.checklist.values import header_message
 
     for key, text in step.headers.items():
         for where, part in (("header name", key), (f"header '{key}'", text)):
@@ -203,6 +203,6 @@ def _header_line_breaks(step: Any, values: Values) -> str:
 
 
 def _render(value: Any, lookup: Any) -> Any:
-    from iact_tui.engine.template import render_value
+    from iact_tui.engine.checklist.template import render_value
 
     return render_value(value, lookup)

@@ -9,8 +9,8 @@ import signal
 from typing import Any, ClassVar
 
 from iact_tui.engine.executors.base import Outcome, StepContext
-from iact_tui.engine.processes import GATE, local_identity
-from iact_tui.engine.values import Values
+from iact_tui.engine.executors.processes import GATE, local_identity
+from iact_tui.engine.checklist.values import Values
 
 CHUNK = 1 << 16
 KILL_GRACE = 3.0

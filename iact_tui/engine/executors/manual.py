@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from iact_tui.engine.executors.base import Outcome, StepContext
-from iact_tui.engine.values import Values
+from iact_tui.engine.checklist.values import Values
 
 
 class ManualExecutor:

@@ -18,8 +18,8 @@ import httpx
 from iact_tui.engine.events import StepOutput
 from iact_tui.engine.executors.base import Outcome, StepContext
 from iact_tui.engine.executors.http import connection_message
-from iact_tui.engine.template import MissingValue
-from iact_tui.engine.values import Values
+from iact_tui.engine.checklist.template import MissingValue
+from iact_tui.engine.checklist.values import Values
 
 ATTEMPTS = 3  # defaults of the step's ``attempts`` and ``backoff`` keys
 BACKOFF = 1.0

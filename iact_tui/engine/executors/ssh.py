@@ -22,10 +22,10 @@ from typing import Any, ClassVar
 
 import asyncssh
 
-from iact_tui.engine import template
+from iact_tui.engine.checklist import template
 from iact_tui.engine.executors.base import Outcome, OutputCollector, StepContext
-from iact_tui.engine.ssh import SshError, SshPool
-from iact_tui.engine.values import Values
+from iact_tui.engine.executors.ssh_pool import SshError, SshPool
+from iact_tui.engine.checklist.values import Values
 
 CHUNK = 1 << 16
 KILL_GRACE = 3.0  # seconds between TERM and KILL

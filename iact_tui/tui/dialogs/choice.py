@@ -12,7 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Label, SelectionList
 from textual.widgets.selection_list import Selection
 
-from iact_tui.engine.checklist import Phase
+from iact_tui.engine.checklist.model import Phase
 from iact_tui.tui.dialogs import button
 
 

@@ -15,7 +15,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Markdown, Static
 
-from iact_tui.engine.runner import Decision, Failure
+from iact_tui.engine.run.runner import Decision, Failure
 from iact_tui.tui.dialogs import button
 from iact_tui.tui.dialogs.confirm import ConfirmDialog
 

@@ -12,7 +12,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-from iact_tui.engine.runner import Decision
+from iact_tui.engine.run.runner import Decision
 from iact_tui.tui.dialogs import button
 
 

@@ -21,8 +21,8 @@ from textual.timer import Timer
 from textual.widgets import Footer, Header, Static, Tree
 
 from iact_tui.engine import events as ev
-from iact_tui.engine.runner import Decision
-from iact_tui.engine.ticks import Tick
+from iact_tui.engine.run.runner import Decision
+from iact_tui.engine.record.ticks import Tick
 from iact_tui.tui import format as fmt
 from iact_tui.tui.bridge import RunBridge
 from iact_tui.tui.dialogs.choice import ChoiceDialog
@@ -31,7 +31,7 @@ from iact_tui.tui.dialogs.failure import FailureDialog
 from iact_tui.tui.dialogs.interrupted import InterruptedDialog
 from iact_tui.tui.dialogs.text_prompt import TextPrompt
 from iact_tui.tui.operator import Question
-from iact_tui.tui.run_view import RunView
+from iact_tui.tui.run_model import RunView
 from iact_tui.tui.widgets.manual_panel import ManualPanel
 from iact_tui.tui.widgets.output_view import OutputView
 from iact_tui.tui.widgets.status_bar import RunStatusBar

@@ -20,8 +20,8 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label
 
-from iact_tui.engine.state import FINAL_RUN_STATES, RunState
-from iact_tui.engine.store import ReportError, RunLock, list_runs
+from iact_tui.engine.record.state import FINAL_RUN_STATES, RunState
+from iact_tui.engine.record.store import ReportError, RunLock, list_runs
 from iact_tui.tui import format as fmt
 from iact_tui.tui.screens.start import run_status
 from iact_tui.tui.widgets.theme import theme_style
@@ -181,7 +181,7 @@ class RunsScreen(Screen[None]):
         self.action_open()
 
     def action_open(self) -> None:
-        from iact_tui.tui.run_view import RunView
+        from iact_tui.tui.run_model import RunView
         from iact_tui.tui.screens.run import RunScreen
 
         selected = self._selected()

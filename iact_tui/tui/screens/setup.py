@@ -17,7 +17,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
 
-from iact_tui.engine.session import ValueQuestion
+from iact_tui.engine.run.launch import ValueQuestion
 
 
 @dataclass

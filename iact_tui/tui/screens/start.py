@@ -16,9 +16,9 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Label, OptionList
 from textual.widgets.option_list import Option
 
-from iact_tui.engine.load import ChecklistError, load_checklist
-from iact_tui.engine.state import FINAL_RUN_STATES
-from iact_tui.engine.store import RunLock, list_runs
+from iact_tui.engine.checklist.load import ChecklistError, load_checklist
+from iact_tui.engine.record.state import FINAL_RUN_STATES
+from iact_tui.engine.record.store import RunLock, list_runs
 from iact_tui.tui import format as fmt
 from iact_tui.tui.widgets.theme import theme_style
 

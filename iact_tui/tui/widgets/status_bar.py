@@ -13,7 +13,7 @@ from textual.containers import Horizontal
 from textual.widgets import Label, ProgressBar
 
 from iact_tui.tui import format as fmt
-from iact_tui.tui.run_view import RunView
+from iact_tui.tui.run_model import RunView
 from iact_tui.tui.widgets.theme import theme_style
 
 

@@ -13,7 +13,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Markdown, Static
 
 from iact_tui.tui import format as fmt
-from iact_tui.tui.run_view import RunView
+from iact_tui.tui.run_model import RunView
 from iact_tui.tui.widgets.manual_panel import ManualPanel
 from iact_tui.tui.widgets.output_view import OutputView
 from iact_tui.tui.widgets.theme import theme_style

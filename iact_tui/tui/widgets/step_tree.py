@@ -10,7 +10,7 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from iact_tui.tui import format as fmt
-from iact_tui.tui.run_view import RunView
+from iact_tui.tui.run_model import RunView
 from iact_tui.tui.widgets.theme import theme_style
 
 

@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from iact_tui.engine.checklist import Checklist
+from iact_tui.engine.checklist.model import Checklist
 from iact_tui.engine.executors import executor_for
-from iact_tui.engine.load import ChecklistError, parse_checklist
-from iact_tui.engine.state import RunState, reduce
-from iact_tui.engine.store import PINNED, ReportError, read_records
-from iact_tui.engine.values import Values
+from iact_tui.engine.checklist.load import ChecklistError, parse_checklist
+from iact_tui.engine.record.state import RunState, reduce
+from iact_tui.engine.record.store import PINNED, ReportError, read_records
+from iact_tui.engine.checklist.values import Values
 from iact_tui.tui.bridge import RunBridge
 from iact_tui.tui.operator import TuiOperator
 
@@ -29,7 +29,7 @@ class RunView:
     checklist: Checklist
     values: Values
     folder: Path
-    runner: Any = None  # iact_tui.engine.runner.Runner of a live run
+    runner: Any = None  # iact_tui.engine.run.runner.Runner of a live run
     operator: TuiOperator | None = None
     bridge: RunBridge | None = None
     banner: str = ""

@@ -42,7 +42,7 @@ from asyncssh.sshsig import (
     validate_sshsig,
 )
 
-from iact_tui.engine.export_names import NAMESPACE, SIG_SUFFIX
+from iact_tui.engine.report.names import NAMESPACE, SIG_SUFFIX
 
 HASH_NAME = "sha512"  # what ssh-keygen -Y sign uses
 _MAGIC = b"SSHSIG"

@@ -16,9 +16,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from iact_tui.engine.checklist import Checklist
-from iact_tui.engine.state import DONE_STATES, RunState
-from iact_tui.engine.store import RunStore, atomic_write, now
+from iact_tui.engine.checklist.model import Checklist
+from iact_tui.engine.record.state import DONE_STATES, RunState
+from iact_tui.engine.record.store import RunStore, atomic_write, now
 
 ACTIONS = ("pass", "fail", "skip")
 
@@ -114,7 +114,7 @@ def check_four_eyes(state: RunState, step: Any, tick: Tick) -> None:
     (its operator, or whoever resumed it); names compare as a reader sees them (identity.py)."""
     if step is None or not getattr(step, "four_eyes", False) or tick.action == "fail":
         return
-    from iact_tui.engine.identity import same_person
+    from iact_tui.engine.record.identity import same_person
 
     for operator in state.operators or [state.operator]:
         if operator and same_person(tick.by, operator):

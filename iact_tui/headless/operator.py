@@ -14,10 +14,10 @@ import sys
 from typing import Any, TextIO
 
 from iact_tui.engine import events as ev
-from iact_tui.engine.checklist import Phase
+from iact_tui.engine.checklist.model import Phase
 from iact_tui.engine.executors.base import MaskedOutput
-from iact_tui.engine.runner import Decision, Failure
-from iact_tui.engine.ticks import Tick
+from iact_tui.engine.run.runner import Decision, Failure
+from iact_tui.engine.record.ticks import Tick
 
 
 class Terminal:

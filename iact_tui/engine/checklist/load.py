@@ -21,8 +21,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from iact_tui.engine import template
-from iact_tui.engine.checklist import (
+from iact_tui.engine.checklist import template
+from iact_tui.engine.checklist.model import (
     STEP_CLASSES,
     STEP_KINDS,
     Alternative,

@@ -33,16 +33,16 @@ from typing import TYPE_CHECKING, Any
 import tomli_w
 
 from iact_tui import __version__
-from iact_tui.engine.export_names import NAMESPACE, SIG_SUFFIX
-from iact_tui.engine.export_render import (
+from iact_tui.engine.report.names import NAMESPACE, SIG_SUFFIX
+from iact_tui.engine.report.render import (
     RenderInput,
     build_document,
     checklist_outline,
     render_html,
     render_markdown,
 )
-from iact_tui.engine.state import FINAL_RUN_STATES, RunState, reduce
-from iact_tui.engine.store import (
+from iact_tui.engine.record.state import FINAL_RUN_STATES, RunState, reduce
+from iact_tui.engine.record.store import (
     JOURNAL,
     PINNED,
     REPORT,
@@ -66,7 +66,7 @@ NOT_FINAL = {"pending", "running", "waiting", "interrupted"}  # a log still bein
 
 
 if TYPE_CHECKING:
-    from iact_tui.engine.signing import KeyInfo, Signer
+    from iact_tui.engine.report.signing import KeyInfo, Signer
 
 try:  # the same parser as tomllib, compiled: reads a long report about twice as fast
     from tomli import loads as toml_loads  # type: ignore[import-not-found,unused-ignore]
@@ -167,7 +167,7 @@ def export_run(
     exported_by: str | None = None,
 ) -> ExportResult:
     """Write the bundle of the run in ``folder``. Raises ExportError or ReportError."""
-    from iact_tui.engine.export_verify import compare_report, pinned_checklist_problem
+    from iact_tui.engine.report.verify import compare_report, pinned_checklist_problem
 
     folder = Path(folder)
     unknown = [f for f in formats if f not in FORMATS]
@@ -239,7 +239,7 @@ def export_run(
         ).encode()
     )
     if signer is not None:
-        from iact_tui.engine.signing import sign_files
+        from iact_tui.engine.report.signing import sign_files
 
         result.signatures = sign_files(signer, [*result.files, manifest])
         result.signer = signer.key

@@ -21,8 +21,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from iact_tui import __version__
-from iact_tui.engine.export_names import NAMESPACE
-from iact_tui.engine.state import FINAL_RUN_STATES, RunState, StepRecord
+from iact_tui.engine.report.names import NAMESPACE
+from iact_tui.engine.record.state import FINAL_RUN_STATES, RunState, StepRecord
 
 Span = tuple[str, str]  # (style, text); style: "" plain, "code", "strong"
 Line = list[Span]

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from iact_tui.engine.events import Emit
-from iact_tui.engine.load import ChecklistError, LoadedChecklist, load_checklist, parse_checklist
-from iact_tui.engine.runner import Operator, Runner, RunOptions, checklist_changes, create_run
-from iact_tui.engine.state import FINAL_RUN_STATES
-from iact_tui.engine.store import PINNED, ReportError, RunStore, list_runs
-from iact_tui.engine.values import MASK, Values, unsafe_values
+from iact_tui.engine.checklist.load import ChecklistError, LoadedChecklist, load_checklist, parse_checklist
+from iact_tui.engine.run.runner import Operator, Runner, RunOptions, checklist_changes, create_run
+from iact_tui.engine.record.state import FINAL_RUN_STATES
+from iact_tui.engine.record.store import PINNED, ReportError, RunStore, list_runs
+from iact_tui.engine.checklist.values import MASK, Values, unsafe_values
 
 
 class BadInput(Exception):
@@ -98,7 +98,7 @@ def captured_names(loaded: LoadedChecklist) -> set[str]:
 def refuse_injection(values: Values) -> None:
     """Exit 2 before anything is recorded or run: a value starting with '-' for a command, a line
     break for an HTTP header (see values.injection_problems)."""
-    from iact_tui.engine.values import injection_problems
+    from iact_tui.engine.checklist.values import injection_problems
 
     problems = injection_problems(values)
     if problems:
@@ -213,7 +213,7 @@ def _recorded_questions(loaded: LoadedChecklist, spec: SessionSpec, *, prompt_al
 def resume_value_questions(folder: Path, spec: SessionSpec) -> list[ValueQuestion]:
     """The values `resume_session` will ask for (secrets are never recorded, so a resume asks for
     them again), for the checklist version that spec.checklist_changed selects."""
-    from iact_tui.engine.store import read_state
+    from iact_tui.engine.record.store import read_state
 
     try:
         state = read_state(folder)
@@ -328,7 +328,7 @@ def resume_session(
 def pending_checklist_changes(folder: Path) -> list[str] | None:
     """For a front end that asks before resuming: what changed in the run's checklist file
     since the run started (None when it did not change or cannot be compared)."""
-    from iact_tui.engine.store import read_state
+    from iact_tui.engine.record.store import read_state
 
     try:
         state = read_state(folder)
@@ -372,8 +372,8 @@ def _checklist_for_resume(store: RunStore, spec: SessionSpec, ask_change: AskCha
         )
     if decision not in ("use-new", "keep-pinned"):
         raise BadInput(f"--checklist-changed takes use-new or keep-pinned, not {decision!r}")
-    from iact_tui.engine.runner import plan_of
-    from iact_tui.engine.store import atomic_write
+    from iact_tui.engine.run.runner import plan_of
+    from iact_tui.engine.record.store import atomic_write
 
     if decision == "use-new":
         store.append(

@@ -37,7 +37,7 @@ from typing import Any
 import tomli_w
 
 from iact_tui import __version__
-from iact_tui.engine.state import RunState, reduce
+from iact_tui.engine.record.state import RunState, reduce
 
 SCHEMA_VERSION = 1
 REPORT = "report.toml"

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from iact_tui.cli.run import Launch, spec_for
-from iact_tui.engine.load import ChecklistError, LoadedChecklist, load_checklist
-from iact_tui.engine.session import (
+from iact_tui.engine.checklist.load import ChecklistError, LoadedChecklist, load_checklist
+from iact_tui.engine.run.launch import (
     BadInput,
     SessionSpec,
     ValueQuestion,
@@ -23,10 +23,10 @@ from iact_tui.engine.session import (
     resume_value_questions,
     value_questions,
 )
-from iact_tui.engine.store import ReportError
+from iact_tui.engine.record.store import ReportError
 from iact_tui.tui.bridge import RunBridge
 from iact_tui.tui.operator import TuiOperator
-from iact_tui.tui.run_view import RunView
+from iact_tui.tui.run_model import RunView
 
 
 def default_pacing(launch: Launch) -> str:

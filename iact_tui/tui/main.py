@@ -12,7 +12,7 @@ from iact_tui.cli.run import Launch
 def run_tui(launch: Launch, *, checklists_dir: Path | None = None) -> int:
     """Open the TUI on a new run (launch.checklist) or a resumed one (launch.run_ref, or the
     latest unfinished run). Returns the exit code (PRODUCT.md)."""
-    from iact_tui.engine.session import BadInput, latest_unfinished
+    from iact_tui.engine.run.launch import BadInput, latest_unfinished
 
     if launch.checklist is None and launch.run_ref is None:
         try:

@@ -188,7 +188,7 @@ class StepBase(Strict):
 
     def not_applicable_reason(self, values: Mapping[str, str]) -> str:
         """Why ``when`` / ``unless`` make the step not applicable with these values ('' if it applies)."""
-        from iact_tui.engine.values import truthy  # values.py imports this module
+        from iact_tui.engine.checklist.values import truthy  # values.py imports this module
 
         if self.when is not None:
             value = values.get(self.when, "")

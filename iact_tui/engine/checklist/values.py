@@ -10,8 +10,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from iact_tui.engine import template
-from iact_tui.engine.checklist import Checklist
+from iact_tui.engine.checklist import template
+from iact_tui.engine.checklist.model import Checklist
 
 MASK = "***"
 
@@ -397,7 +397,7 @@ def option_like(value: str) -> bool:
 def may_be_option(checklist: Checklist, name: str) -> bool:
     """Whether ``{name}`` may hold a value starting with '-' in a command: declared so
     (``option = true``), a shell fragment (``command = true``), or a built-in (set by iact-tui)."""
-    from iact_tui.engine.load import BUILTIN_VARS  # load.py imports nothing from here
+    from iact_tui.engine.checklist.load import BUILTIN_VARS  # load.py imports nothing from here
 
     spec = checklist.vars.get(name)
     if spec is not None:

@@ -33,10 +33,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from iact_tui.engine.export import FORMAT_FILES, MANIFEST, NOT_FINAL, is_inside, toml_loads
-from iact_tui.engine.export_names import SIG_SUFFIX
-from iact_tui.engine.state import RunState, reduce
-from iact_tui.engine.store import (
+from iact_tui.engine.report.bundle import FORMAT_FILES, MANIFEST, NOT_FINAL, is_inside, toml_loads
+from iact_tui.engine.report.names import SIG_SUFFIX
+from iact_tui.engine.record.state import RunState, reduce
+from iact_tui.engine.record.store import (
     JOURNAL,
     PINNED,
     REPORT,
@@ -48,7 +48,7 @@ from iact_tui.engine.store import (
 )
 
 if TYPE_CHECKING:  # asyncssh is imported only when there is a signature to check
-    from iact_tui.engine.signing import AllowedSigners, SignatureCheck
+    from iact_tui.engine.report.signing import AllowedSigners, SignatureCheck
 
 MAX_DIFFERENCES = 8
 
@@ -178,7 +178,7 @@ def verify(
     folder, report, extra = locate(Path(target))
     allowed: AllowedSigners | None = None
     if allowed_signers is not None:
-        from iact_tui.engine.signing import AllowedSignersError, load_allowed_signers
+        from iact_tui.engine.report.signing import AllowedSignersError, load_allowed_signers
 
         try:
             allowed = load_allowed_signers(allowed_signers)
@@ -327,7 +327,7 @@ def _check_signature_of(
                 Check(False, "signature", f"cannot read {name}{SIG_SUFFIX}: {exc.strerror}")
             )
             return
-        from iact_tui.engine.signing import check_signature
+        from iact_tui.engine.report.signing import check_signature
 
         result.signatures.append(check_signature(name, data, text, allowed, identity))
     elif allowed is not None and required:

@@ -23,8 +23,8 @@ from typing import Any, Protocol, TypeVar
 
 from iact_tui import __version__
 from iact_tui.engine import events as ev
-from iact_tui.engine import template
-from iact_tui.engine.checklist import Alternative, Checklist, Phase
+from iact_tui.engine.checklist import template
+from iact_tui.engine.checklist.model import Alternative, Checklist, Phase
 from iact_tui.engine.executors import executor_for
 from iact_tui.engine.executors.base import (
     LogWriter,
@@ -33,8 +33,8 @@ from iact_tui.engine.executors.base import (
     OutputCollector,
     compile_expectations,
 )
-from iact_tui.engine.load import LoadedChecklist
-from iact_tui.engine.processes import (
+from iact_tui.engine.checklist.load import LoadedChecklist
+from iact_tui.engine.executors.processes import (
     DEFAULT_WAIT,
     POLL,
     REMOTE_POLL,
@@ -44,9 +44,9 @@ from iact_tui.engine.processes import (
     remote_alive,
     remote_stop,
 )
-from iact_tui.engine.state import DONE_STATES, FINAL_RUN_STATES
-from iact_tui.engine.store import RunStore
-from iact_tui.engine.ticks import (
+from iact_tui.engine.record.state import DONE_STATES, FINAL_RUN_STATES
+from iact_tui.engine.record.store import RunStore
+from iact_tui.engine.record.ticks import (
     Tick,
     TickRefused,
     answer_request,
@@ -57,7 +57,7 @@ from iact_tui.engine.ticks import (
     record_tick,
     reject_request,
 )
-from iact_tui.engine.values import Values
+from iact_tui.engine.checklist.values import Values
 
 T = TypeVar("T")
 
@@ -158,7 +158,7 @@ class Services:
     @property
     def ssh(self) -> Any:
         if self._ssh is None:
-            from iact_tui.engine.ssh import SshPool
+            from iact_tui.engine.executors.ssh_pool import SshPool
 
             kwargs: dict[str, Any] = {}
             if self._options.ssh_config is not None:
@@ -1118,7 +1118,7 @@ def create_run(
 ) -> RunStore:
     import socket
 
-    from iact_tui.engine.store import new_run_id
+    from iact_tui.engine.record.store import new_run_id
 
     c = loaded.checklist
     run_id = run_id or new_run_id(c.checklist.id)
