@@ -348,7 +348,7 @@ def bench_in_process(work: Path, env: dict[str, str], trial: int) -> float:
 def _in_process(work: Path, trial: int) -> float:
     import asyncio
 
-    from iact_tui.cli.run import Launch
+    from iact_tui.engine.run.launch import Launch
     from iact_tui.tui.app import IactApp
     from iact_tui.tui.bridge import RunBridge
 

@@ -10,8 +10,9 @@ import asyncio
 import sys
 from pathlib import Path
 
-from iact_tui.headless.operator import HeadlessOperator, Printer
-from iact_tui.engine.run.runner import RunOptions
+from iact_tui.headless.operator import HeadlessOperator
+from iact_tui.headless.printer import Printer
+from iact_tui.engine.run.operator import RunOptions
 from iact_tui.engine.run.launch import SessionSpec, new_session
 
 
@@ -25,7 +26,6 @@ def main() -> int:
     printer = Printer(sys.stdout)
     spec = SessionSpec(Path(runs_dir), operator, options=RunOptions(mode="headless"))
     runner = new_session(checklist, spec, WaitingOperator(operator), printer, None, prompt_all=False)
-    printer.runner = runner
     status = asyncio.run(runner.run())
     runner.store.lock.release()
     print(f"exit status {status}", flush=True)

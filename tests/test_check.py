@@ -16,13 +16,10 @@ from click.testing import CliRunner
 from iact_tui.cli import main
 from iact_tui.engine.checklist import template
 from iact_tui.engine.checklist.model import Checklist
-from iact_tui.engine.checklist.load import (
-    ChecklistError,
-    Locator,
-    load_checklist,
-    parse_checklist,
-    quoted_placeholders,
-)
+from iact_tui.engine.checklist.crosscheck import quoted_placeholders
+from iact_tui.engine.checklist.load import load_checklist, parse_checklist
+from iact_tui.engine.checklist.locator import Locator
+from iact_tui.engine.checklist.problems import ChecklistError
 from iact_tui.engine.checklist.values import Values
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -146,7 +143,7 @@ CASES = [
         "phases[0].steps[0].host",
         'host = "web"',
         "unknown key 'host' for a local step",
-        "'host' belongs to ssh steps",
+        "'host' belongs to ssh and ansible steps",
     ),
     Case(
         "missing-kind",
@@ -1079,7 +1076,7 @@ def test_every_key_of_the_format_is_documented() -> None:
         if not re.search(rf"\| `(items\[\]\.)?{re.escape(key := field.alias or name)}` \|", doc)
     ]
     assert missing == []
-    from iact_tui.engine.checklist.load import BUILTIN_VARS
+    from iact_tui.engine.checklist.model import BUILTIN_VARS
 
     assert all(f"| `{name}` |" in doc for name in BUILTIN_VARS)
 
@@ -1195,7 +1192,7 @@ headers = { X-Branch = "{branch}", X-Two = "a\\r\\nInjected: yes" }
 
 
 def test_choose_names_a_phase_without_alternatives(tmp_path: Path) -> None:
-    from iact_tui.engine.run.runner import RunOptions
+    from iact_tui.engine.run.operator import RunOptions
     from iact_tui.engine.run.launch import BadInput, SessionSpec, _check_names
 
     loaded = parse_checklist(STAGING.read_bytes(), str(STAGING))

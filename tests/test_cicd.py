@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from iact_tui.engine import events as ev
-from iact_tui.engine.checklist.load import ChecklistError, load_checklist
+from iact_tui.engine.checklist.load import load_checklist
+from iact_tui.engine.checklist.problems import ChecklistError
 from iact_tui.engine.checklist.values import Values
 from tests.cicd_runs import Ran, checklist, run
 from tests.fixtures_cicd import (

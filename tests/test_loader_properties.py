@@ -16,7 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from iact_tui.cli import main
-from iact_tui.engine.checklist.load import ChecklistError, describe, parse_checklist
+from iact_tui.engine.checklist.load import parse_checklist
+from iact_tui.engine.checklist.outline import describe
+from iact_tui.engine.checklist.problems import ChecklistError
 
 STAGING = Path(__file__).resolve().parent.parent / "checklists" / "staging.toml"
 LINES = STAGING.read_text(encoding="utf-8").split("\n")

@@ -19,7 +19,7 @@ import pytest
 from iact_tui.engine import events as ev
 from iact_tui.engine.executors import base as executors_base
 from iact_tui.engine.executors.base import Expectations, LogWriter, OutputCollector
-from iact_tui.engine.checklist.values import Redactor
+from iact_tui.engine.checklist.masking import Redactor
 from tests.helpers import HEADER, cli, only_run, state_of, write_checklist
 
 TOKEN = "tók/en+8Zq2 Wm4~"  # a slash, a plus, a space, a non-ASCII letter
@@ -171,8 +171,9 @@ SECRET = "pw-9f8e7d6c5b"
 
 
 def in_process_run(tmp_path: Path, body: str, overrides: dict[str, str]) -> tuple[Any, str, list[ev.Event]]:
-    from iact_tui.headless.operator import HeadlessOperator, Printer
-    from iact_tui.engine.run.runner import RunOptions
+    from iact_tui.headless.operator import HeadlessOperator
+    from iact_tui.headless.printer import Printer
+    from iact_tui.engine.run.operator import RunOptions
     from iact_tui.engine.run.launch import SessionSpec, new_session
 
     out = io.StringIO()
@@ -186,7 +187,6 @@ def in_process_run(tmp_path: Path, body: str, overrides: dict[str, str]) -> tupl
     checklist = write_checklist(tmp_path, HEADER + body)
     spec = SessionSpec(tmp_path / "runs", "ana", overrides, RunOptions(mode="headless"))
     runner = new_session(checklist, spec, HeadlessOperator("ana"), emit, None, prompt_all=False)
-    printer.runner = runner
     try:
         asyncio.run(runner.run())
     finally:
@@ -237,6 +237,9 @@ def test_an_internal_error_traceback_is_masked_in_the_log(tmp_path: Path, monkey
 
         def describe(self, step: Any, values: Any) -> str:
             return "broken"
+
+        def needs_person(self, step: Any, values: Any = None) -> bool:
+            return False
 
         async def execute(self, ctx: Any) -> Any:
             ctx.log.write(f"about to use {ctx.values.lookup('pw')}\n")

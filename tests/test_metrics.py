@@ -58,7 +58,7 @@ from iact_tui.engine.metrics import (
     parse_date,
     weekly_series,
 )
-from iact_tui.engine.run.runner import plan_of
+from iact_tui.engine.run.plan import plan_of
 from iact_tui.engine.record.store import RunStore, read_records
 
 CHECKLIST = """\

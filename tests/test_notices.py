@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from iact_tui.engine import events as ev
-from iact_tui.engine.checklist.load import ChecklistError, load_checklist
+from iact_tui.engine.checklist.load import load_checklist
+from iact_tui.engine.checklist.problems import ChecklistError
 from tests.cicd_runs import Ran, checklist, run
 from tests.fixtures_cicd import WEBHOOK_SECRET_PATH, FakeWebhook, serving
 from tests.helpers import ROOT

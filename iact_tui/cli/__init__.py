@@ -22,6 +22,8 @@ COMMANDS: dict[str, str] = {
     "verify": "iact_tui.cli.export:verify",
     "metrics": "iact_tui.cli.metrics:metrics",
     "demo": "iact_tui.cli.demo:demo",
+    "new": "iact_tui.cli.new:new",
+    "schema": "iact_tui.cli.schema:schema",
 }
 
 SHORT_HELP: dict[str, str] = {
@@ -34,6 +36,8 @@ SHORT_HELP: dict[str, str] = {
     "verify": "Verify an exported report: signature, event chain, step logs.",
     "metrics": "DORA metrics from the run history against the checklist's targets.",
     "demo": "Run the staging checklist against a built-in sandbox (no setup).",
+    "new": "Scaffold a checklist from a template (django, generic).",
+    "schema": "Print the checklist format's JSON Schema (for editors).",
 }
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from iact_tui.cli.common import EXIT_BAD_INPUT, EXIT_OK
+from iact_tui.engine.errors import ExitCode
 
 
 @click.command("check")
@@ -18,7 +18,9 @@ def check(checklist: str, quiet: bool) -> None:
     """Validate CHECKLIST; print its phases and steps. Exit 2 on any error."""
     # The loader reports a missing file, a folder or an unreadable file itself, in the same
     # form as every other problem, so the argument is a plain string here.
-    from iact_tui.engine.checklist.load import ChecklistError, describe, load_checklist
+    from iact_tui.engine.checklist.load import load_checklist
+    from iact_tui.engine.checklist.outline import describe
+    from iact_tui.engine.checklist.problems import ChecklistError
 
     try:
         loaded = load_checklist(checklist)
@@ -29,17 +31,17 @@ def check(checklist: str, quiet: bool) -> None:
         click.echo(
             f"{checklist}: {n} problem{'s' if n != 1 else ''}; not a valid checklist", err=True
         )
-        raise SystemExit(EXIT_BAD_INPUT) from None
+        raise SystemExit(ExitCode.BAD_INPUT) from None
     except Exception as exc:  # a bug of ours must still not print a traceback to the operator
         click.echo(
             f"error: {checklist}: the checker failed ({type(exc).__name__}: {exc}); "
             "please report this with the file",
             err=True,
         )
-        raise SystemExit(EXIT_BAD_INPUT) from None
+        raise SystemExit(ExitCode.BAD_INPUT) from None
     if quiet:
         for warning in loaded.warnings:
             click.echo(f"warning: {warning}", err=True)
     else:
         click.echo(describe(loaded))
-    raise SystemExit(EXIT_OK)
+    raise SystemExit(ExitCode.OK)

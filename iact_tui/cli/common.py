@@ -1,4 +1,4 @@
-"""Shared by the commands: exit codes, the runs folder, clean error messages."""
+"""Shared by the commands: the runs folder, clean error messages (exit codes: engine/errors.py)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,7 @@ from typing import NoReturn
 
 import click
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_BAD_INPUT = 2
-EXIT_PAUSED = 3
-EXIT_INTERRUPTED = 130
+from iact_tui.engine.errors import ExitCode
 
 
 def runs_dir_option(f):  # type: ignore[no-untyped-def]
@@ -38,6 +34,6 @@ def runs_dir(value: str | None) -> Path:
     return default_runs_dir()
 
 
-def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
+def fail(message: str, code: int = ExitCode.BAD_INPUT) -> NoReturn:
     click.echo(f"iact-tui: {message}", err=True)
     sys.exit(code)

@@ -17,7 +17,8 @@ from typing import Any
 
 import click
 
-from iact_tui.cli.common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, fail
+from iact_tui.cli.common import fail
+from iact_tui.engine.errors import ExitCode
 
 DEMO_TICKER = "demo operator"
 AUTO_TICK_NOTE = "ticked by the demo's --auto-tick (sandbox): nobody looked at this"
@@ -111,7 +112,8 @@ def run_demo(
     from iact_tui.cli.run import start
     from iact_tui.demo import BackgroundSandbox, SandboxError
     from iact_tui.demo.checklist import ChecklistNotFound, demo_checklist_path
-    from iact_tui.engine.checklist.load import ChecklistError, load_checklist
+    from iact_tui.engine.checklist.load import load_checklist
+    from iact_tui.engine.checklist.problems import ChecklistError
     from iact_tui.engine.run.launch import default_operator
 
     try:
@@ -119,7 +121,7 @@ def run_demo(
         declared = set(load_checklist(checklist).checklist.vars)
     except (ChecklistNotFound, ChecklistError) as exc:
         click.echo(f"iact-tui: {exc}", err=True)
-        return EXIT_BAD_INPUT
+        return ExitCode.BAD_INPUT
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     if headless and not auto_tick and not interactive:
         click.echo(
@@ -150,10 +152,10 @@ def run_demo(
                 return code
         except SandboxError as exc:
             click.echo(f"iact-tui: {exc}", err=True)
-            return EXIT_BAD_INPUT
+            return ExitCode.BAD_INPUT
         except KeyboardInterrupt:
             click.echo("iact-tui: demo interrupted; the sandbox was stopped and removed", err=True)
-            return EXIT_INTERRUPTED
+            return ExitCode.INTERRUPTED
 
 
 def demo_launch(
@@ -169,7 +171,7 @@ def demo_launch(
     verbose: bool = False,
 ) -> Any:
     """The Launch of a demo run: staging.toml with the sandbox's values, as `iact-tui run` gets it."""
-    from iact_tui.cli.run import Launch
+    from iact_tui.engine.run.launch import Launch
 
     # four eyes: the approval is refused when the approver is the run's operator
     ticker = DEMO_TICKER if operator.strip().lower() != DEMO_TICKER else "demo tech lead"

@@ -8,20 +8,15 @@ from pathlib import Path
 
 import click
 
-from iact_tui.cli.common import (
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    fail,
-    runs_dir,
-    runs_dir_option,
-)
+from iact_tui.cli.common import fail, runs_dir, runs_dir_option
+from iact_tui.cli.completion import complete_run_ids
+from iact_tui.engine.errors import ExitCode
 
 FORMAT_CHOICES = ["toml", "md", "html"]
 
 
 @click.command("export")
-@click.argument("run")
+@click.argument("run", shell_complete=complete_run_ids)
 @click.option(
     "--format",
     "formats",
@@ -58,8 +53,8 @@ def export(
     runs_dir: str | None,
 ) -> None:
     """Export RUN (an id, a run folder or its report.toml) with its logs, optionally signed."""
-    from iact_tui.engine.report.bundle import ExportError, export_run
     from iact_tui.engine.record.store import ReportError, resolve_run
+    from iact_tui.engine.report.bundle import ExportError, export_run
 
     chosen = list(dict.fromkeys(formats or ("toml",)))
     try:
@@ -69,7 +64,10 @@ def export(
     signer = None
     errors: tuple[type[Exception], ...] = (ExportError, ReportError)
     if sign:
-        from iact_tui.engine.report.signing import SigningError, make_signer  # asyncssh: only to sign
+        from iact_tui.engine.report.signing import (  # asyncssh: only to sign
+            SigningError,
+            make_signer,
+        )
 
         errors += (SigningError,)
         if passphrase_env and passphrase_env not in os.environ:
@@ -83,7 +81,7 @@ def export(
             folder, out_dir=Path(output) if output else None, formats=chosen, signer=signer
         )
     except KeyboardInterrupt:
-        fail("interrupted: the export folder may be incomplete; export again", EXIT_INTERRUPTED)
+        fail("interrupted: the export folder may be incomplete; export again", ExitCode.INTERRUPTED)
     except errors as exc:
         fail(str(exc))
     except OSError as exc:
@@ -116,7 +114,7 @@ def export(
             "not signed (sign with --sign KEY): `iact-tui verify` can check that it is consistent, "
             "not who made it, and will not call it verified"
         )
-    sys.exit(EXIT_OK)
+    sys.exit(ExitCode.OK)
 
 
 def runs_dir_path(value: str | None) -> Path:
@@ -132,7 +130,7 @@ def _passphrase(prompt: str, env_name: str | None) -> str | None:
         value: str = click.prompt(prompt, hide_input=True, err=True)
     except click.Abort:
         click.echo("", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+        sys.exit(ExitCode.INTERRUPTED)
     return value
 
 
@@ -161,10 +159,10 @@ def verify(
     that --allowed-signers lists for the iact-tui-report namespace; 1 otherwise (something does
     not match, a file no signature covers, an unsigned report, a signer not checked), each reason
     named; 2 when FILE or the allowed_signers file cannot be read."""
-    from iact_tui.engine.report.render import fmt_time
+    from iact_tui.engine.formatting import utc_time
+    from iact_tui.engine.record.store import ReportError, resolve_run
     from iact_tui.engine.report.verify import VerifyInputError
     from iact_tui.engine.report.verify import verify as verify_report
-    from iact_tui.engine.record.store import ReportError, resolve_run
 
     if identity and not allowed_signers:
         fail("--identity needs --allowed-signers: the identity is looked up there")
@@ -179,7 +177,7 @@ def verify(
     try:
         result = verify_report(target, Path(allowed_signers) if allowed_signers else None, identity)
     except KeyboardInterrupt:
-        fail("interrupted before the verification finished", EXIT_INTERRUPTED)
+        fail("interrupted before the verification finished", ExitCode.INTERRUPTED)
     except VerifyInputError as exc:
         fail(str(exc))
 
@@ -189,12 +187,8 @@ def verify(
 
     state = result.state
     if state is not None:
-        info = state.info
-        finished = f", finished {fmt_time(state.finished_at)}" if state.finished_at else ""
-        click.echo(
-            f"run {state.run_id}: {info.get('checklist_id', '')} {info.get('checklist_version', '')}, "
-            f"status {state.status}, operator {state.operator or 'unknown'}, started {fmt_time(state.started_at)}{finished}"
-        )
+        finished = f", finished {utc_time(state.finished_at)}" if state.finished_at else ""
+        click.echo(f"{result.run_line()}, started {utc_time(state.started_at)}{finished}")
     sig = result.report_signature
     if sig is not None and sig.ok and sig.key is not None:
         who = sig.principal if sig.trusted else "an unchecked signer"
@@ -202,7 +196,7 @@ def verify(
         exported = (result.manifest or {}).get("export", {})
         claim = ""
         if exported.get("exported_at"):
-            claim = f" The export says it was made at {fmt_time(exported['exported_at'])} by {exported.get('exported_by', 'unknown')} (the signer's claim, not proven)."
+            claim = f" The export says it was made at {utc_time(exported['exported_at'])} by {exported.get('exported_by', 'unknown')} (the signer's claim, not proven)."
         click.echo(
             "What this proves: the holder of that key signed these exact bytes. An SSH signature carries "
             "no time, and file times can be set at will, so when it was signed is not proven."
@@ -212,14 +206,8 @@ def verify(
             click.echo(
                 "The signature was not checked against trusted signers: give --allowed-signers to do so."
             )
-    if result.ok and sig is not None:
-        click.echo(f"verified: {result.report.name} is intact and signed by {sig.principal}")
-        sys.exit(EXIT_OK)
-    problems = result.problems
-    if result.consistent:  # only the signature's proof is missing: say what the record is
-        click.echo(f"NOT VERIFIED: {result.shortfall}")
-    else:
-        click.echo(f"NOT VERIFIED: {len(problems)} problem{'s' if len(problems) != 1 else ''}:")
-        for p in problems:
-            click.echo(f"  - {p}")
-    sys.exit(EXIT_FAILED)
+    verdict = result.verdict()
+    click.echo(verdict.line() + (":" if verdict.problems else ""))
+    for problem in verdict.problems:
+        click.echo(f"  - {problem}")
+    sys.exit(ExitCode.OK if verdict.ok else ExitCode.FAILED)

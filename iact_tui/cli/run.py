@@ -3,56 +3,30 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from iact_tui.cli.common import (
-    EXIT_BAD_INPUT,
-    EXIT_INTERRUPTED,
-    EXIT_PAUSED,
-    fail,
-    runs_dir,
-    runs_dir_option,
-)
+from iact_tui.cli.common import fail, runs_dir, runs_dir_option
+from iact_tui.cli.completion import complete_run_ids, complete_step_ids
+from iact_tui.engine.errors import ExitCode
+from iact_tui.engine.run.launch import Launch, spec_for
+from iact_tui.engine.run.terminal import detach_hung_up_terminal, terminal_fds
+from iact_tui.engine.status import RunStatus
 
-
-@dataclass
-class Launch:
-    """Everything `run`/`resume`/`demo` hand to a front end."""
-
-    runs_dir: Path
-    checklist: str | None = None  # run
-    run_ref: str | None = None  # resume
-    overrides: dict[str, str] = field(default_factory=dict)
-    choices: dict[str, list[str]] = field(default_factory=dict)
-    operator: str | None = None
-    on_failure: str | None = None  # None: the run's remembered choice, else stop
-    assume_yes: bool = False
-    verbose: bool = False
-    rerun: tuple[str, ...] = ()
-    wait_running: tuple[str, ...] = ()  # resume: an interrupted step whose process still runs
-    stop_running: tuple[str, ...] = ()
-    rollback: bool = False
-    rollback_reason: str = ""
-    checklist_changed: str | None = None
-    mode: str = "headless"
-    auto_tick: str | None = None
-    auto_tick_note: str = ""
-    ssh_config: list[str] | None = None
-    known_hosts: str | None = None
-    banner: str = ""  # shown first (the demo names its sandbox here)
-    resumable: bool = True  # False: the run's world is gone afterwards (the demo's sandbox)
+if TYPE_CHECKING:
+    from iact_tui.engine.run.runner import Runner
 
 
 def common_options(f: Any) -> Any:
     options = [
         click.option("--var", "vars_", multiple=True, metavar="K=V", help="Set a variable (repeatable)."),
+        click.option("--vars", "vars_file", type=click.Path(dir_okay=False), metavar="FILE",
+                     help='Variable values from a TOML file: one table, NAME = "value"; a secret only as '
+                          'NAME = { env = "ENV_VAR" }. --var wins over it.'),
         runs_dir_option,
         click.option("--headless", is_flag=True, help="No screen: one line per state change (CI)."),
         click.option("--operator", metavar="NAME", help="Who runs it (default: $IACT_OPERATOR, git user.name, login)."),
@@ -84,12 +58,13 @@ def run(checklist: str, dry_run: bool, **common: Any) -> None:
 
 
 @click.command("resume")
-@click.argument("run_ref", metavar="[RUN]", required=False)
+@click.argument("run_ref", metavar="[RUN]", required=False, shell_complete=complete_run_ids)
 @common_options
-@click.option("--rerun", multiple=True, metavar="STEP", help="Re-run this interrupted step (repeatable).")
-@click.option("--wait-running", multiple=True, metavar="STEP",
+@click.option("--rerun", multiple=True, metavar="STEP", shell_complete=complete_step_ids,
+              help="Re-run this interrupted step (repeatable).")
+@click.option("--wait-running", multiple=True, metavar="STEP", shell_complete=complete_step_ids,
               help="This interrupted step's process still runs: wait for it to end (repeatable).")
-@click.option("--stop-running", multiple=True, metavar="STEP",
+@click.option("--stop-running", multiple=True, metavar="STEP", shell_complete=complete_step_ids,
               help="This interrupted step's process still runs: stop it (repeatable).")
 @click.option("--rollback", is_flag=True, help="Start the rollback now.")
 @click.option("--reason", "rollback_reason", metavar="TEXT", default="",
@@ -124,6 +99,7 @@ def _launch(common: dict[str, Any], **specific: Any) -> Launch:
             mode="headless" if common["headless"] else "tui",
             ssh_config=list(common["ssh_config"]) or None,
             known_hosts=common["known_hosts"],
+            vars_file=common.get("vars_file"),
             **specific,
         )
     except BadInput as exc:
@@ -147,42 +123,17 @@ def start(launch: Launch) -> int:
     return run_headless(launch)
 
 
-def spec_for(launch: Launch) -> Any:
-    from iact_tui.engine.run.runner import RunOptions
-    from iact_tui.engine.run.launch import SessionSpec, default_operator
-
-    options = RunOptions(
-        mode=launch.mode,
-        choices=launch.choices,
-        rerun=set(launch.rerun),
-        wait_running=set(launch.wait_running),
-        stop_running=set(launch.stop_running),
-        rollback=launch.rollback,
-        rollback_reason=launch.rollback_reason,
-        on_failure=launch.on_failure,
-        ssh_config=launch.ssh_config,
-        known_hosts=launch.known_hosts,
-    )
-    return SessionSpec(
-        runs_dir=launch.runs_dir,
-        operator=launch.operator or default_operator(),
-        overrides=launch.overrides,
-        options=options,
-        checklist_changed=launch.checklist_changed,
-    )
-
-
 def run_headless(launch: Launch, out: Any = None) -> int:
-    from iact_tui.headless.operator import HeadlessOperator, Printer, Terminal, ask_value_on_terminal
+    from iact_tui.engine.record.store import ReportError, resolve_run
     from iact_tui.engine.run.launch import (
         BadInput,
         NeedsPerson,
-        exit_code,
         latest_unfinished,
         new_session,
         resume_session,
     )
-    from iact_tui.engine.record.store import ReportError, resolve_run
+    from iact_tui.headless.operator import HeadlessOperator, Terminal, ask_value_on_terminal
+    from iact_tui.headless.printer import Printer
 
     out = out or sys.stdout
     spec = spec_for(launch)
@@ -210,53 +161,19 @@ def run_headless(launch: Launch, out: Any = None) -> int:
             resumed = True
     except (BadInput, ReportError) as exc:
         click.echo(f"iact-tui: {exc}", err=True)
-        return EXIT_BAD_INPUT
+        return ExitCode.BAD_INPUT
     except NeedsPerson as exc:
         click.echo(f"iact-tui: {exc}", err=True)
-        return EXIT_PAUSED
-    printer.runner = runner
+        return ExitCode.PAUSED
     # --on-failure given now wins (and is recorded); else what the run was started or last resumed with
     operator.on_failure = launch.on_failure or runner.state.on_failure or "stop"
-    return _drive(runner, resumed, exit_code, launch.resumable)
+    return _drive(runner, resumed, launch.resumable)
 
 
 INTERRUPT_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-def terminal_fds() -> list[int]:
-    """Which of stdin, stdout and stderr are a terminal (asked before any hang-up: after it,
-    the terminal no longer answers as one)."""
-    import os
-
-    found = []
-    for fd in (0, 1, 2):
-        try:
-            if os.isatty(fd):
-                found.append(fd)
-        except OSError:
-            continue
-    return found
-
-
-def _detach_hung_up_terminal(fds: list[int]) -> None:
-    """After a hang-up the terminal is gone and writing to it fails (EIO): those of stdin,
-    stdout and stderr that were the terminal now point at /dev/null, so that the run can still
-    record and print its way to a clean pause. Pipes and files are kept (someone reads them)."""
-    import os
-
-    try:
-        null = os.open(os.devnull, os.O_RDWR)
-    except OSError:
-        return
-    try:
-        for fd in fds:
-            with contextlib.suppress(OSError):
-                os.dup2(null, fd)
-    finally:
-        os.close(null)
-
-
-def _drive(runner: Any, resumed: bool, exit_code: Any, resumable: bool = True) -> int:
+def _drive(runner: Runner, resumed: bool, resumable: bool = True) -> int:
     async def main() -> str:
         task = asyncio.current_task()
         loop = asyncio.get_running_loop()
@@ -265,7 +182,7 @@ def _drive(runner: Any, resumed: bool, exit_code: Any, resumable: bool = True) -
 
         def interrupt(sig: signal.Signals) -> None:
             if sig == signal.SIGHUP:
-                _detach_hung_up_terminal(ttys)
+                detach_hung_up_terminal(ttys)
             if not task.cancelling():  # once: a second signal must not cut the stop short
                 task.cancel()
 
@@ -284,22 +201,25 @@ def _drive(runner: Any, resumed: bool, exit_code: Any, resumable: bool = True) -
     except (KeyboardInterrupt, asyncio.CancelledError):
         hint = f"; resume with: iact-tui resume {runner.run_id}" if resumable else ""
         click.echo(f"iact-tui: interrupted{hint}", err=True)
-        return EXIT_INTERRUPTED
+        return ExitCode.INTERRUPTED
     finally:
         runner.store.lock.release()
-    if status == "paused" and resumable:
+    if status == RunStatus.PAUSED and resumable:
         click.echo(f"iact-tui: paused; continue with: iact-tui resume {runner.run_id}", err=True)
-    return int(exit_code(status))
+    return ExitCode.of_run(status)
 
 
 def dry_run_checklist(launch: Launch) -> int:
-    from iact_tui.engine.checklist.load import ChecklistError, load_checklist
-    from iact_tui.engine.run.launch import BadInput, _check_names, dry_run_lines
+    from iact_tui.engine.checklist.load import load_checklist
+    from iact_tui.engine.checklist.problems import ChecklistError
     from iact_tui.engine.checklist.values import Values
+    from iact_tui.engine.run.dry_run import dry_run_lines
+    from iact_tui.engine.run.launch import BadInput, _check_names, with_vars_file
 
     spec = spec_for(launch)
     try:
         loaded = load_checklist(launch.checklist or "")
+        spec, _ = with_vars_file(loaded, spec)
         _check_names(loaded, spec)
     except ChecklistError as exc:
         fail(str(exc))
@@ -320,7 +240,10 @@ def dry_run_checklist(launch: Launch) -> int:
         fail(unsafe[0])
     for line in dry_run_lines(loaded, values):
         click.echo(line)
-    missing = [n for n in values.missing() if n not in _captured(loaded)]
+    from iact_tui.engine.checklist.needed import unneeded_vars
+
+    unneeded = unneeded_vars(loaded.checklist, values.values)  # only for steps that do not apply
+    missing = [n for n in values.missing() if n not in _captured(loaded) and n not in unneeded]
     if missing:
         click.echo(f"values still needed at run time: {', '.join(missing)}")
     return 0

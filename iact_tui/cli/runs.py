@@ -17,6 +17,7 @@ def list_runs(runs_dir: str | None, as_json: bool) -> None:
     from iact_tui.cli.common import fail
     from iact_tui.engine.record.store import ReportError, RunLock
     from iact_tui.engine.record.store import list_runs as read_runs
+    from iact_tui.engine.status import RunStatus
 
     folder = _dir(runs_dir)
     try:
@@ -35,8 +36,8 @@ def list_runs(runs_dir: str | None, as_json: bool) -> None:
             continue
         status = state.status
         live = RunLock.is_held(path)
-        if status in ("running",) and not live:
-            status = "interrupted"
+        if status == RunStatus.RUNNING and not live:
+            status = RunStatus.INTERRUPTED
         done, total = state.progress()
         if as_json:
             click.echo(json.dumps({

@@ -11,15 +11,18 @@ import time
 
 import click
 
-from iact_tui.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, runs_dir, runs_dir_option
+from iact_tui.cli.common import runs_dir, runs_dir_option
+from iact_tui.cli.completion import complete_run_ids, complete_step_ids
+from iact_tui.engine.errors import ExitCode
+from iact_tui.engine.status import RunStatus
 
 ANSWER_WAIT = 15.0  # seconds a live run gets to answer
 POLL = 0.1
 
 
 @click.command("tick")
-@click.argument("run_ref", metavar="RUN")
-@click.argument("step")
+@click.argument("run_ref", metavar="RUN", shell_complete=complete_run_ids)
+@click.argument("step", shell_complete=complete_step_ids)
 @click.option("--fail", "failed", is_flag=True, help="The check failed.")
 @click.option("--skip", is_flag=True, help="Skip the step (needs --reason).")
 @click.option("--reason", help="Why it is skipped.")
@@ -34,8 +37,8 @@ def tick(run_ref: str, step: str, failed: bool, skip: bool, reason: str | None, 
     """Tick STEP of RUN as passed (default), --fail, or --skip --reason TEXT.
 
     Only a step that waits for a person now takes a tick; --ahead answers a later one."""
-    from iact_tui.engine.checklist.load import ChecklistError, parse_checklist
-    from iact_tui.engine.run.launch import default_operator
+    from iact_tui.engine.checklist.load import parse_checklist
+    from iact_tui.engine.checklist.problems import ChecklistError
     from iact_tui.engine.record.store import PINNED, ReportError, RunLocked, RunStore, resolve_run
     from iact_tui.engine.record.ticks import (
         Tick,
@@ -45,6 +48,7 @@ def tick(run_ref: str, step: str, failed: bool, skip: bool, reason: str | None, 
         read_result,
         record_tick,
     )
+    from iact_tui.engine.run.launch import default_operator
 
     if failed and skip:
         _bad("--fail and --skip exclude each other")
@@ -72,11 +76,11 @@ def tick(run_ref: str, step: str, failed: bool, skip: bool, reason: str | None, 
                     click.echo(result["message"])
                     sys.exit(0)
                 click.echo(f"iact-tui: refused: {result['message']}", err=True)
-                sys.exit(EXIT_BAD_INPUT)
+                sys.exit(ExitCode.BAD_INPUT)
             time.sleep(POLL)
         click.echo("iact-tui: the process driving the run did not answer within "
                    f"{ANSWER_WAIT:g} s; the tick is left in its inbox and will be taken when it looks", err=True)
-        sys.exit(EXIT_FAILED)
+        sys.exit(ExitCode.FAILED)
     except ReportError as exc:
         _bad(str(exc))
     try:
@@ -88,9 +92,9 @@ def tick(run_ref: str, step: str, failed: bool, skip: bool, reason: str | None, 
             rec = record_tick(store, checklist, the_tick)
         except TickRefused as exc:
             click.echo(f"iact-tui: refused: {exc}", err=True)
-            sys.exit(EXIT_BAD_INPUT)
+            sys.exit(ExitCode.BAD_INPUT)
         click.echo(describe(store, the_tick, rec))
-        if store.state.status in ("paused", "failed", "running"):
+        if store.state.status in (RunStatus.PAUSED, RunStatus.FAILED, RunStatus.RUNNING):
             click.echo(f"continue with: iact-tui resume {store.state.run_id}")
     finally:
         store.close()
@@ -102,4 +106,4 @@ def _dir(value: str | None):  # type: ignore[no-untyped-def]
 
 def _bad(message: str) -> None:
     click.echo(f"iact-tui: {message}", err=True)
-    sys.exit(EXIT_BAD_INPUT)
+    sys.exit(ExitCode.BAD_INPUT)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from iact_tui.demo import standins
+from iact_tui.demo.standins import host as host_state
 
 MAX_HEADER_LINES = 100
 MAX_BODY = 1 << 20
@@ -59,11 +59,11 @@ class SandboxApp:
     requests: int = 0
 
     def _service(self) -> dict[str, Any]:
-        return standins.service_state(self.host, "iact-gunicorn")
+        return host_state.service_state(self.host, "iact-gunicorn")
 
     def _db(self, service: dict[str, Any]) -> dict[str, Any] | None:
         try:
-            return standins.load_db(self.host, service.get("database") or "iact_staging")
+            return host_state.load_db(self.host, service.get("database") or "iact_staging")
         except (OSError, ValueError):
             return None
 
@@ -109,7 +109,7 @@ class SandboxApp:
         problem = service.get("problem")
         if problem:
             pid = service.get("pid", 0) + 1
-            standins.journal(
+            host_state.journal(
                 self.host,
                 "iact-gunicorn",
                 [
@@ -142,7 +142,7 @@ class SandboxApp:
             if (
                 user.get("username") == username
                 and user.get("is_active")
-                and standins.check_password(str(user.get("password")), password)
+                and host_state.check_password(str(user.get("password")), password)
             ):
                 token = secrets.token_urlsafe(24)
                 self.tokens[token] = int(user["id"])

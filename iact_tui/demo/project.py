@@ -1,111 +1,21 @@
-"""Builds the sandbox "staging host" in a folder: a real git history of a small IACT Django project,
-its deployed working copy, configuration files, the stand-in tools, a migrated database.
-
-Layout under the sandbox root (all of it removed when the demo ends)::
-
-    client/                  the operator's side: SSH identity and known_hosts
-    local/iact-project       the operator's checkout (repo_dir): staging and develop branches
-    local/bin                stand-ins for local tools the demo may call (gh)
-    host/                    the staging host's file system, reached over the in-process SSH server
-      srv/git/iact-project.git   the bare "origin"
-      var/www/iact-project       the deployed working copy (app_dir), on staging
-      etc/nginx, etc/systemd     configuration the backup step archives
-      backups/                   where pg_dump and tar write
-      usr/local/bin              the stand-ins (pg_dump, psql, systemctl, journalctl, npm, pip, sudo, ...)
-"""
+"""The small IACT Django project the sandbox deploys: its files at each version, its migrations,
+and its git history (staging at 1.2.2; develop at 1.2.3, a few commits ahead), pushed to the
+host's bare origin and cloned as the deployed working copy."""
 
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import shlex
 import subprocess
-import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-from iact_tui.demo import standins
+from iact_tui.demo.layout import Layout
 
 APP = "app_name"  # the seed's own placeholder for the Django app whose migrations roll back
 DB_NAME = "iact_staging"
 STAGING_VERSION = "1.2.2"
 RELEASE_VERSION = "1.2.3"
-SSH_USER = "deploy"
-SMOKE_USER = "testuser"
-TOOL_NAMES = (
-    "pg_dump",
-    "psql",
-    "systemctl",
-    "journalctl",
-    "npm",
-    "pip",
-    "pip3",
-    "sudo",
-    "nginx",
-    "gh",
-)
-
-
-@dataclass(frozen=True)
-class Layout:
-    root: Path
-
-    @property
-    def client(self) -> Path:
-        return self.root / "client"
-
-    @property
-    def host(self) -> Path:
-        return self.root / "host"
-
-    @property
-    def origin(self) -> Path:
-        return self.host / "srv/git/iact-project.git"
-
-    @property
-    def app_dir(self) -> Path:
-        return self.host / "var/www/iact-project"
-
-    @property
-    def repo_dir(self) -> Path:
-        return self.root / "local/iact-project"
-
-    @property
-    def local_bin(self) -> Path:
-        return self.root / "local/bin"
-
-    @property
-    def host_bin(self) -> Path:
-        return self.host / "usr/local/bin"
-
-    @property
-    def backups(self) -> Path:
-        return self.host / "backups"
-
-    @property
-    def home(self) -> Path:
-        return self.host / "home" / SSH_USER
-
-    @property
-    def config_paths(self) -> list[Path]:
-        return [self.host / "etc/nginx", self.host / "etc/systemd"]
-
-
-def host_environment(layout: Layout) -> dict[str, str]:
-    """The environment of every command run on the sandbox host (and of the build itself)."""
-    return {
-        "PATH": f"{layout.host_bin}:/usr/local/bin:/usr/bin:/bin",
-        "HOME": str(layout.home),
-        "USER": SSH_USER,
-        "LOGNAME": SSH_USER,
-        "SHELL": "/bin/bash",
-        "LANG": "C.UTF-8",
-        "TZ": os.environ.get("TZ", "UTC"),
-        "IACT_SANDBOX": str(layout.host),
-        "GIT_CONFIG_NOSYSTEM": "1",
-    }
 
 
 # -- the project's files ------------------------------------------------------------------------
@@ -126,7 +36,7 @@ def main():
     if not sandbox:
         raise SystemExit("[sandbox] manage.py runs only inside the iact-tui demo sandbox")
     sys.path.insert(0, os.path.join(sandbox, "usr/local/lib/iact-sandbox"))
-    from standins import manage  # where a real project imports django.core.management
+    from standins.django_manage import manage  # where a real project imports django.core.management
 
     sys.exit(manage(os.path.dirname(os.path.abspath(__file__)), sys.argv[1:]))
 
@@ -479,205 +389,3 @@ def build_history(layout: Layout, env: dict[str, str], faults: frozenset[str]) -
     )
     git("config", "pull.ff", "only", cwd=layout.app_dir)
     git("config", "advice.detachedHead", "false", cwd=layout.app_dir)
-
-
-# -- the host's other files ---------------------------------------------------------------------
-
-NGINX_CONF = """# [sandbox] sample configuration archived by the backup step
-user www-data;
-worker_processes auto;
-events { worker_connections 768; }
-http {
-    include /etc/nginx/sites-enabled/*;
-}
-"""
-
-SITE_CONF = """server {
-    listen 443 ssl;
-    server_name staging.iact-project.com;
-    location /static/ { alias /var/www/iact-project/staticfiles/; }
-    location / { proxy_pass http://unix:/run/iact-gunicorn.sock; }
-}
-"""
-
-GUNICORN_UNIT = """[Unit]
-Description=IACT Django app (gunicorn)
-After=network.target
-
-[Service]
-User=deploy
-WorkingDirectory=/var/www/iact-project
-EnvironmentFile=/var/www/iact-project/.env
-ExecStart=/var/www/iact-project/venv/bin/gunicorn iact.wsgi --bind unix:/run/iact-gunicorn.sock
-ExecReload=/bin/kill -s HUP $MAINPID
-
-[Install]
-WantedBy=multi-user.target
-"""
-
-WORKER_UNIT = """[Unit]
-Description=IACT Celery worker
-After=network.target
-
-[Service]
-User=deploy
-WorkingDirectory=/var/www/iact-project
-EnvironmentFile=/var/www/iact-project/.env
-ExecStart=/var/www/iact-project/venv/bin/celery -A iact worker --loglevel=INFO
-
-[Install]
-WantedBy=multi-user.target
-"""
-
-
-def _write(path: Path, text: str, mode: int | None = None) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    if mode is not None:
-        path.chmod(mode)
-
-
-def install_tools(layout: Layout) -> None:
-    """The stand-in tools: a shell wrapper per tool over the one multi-call module."""
-    lib = layout.host / "usr/local/lib/iact-sandbox"
-    lib.mkdir(parents=True)
-    module = lib / "standins.py"
-    module.write_text(Path(standins.__file__).read_text())
-    python = shlex.quote(sys.executable)
-    for name in TOOL_NAMES:
-        target = layout.local_bin if name == "gh" else layout.host_bin
-        _write(
-            target / name,
-            f"#!/bin/sh\n# [sandbox] stand-in for {name} (iact-tui demo)\n"
-            f'IACT_SANDBOX={shlex.quote(str(layout.host))} exec {python} -I -S {shlex.quote(str(module))} {name} "$@"\n',
-            0o755,
-        )
-
-
-def install_host_files(layout: Layout, faults: frozenset[str]) -> None:
-    host = layout.host
-    _write(host / "etc/nginx/nginx.conf", NGINX_CONF)
-    _write(host / "etc/nginx/sites-available/iact-project", SITE_CONF)
-    _write(host / "etc/nginx/sites-enabled/iact-project", SITE_CONF)
-    _write(host / "etc/systemd/system/iact-gunicorn.service", GUNICORN_UNIT)
-    _write(host / "etc/systemd/system/iact-celery-worker.service", WORKER_UNIT)
-    layout.backups.mkdir(parents=True)
-    layout.home.mkdir(parents=True)
-    _write(
-        layout.home / ".gitconfig",
-        "[user]\n\tname = deploy\n\temail = deploy@staging-sandbox\n[advice]\n\tdetachedHead = false\n",
-    )
-    app = layout.app_dir
-    env_lines = [
-        "# [sandbox] the staging environment of the demo (no real secret here)",
-        "DJANGO_SETTINGS_MODULE=iact.settings",
-        f"DATABASE_URL=postgres://postgres@localhost:5432/{DB_NAME}",
-        "REDIS_URL=redis://localhost:6379/0",
-        f"SECRET_KEY=sandbox-{secrets.token_hex(8)}",
-    ]
-    if "health" not in faults:  # the release needs it; the "health" fault forgets to add it
-        env_lines.append(f"JWT_SECRET_KEY=sandbox-{secrets.token_hex(8)}")
-    _write(app / ".env", "\n".join(env_lines) + "\n")
-    venv = app / "venv"
-    _write(
-        venv / "bin/activate",
-        "# [sandbox] stand-in for a virtualenv's activate script (iact-tui demo)\n"
-        f"VIRTUAL_ENV={shlex.quote(str(venv))}\nexport VIRTUAL_ENV\n"
-        'PATH="$VIRTUAL_ENV/bin:$PATH"\nexport PATH\n',
-    )
-    python = shlex.quote(sys.executable)
-    for name in ("python", "python3"):
-        _write(
-            venv / "bin" / name,
-            f'#!/bin/sh\n# [sandbox] the venv\'s interpreter\nexec {python} "$@"\n',
-            0o755,
-        )
-    for name in ("pip", "pip3"):
-        _write(
-            venv / "bin" / name,
-            f'#!/bin/sh\nexec {shlex.quote(str(layout.host_bin / "pip"))} "$@"\n',
-            0o755,
-        )
-    installed = {}
-    for line in (app / "requirements.txt").read_text().splitlines():
-        pkg, _, version = line.partition("==")
-        installed[pkg.lower()] = version
-    standins.write_json_atomic(venv / "installed.json", installed)
-
-
-def seed_database(layout: Layout, env: dict[str, str], smoke_password: str) -> None:
-    """An empty database with the demo user, then staging's own migrations via manage.py."""
-    salt = secrets.token_hex(6)
-    db = {
-        "tables": {
-            "auth_user": {
-                "columns": [
-                    ["id", "integer NOT NULL"],
-                    ["username", "character varying(150) NOT NULL"],
-                    ["email", "character varying(254) NOT NULL"],
-                    ["password", "character varying(128) NOT NULL"],
-                    ["is_active", "boolean NOT NULL"],
-                ],
-                "rows": [
-                    [
-                        1,
-                        SMOKE_USER,
-                        "testuser@iact-project.example",
-                        standins.password_hash(smoke_password, salt),
-                        True,
-                    ],
-                    [
-                        2,
-                        "ana.torres",
-                        "ana.torres@iact-project.example",
-                        standins.password_hash(secrets.token_hex(8), salt),
-                        True,
-                    ],
-                ],
-            },
-        }
-    }
-    standins.save_db(layout.host, DB_NAME, db)
-    run_on_host(
-        layout,
-        env,
-        f"{shlex.quote(sys.executable)} manage.py migrate --noinput",
-        cwd=layout.app_dir,
-    )
-
-
-def run_on_host(layout: Layout, env: dict[str, str], command: str, cwd: Path | None = None) -> str:
-    done = subprocess.run(
-        ["/bin/sh", "-c", command],
-        cwd=cwd or layout.home,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(
-            f"sandbox set-up command {command!r} failed: {(done.stderr or done.stdout).strip()[-500:]}"
-        )
-    return done.stdout
-
-
-def build(layout: Layout, faults: frozenset[str], smoke_password: str) -> None:
-    """Everything on disk; the services are started (the app loads staging's code)."""
-    env = host_environment(layout)
-    for path in (layout.client, layout.local_bin):
-        path.mkdir(parents=True, exist_ok=True)
-    build_env = {**env, "GIT_CONFIG_GLOBAL": os.devnull, "HOME": str(layout.root / "local")}
-    build_history(layout, build_env, faults)
-    install_tools(layout)
-    install_host_files(layout, faults)
-    standins.write_json_atomic(
-        layout.host / standins.CONFIG_FILE,
-        {
-            "app_dir": str(layout.app_dir),
-            "db_name": DB_NAME,
-            "faults": sorted(faults),
-        },
-    )
-    seed_database(layout, env, smoke_password)
-    run_on_host(layout, env, "systemctl restart iact-gunicorn iact-celery-worker nginx")

@@ -21,8 +21,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from iact_tui.demo import project
+from iact_tui.demo import project, staging_host
 from iact_tui.demo.http_app import HttpServer, SandboxApp
+from iact_tui.demo.layout import SSH_USER, Layout, host_environment
 from iact_tui.demo.ssh_server import SandboxSshServer
 
 FAULTS: dict[str, str] = {
@@ -58,7 +59,7 @@ class Sandbox:
         self.keep = keep
         self.smoke_password = secrets.token_urlsafe(12)
         self.root: Path | None = None
-        self.layout: project.Layout | None = None
+        self.layout: Layout | None = None
         self.ssh: SandboxSshServer | None = None
         self.http: HttpServer | None = None
         self.app: SandboxApp | None = None
@@ -82,9 +83,9 @@ class Sandbox:
     async def start(self) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="iact-demo-", dir=self.temp_root))
         try:
-            self.layout = project.Layout(self.root)
+            self.layout = Layout(self.root)
             building = asyncio.ensure_future(
-                asyncio.to_thread(project.build, self.layout, self.faults, self.smoke_password)
+                asyncio.to_thread(staging_host.build, self.layout, self.faults, self.smoke_password)
             )
             try:
                 await asyncio.shield(building)
@@ -99,9 +100,9 @@ class Sandbox:
             self.http = HttpServer(self.app)
             await self.http.start()
             self.ssh = SandboxSshServer(
-                user=project.SSH_USER,
+                user=SSH_USER,
                 cwd=self.layout.home,
-                env=project.host_environment(self.layout),
+                env=host_environment(self.layout),
                 drop_once=DROP_ON if "connection" in self.faults else None,
             )
             await self.ssh.start()
@@ -137,7 +138,7 @@ class Sandbox:
         return {
             "staging_host": "127.0.0.1",
             "ssh_port": str(ssh.port),
-            "ssh_user": project.SSH_USER,
+            "ssh_user": SSH_USER,
             "known_hosts": str(self.known_hosts),
             "ssh_identity": str(self.identity),
             "base_url": self.base_url,
@@ -149,7 +150,7 @@ class Sandbox:
             "reload_web_cmd": "sudo -n systemctl reload nginx",
             "restart_worker_cmd": "sudo -n systemctl restart iact-celery-worker",
             "app_logs_cmd": 'sudo -n journalctl -u iact-gunicorn --since "5 minutes ago" --no-pager',
-            "smoke_user": project.SMOKE_USER,
+            "smoke_user": staging_host.SMOKE_USER,
             "smoke_password": self.smoke_password,
             "webhook_url": "",
             "branch": "develop",
@@ -187,14 +188,6 @@ class Sandbox:
             f"Nothing listens beyond 127.0.0.1, nothing is sent anywhere, and the folder is removed when the "
             f"demo ends.{faults}"
         )
-
-    # -- for tests and the demo's summary -------------------------------------------------------
-
-    def live_version(self) -> str:
-        from iact_tui.demo import standins
-
-        assert self.layout is not None
-        return str(standins.service_state(self.layout.host, "iact-gunicorn").get("version", ""))
 
 
 class BackgroundSandbox:

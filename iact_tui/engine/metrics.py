@@ -32,8 +32,10 @@ from pathlib import Path
 from typing import Any
 
 from iact_tui.engine.checklist.model import Targets
+from iact_tui.engine.errors import IactError
 from iact_tui.engine.record.state import RunState, reduce
 from iact_tui.engine.record.store import PINNED, ReportError, RunLock, read_records
+from iact_tui.engine.status import RunStatus, StepStatus
 
 DEPLOY_PHASE = "deploy"
 COMMIT_CAPTURE = "deploy_commit"
@@ -48,7 +50,7 @@ FAILURE_RATE = "change_failure_rate"
 MTTR = "mttr_minutes"
 
 
-class DateError(ValueError):
+class DateError(IactError, ValueError):
     """A --since/--until value that is not a date; the message says what is expected."""
 
 
@@ -109,7 +111,7 @@ class RunFacts:
     folder: Path
     checklist_id: str
     checklist_title: str
-    status: str  # the run's status; "interrupted" for a run left running by a dead process
+    status: str  # the run's status; RunStatus.INTERRUPTED for a run left running by a dead process
     started_at: datetime
     finished_at: datetime | None
     reached_deploy: bool  # a step of the deploy phase ran
@@ -128,7 +130,7 @@ class RunFacts:
 
     @property
     def succeeded(self) -> bool:
-        return self.status == "succeeded"
+        return self.status == RunStatus.SUCCEEDED
 
     @property
     def change_failure(self) -> bool:
@@ -157,14 +159,14 @@ def run_facts(
     """What the metrics need of one run, from its records."""
     state = reduce(records)
     status = state.status
-    if status == "running" and not live:
-        status = "interrupted"
+    if status == RunStatus.RUNNING and not live:
+        status = RunStatus.INTERRUPTED
     started = _time(state.started_at)
     assert started is not None  # every readable run starts with run_created
-    finished = _time(state.finished_at) if status not in ("running", "paused", "interrupted") else None
+    finished = _time(state.finished_at) if status not in (RunStatus.RUNNING, RunStatus.PAUSED, RunStatus.INTERRUPTED) else None
     deploy_steps = {sid for sid, s in state.steps.items() if s.phase == deploy_phase}
     reached_deploy = any(r["type"] in _STEP_RAN and r.get("step") in deploy_steps for r in records)
-    rollback = state.rollback_started or status == "rolled_back"
+    rollback = state.rollback_started or status == RunStatus.ROLLED_BACK
     facts = RunFacts(
         run_id=state.run_id or folder.name,
         folder=folder,
@@ -182,23 +184,23 @@ def run_facts(
     facts.deployment = not facts.excluded
     if facts.succeeded and finished is not None:
         _lead_time(facts, state, finished)
-    if status == "rolled_back" and finished is not None:
+    if status == RunStatus.ROLLED_BACK and finished is not None:
         _recovery(facts, state, records, finished)
     return facts
 
 
 def _exclusion(f: RunFacts) -> str:
-    if f.status in ("succeeded", "rolled_back"):
+    if f.status in (RunStatus.SUCCEEDED, RunStatus.ROLLED_BACK):
         return ""
-    if f.status in ("failed", "aborted"):
+    if f.status in (RunStatus.FAILED, RunStatus.ABORTED):
         if f.reached_deploy or f.rollback:
             return ""
         return f"{f.status} before the deploy phase"
-    if f.status == "paused":
+    if f.status == RunStatus.PAUSED:
         return "paused, not finished"
-    if f.status == "interrupted":
+    if f.status == RunStatus.INTERRUPTED:
         return "interrupted, not finished (resume it to count it)"
-    if f.status == "running":
+    if f.status == RunStatus.RUNNING:
         return "still running"
     return f"status {f.status!r} is not one the metrics know"
 
@@ -224,8 +226,8 @@ def _lead_time(f: RunFacts, state: RunState, finished: datetime) -> None:
 def _failures(records: Iterable[dict[str, Any]]) -> list[tuple[datetime, str]]:
     out: list[tuple[datetime, str]] = []
     for r in records:
-        failed = (r["type"] == "step_finished" and r.get("status") == "failed") or (
-            r["type"] == "step_ticked" and r.get("result") == "failed"
+        failed = (r["type"] == "step_finished" and r.get("status") == StepStatus.FAILED) or (
+            r["type"] == "step_ticked" and r.get("result") == StepStatus.FAILED
         )
         if failed:
             at = _time(r["at"])
@@ -245,7 +247,7 @@ def _recovery(f: RunFacts, state: RunState, records: list[dict[str, Any]], finis
     # lead to the rollback; the step the rollback started from, or one left failed, did.
     still_failed = {
         sid for sid, s in state.steps.items()
-        if s.status == "failed" and s.decision != "continue" and not s.rollback
+        if s.status == StepStatus.FAILED and s.decision != "continue" and not s.rollback
     }
     chosen = next((x for x in failures if from_step and x[1] == from_step), None)
     if chosen is None:
@@ -367,7 +369,8 @@ def _mean(values: list[float]) -> float | None:
 
 
 def _targets_of(runs: list[RunFacts]) -> tuple[Targets, str]:
-    from iact_tui.engine.checklist.load import ChecklistError, parse_checklist
+    from iact_tui.engine.checklist.load import parse_checklist
+    from iact_tui.engine.checklist.problems import ChecklistError
 
     for run in sorted(runs, key=lambda r: r.at, reverse=True):
         pinned = run.folder / PINNED
@@ -411,7 +414,7 @@ def _measure(
     deployments = [r for r in runs if r.deployment]
     failures = [r for r in deployments if r.change_failure]
     recoveries = [m for r in runs if (m := r.recovery_minutes) is not None]
-    rolled_back = [r for r in runs if r.status == "rolled_back"]
+    rolled_back = [r for r in runs if r.status == RunStatus.ROLLED_BACK]
 
     metrics = {
         FREQUENCY: Metric(

@@ -1,7 +1,7 @@
-"""The headless front end: one line per state change, questions on the terminal when there is one.
+"""The headless front end's answers: questions on the terminal when there is one.
 
 Without a terminal, a question nobody can answer pauses the run (exit 3); `iact-tui tick` and
-`iact-tui resume` continue it.
+`iact-tui resume` continue it. What it prints is printer.py's.
 """
 
 from __future__ import annotations
@@ -13,11 +13,9 @@ import os
 import sys
 from typing import Any, TextIO
 
-from iact_tui.engine import events as ev
 from iact_tui.engine.checklist.model import Phase
-from iact_tui.engine.executors.base import MaskedOutput
-from iact_tui.engine.run.runner import Decision, Failure
 from iact_tui.engine.record.ticks import Tick
+from iact_tui.engine.run.operator import Decision, Failure, auto_tick
 
 
 class Terminal:
@@ -81,7 +79,7 @@ class HeadlessOperator:
         self.terminal = terminal
         self.assume_yes = assume_yes
         self.auto_tick = auto_tick
-        self.auto_tick_note = auto_tick_note or "ticked automatically (--auto-tick)"
+        self.auto_tick_note = auto_tick_note
 
     async def choose(self, phase: Phase, defaults: list[str]) -> list[str] | None:
         if defaults:
@@ -105,7 +103,7 @@ class HeadlessOperator:
 
     async def manual(self, step: Any, instructions: str) -> Tick | None:
         if self.auto_tick:
-            return Tick(step.id, "pass", self.auto_tick, note=self.auto_tick_note)
+            return auto_tick(step, self.auto_tick, self.auto_tick_note)
         if self.terminal is None:
             return None
         t = self.terminal
@@ -161,85 +159,6 @@ class HeadlessOperator:
 
 def _indent(text: str) -> str:
     return "\n".join(f"    {line}" for line in text.strip().splitlines())
-
-
-class Printer:
-    """Prints one line per state change; step output only with verbose (always the tail of a failure)."""
-
-    def __init__(self, out: TextIO, *, verbose: bool = False, run_id: str = "") -> None:
-        self.out = out
-        self.verbose = verbose
-        self.run_id = run_id
-        self.runner: Any = None
-
-    def __call__(self, event: ev.Event) -> None:
-        line = self.format(event)
-        if line is not None and self.runner is not None and not isinstance(event, MaskedOutput):
-            line = self.runner.values.redactor(line)  # the last boundary: what reaches the terminal
-        if line is not None:
-            self.out.write(line if line.endswith("\n") else line + "\n")
-            if not isinstance(event, ev.StepOutput):
-                self.out.flush()
-
-    def format(self, e: ev.Event) -> str | None:
-        if isinstance(e, ev.RunOpened):
-            self.run_id = e.run_id
-            return f"run {e.run_id} {e.folder}" + ("\nresumed" if e.resumed else "")
-        if isinstance(e, ev.PhaseStarted):
-            return f"phase {e.phase_id}: {e.title}"
-        if isinstance(e, ev.HostConnected):
-            return f"host {e.host} {e.address} {e.fingerprint}"
-        if isinstance(e, ev.StepStarted):
-            first = e.command.splitlines()[0] if e.command else ""
-            return f"started {e.step_id} (attempt {e.attempt}): {first}"
-        if isinstance(e, ev.StepOutput):
-            if not self.verbose:
-                return None
-            return "".join(f"  | {line}\n" for line in e.text.splitlines())
-        if isinstance(e, ev.StepFinished):
-            text = f"{e.status} {e.step_id} in {e.duration:.2f} s"
-            if e.message:
-                text += f": {e.message}"
-            if e.status == "failed" and not self.verbose and self.runner is not None:
-                tail = self.runner.state.steps[e.step_id].output_tail[-10:]
-                if tail:
-                    text += "\n" + "\n".join(f"  | {line}" for line in tail)
-            if e.will_retry:
-                text += " (will retry)"
-            return text
-        if isinstance(e, ev.StepChanged):
-            by = f" by {e.by}" if e.by else ""
-            detail = f": {e.detail}" if e.detail else ""
-            return f"{e.status.replace('_', ' ')} {e.step_id}{by}{detail}"
-        if isinstance(e, ev.Waiting):
-            if e.question == "manual":
-                return f"waiting {e.step_id}: needs a person — iact-tui tick {self.run_id} {e.step_id}"
-            if e.question == "failure":
-                return None
-            if e.question == "confirm":
-                return f"confirm {e.step_id}: asks for confirmation before it runs"
-            if e.question == "choice":
-                return f"choice {e.phase_id}: {e.detail}"
-            if e.question == "interrupted":
-                return f"interrupted {e.step_id}: {e.detail}"
-            return None
-        if isinstance(e, ev.HintShown):
-            advice = "\n".join(f"    {line}" for line in e.advice.strip().splitlines())
-            return f"hint for {e.step_id}: {e.title}\n{advice}"
-        if isinstance(e, ev.Notice):
-            return f"{e.level if e.level != 'info' else 'note'}: {e.text}"
-        if isinstance(e, ev.RunPaused):
-            return f"paused: {e.reason}"
-        if isinstance(e, ev.RunFinished):
-            counts = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in sorted(e.summary.items()))
-            line = f"run {e.status.replace('_', ' ')} ({counts})"
-            skipped = self.runner.state.skipped_approvals if self.runner is not None else []
-            if skipped:  # a run whose approval was skipped says so in its last line
-                line += "; approval skipped: " + "; ".join(
-                    f"{s.id} by {s.skipped_by or 'unknown'} ({s.skip_reason})" for s in skipped
-                )
-            return line
-        return None
 
 
 def ask_value_on_terminal(out: TextIO) -> Any:

@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path, PurePath
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from textual import on, work
 from textual.app import App
@@ -21,9 +21,10 @@ from textual.binding import Binding, BindingType
 from textual.command import Provider
 from textual.worker import Worker, WorkerState
 
-from iact_tui.cli.run import Launch
-from iact_tui.engine.run.launch import BadInput, NeedsPerson, exit_code
+from iact_tui.engine.errors import ExitCode
 from iact_tui.engine.record.store import ReportError
+from iact_tui.engine.run.launch import BadInput, Launch, NeedsPerson
+from iact_tui.engine.status import RunStatus
 from iact_tui.tui import starting as sessions
 from iact_tui.tui.commands import RunCommands
 from iact_tui.tui.dialogs.checklist_changed import ChecklistChangedDialog
@@ -39,13 +40,18 @@ from iact_tui.tui.exporting import (
     run_verify,
 )
 from iact_tui.tui.run_model import RunView
+from iact_tui.tui.screens.help import HelpScreen
+from iact_tui.tui.screens.metrics import MetricsScreen
 from iact_tui.tui.screens.run import RunScreen
+from iact_tui.tui.screens.runs import RunsScreen
 from iact_tui.tui.screens.setup import SetupAnswers, SetupScreen
 from iact_tui.tui.screens.start import StartScreen
 from iact_tui.tui.screens.verify import VerifyScreen
 
-EXIT_INTERRUPTED = 130
 SWITCH_INTERVAL = 0.002  # seconds; Python's default is 0.005
+# the run worker's result when the run was cancelled (quit or a signal while a step ran): the
+# runner has recorded the step interrupted and the run paused
+INTERRUPTED = "interrupted"
 
 
 class IactApp(App[int]):
@@ -113,7 +119,7 @@ class IactApp(App[int]):
         def cancel() -> None:
             if direct:
                 self.final_lines.append(("iact-tui: cancelled before the run started", True))
-                self.exit(EXIT_INTERRUPTED, return_code=EXIT_INTERRUPTED)
+                self.exit(ExitCode.INTERRUPTED, return_code=ExitCode.INTERRUPTED)
             else:
                 self.pop_screen()
 
@@ -239,9 +245,32 @@ class IactApp(App[int]):
         try:
             return str(await view.runner.run(resumed=resumed))
         except asyncio.CancelledError:
-            return "interrupted"  # the runner has recorded it (quit while a step ran)
+            return INTERRUPTED  # the runner has recorded it (quit while a step ran)
         finally:
             view.runner.store.lock.release()
+
+    # -- the other screens (opened here, so that no screen imports another) ----------------------
+
+    def show_runs(self) -> None:
+        self.push_screen(RunsScreen(self.runs_dir))
+
+    def show_run_record(self, folder: Path) -> None:
+        """A run read from its folder, read-only."""
+        try:
+            view = RunView.from_folder(folder)
+        except ReportError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.push_screen(RunScreen(view))
+
+    def show_verify(self, target: str = "") -> None:
+        self.push_screen(VerifyScreen(target))
+
+    def show_metrics(self, checklist_id: str | None = None) -> None:
+        self.push_screen(MetricsScreen(self.runs_dir, checklist_id=checklist_id))
+
+    def show_help(self, bindings: list[Any]) -> None:
+        self.push_screen(HelpScreen(bindings))
 
     # -- export and verify (thread workers: signing with ssh-agent runs a loop of its own) ------
 
@@ -324,20 +353,20 @@ class IactApp(App[int]):
             return
         view = self.run_view
         run_id = view.run_id if view is not None else ""
-        if event.state == WorkerState.SUCCESS and worker.result == "interrupted":
-            self.exit_status = EXIT_INTERRUPTED
+        if event.state == WorkerState.SUCCESS and worker.result == INTERRUPTED:
+            self.exit_status = ExitCode.INTERRUPTED
             text = f"interrupted; resume with: iact-tui resume {run_id}"
         elif event.state == WorkerState.SUCCESS:
             status = str(worker.result)
-            self.exit_status = exit_code(status)
-            if status == "paused":
+            self.exit_status = ExitCode.of_run(status)
+            if status == RunStatus.PAUSED:
                 text = f"paused; continue with: iact-tui resume {run_id}"
-            elif status == "failed":
+            elif status == RunStatus.FAILED:
                 text = f"failed; retry, skip or roll back with: iact-tui resume {run_id}"
             else:
                 text = "e exports the report, q quits"
         elif event.state == WorkerState.CANCELLED:
-            self.exit_status = EXIT_INTERRUPTED
+            self.exit_status = ExitCode.INTERRUPTED
             text = f"interrupted; resume with: iact-tui resume {run_id}"
         elif event.state == WorkerState.ERROR:
             self.exit_status = 1

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from iact_tui.engine.report.names import NAMESPACE, SIG_SUFFIX
+from iact_tui.engine.report.layout import NAMESPACE, SIG_SUFFIX
 
 FORMAT_CHOICES = (
     ("toml", "report.toml: the record, as recorded"),
@@ -70,7 +70,10 @@ def run_export(request: ExportRequest) -> ExportOutcome:
 
     signer: Any = None
     if request.key.strip():
-        from iact_tui.engine.report.signing import SigningError, make_signer  # asyncssh: only to sign
+        from iact_tui.engine.report.signing import (  # asyncssh: only to sign
+            SigningError,
+            make_signer,
+        )
 
         def passphrase(_prompt: str) -> str | None:
             return request.passphrase or None
@@ -102,8 +105,8 @@ def run_export(request: ExportRequest) -> ExportOutcome:
 
 
 def export_errors() -> tuple[type[Exception], ...]:
-    from iact_tui.engine.report.bundle import ExportError
     from iact_tui.engine.record.store import ReportError
+    from iact_tui.engine.report.bundle import ExportError
 
     errors: tuple[type[Exception], ...] = (ExportError, ReportError, OSError)
     try:
@@ -133,22 +136,7 @@ def run_verify(target: str, allowed_signers: str = "", identity: str = "") -> Ve
         identity or None,
     )
     lines = result.lines()
-    state = result.state
-    if state is not None:
-        info = state.info
-        lines.append(
-            (
-                None,
-                f"run {state.run_id}: {info.get('checklist_id', '')} {info.get('checklist_version', '')}, "
-                f"status {state.status}, operator {state.operator or 'unknown'}",
-            )
-        )
-    sig = result.report_signature
-    if result.ok and sig is not None:
-        verdict = f"Verified: {result.report.name} is intact and signed by {sig.principal}."
-    elif result.consistent:  # only the signature's proof is missing: say what the record is
-        verdict = f"NOT VERIFIED: {result.shortfall}."
-    else:
-        problems = result.problems
-        verdict = f"NOT VERIFIED: {len(problems)} problem{'s' if len(problems) != 1 else ''}: {problems[0]}"
+    if result.run_line():
+        lines.append((None, result.run_line()))
+    verdict = result.verdict().sentence()
     return VerifyOutcome(result.ok, lines, verdict)

@@ -1,8 +1,23 @@
-"""How states, durations and times read on screen (one place, so every pane agrees)."""
+"""How states, durations and times read on screen (one place, so every pane agrees): the icons and
+colours here; the words, times and durations come from the engine's formatting, which the
+exported documents and `iact-tui verify` use too."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from iact_tui.engine.formatting import clock, local_time, words
+from iact_tui.engine.formatting import seconds_between as span
+from iact_tui.engine.formatting import short_duration as duration
+
+__all__ = [
+    "RUN_COLOURS",
+    "STEP_COLOURS",
+    "STEP_ICONS",
+    "clock",
+    "duration",
+    "local_time",
+    "span",
+    "words",
+]
 
 STEP_ICONS: dict[str, str] = {
     "pending": "○",
@@ -35,52 +50,3 @@ RUN_COLOURS: dict[str, str] = {
     "rolled_back": "warning",
     "aborted": "error",
 }
-
-
-def words(state: str) -> str:
-    """``not_applicable`` -> ``not applicable``."""
-    return state.replace("_", " ")
-
-
-def duration(seconds: float | None) -> str:
-    """Short and stable: ``<1s``, ``42s``, ``3m04s``, ``1h02m``."""
-    if seconds is None:
-        return ""
-    if seconds < 1:
-        return "<1s"
-    whole = int(seconds)
-    if whole < 60:
-        return f"{whole}s"
-    minutes, secs = divmod(whole, 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
-
-
-def clock(seconds: float) -> str:
-    """Elapsed time as ``MM:SS`` or ``H:MM:SS``."""
-    whole = max(0, int(seconds))
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
-
-
-def local_time(iso: str) -> str:
-    """A recorded UTC timestamp as local ``YYYY-MM-DD HH:MM``."""
-    if not iso:
-        return ""
-    try:
-        return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M")
-    except ValueError:
-        return iso
-
-
-def span(start: str, end: str) -> float | None:
-    """Seconds between two recorded timestamps (None when either is missing)."""
-    if not start or not end:
-        return None
-    try:
-        return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
-    except ValueError:
-        return None

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from iact_tui.cli.run import Launch
+from iact_tui.engine.run.launch import Launch
 
 
 def run_tui(launch: Launch, *, checklists_dir: Path | None = None) -> int:
@@ -52,8 +52,8 @@ def _stop_run_on_signals(app: Any) -> Any:
     interrupted, the run paused; exit 130. Returns the function that restores the handlers."""
     import signal
 
-    from iact_tui.cli.common import EXIT_INTERRUPTED
-    from iact_tui.cli.run import _detach_hung_up_terminal, terminal_fds
+    from iact_tui.engine.errors import ExitCode
+    from iact_tui.engine.run.terminal import detach_hung_up_terminal, terminal_fds
 
     ttys = terminal_fds()
 
@@ -64,14 +64,14 @@ def _stop_run_on_signals(app: Any) -> Any:
             app._quitting = True  # the run's end exits the app, with its status (130)
             view.interrupt()
         else:
-            app.exit(EXIT_INTERRUPTED, return_code=EXIT_INTERRUPTED)
+            app.exit(ExitCode.INTERRUPTED, return_code=ExitCode.INTERRUPTED)
 
     def handler(signum: int, _frame: Any) -> None:
         if signum == signal.SIGHUP:
-            _detach_hung_up_terminal(ttys)
+            detach_hung_up_terminal(ttys)
         loop = app._loop
         if loop is None or loop.is_closed():
-            raise SystemExit(EXIT_INTERRUPTED)
+            raise SystemExit(ExitCode.INTERRUPTED)
         loop.call_soon_threadsafe(stop_run)
 
     signals = (signal.SIGTERM, signal.SIGHUP)

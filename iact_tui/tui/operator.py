@@ -16,22 +16,34 @@ import asyncio
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from iact_tui.engine.checklist.model import Phase
-from iact_tui.engine.run.runner import Decision, Failure, Pause
+from iact_tui.engine.events import QuestionKind
+from iact_tui.engine.executors import needs_person
 from iact_tui.engine.record.ticks import Tick
+from iact_tui.engine.run.operator import Decision, Failure, Pause, auto_tick
 
-PACING = ("hold", "step", "run_on", "continuous")
+
+class Pacing(StrEnum):
+    """How the TUI lets the run go on before each step."""
+
+    HOLD = "hold"  # wait for "run step" or "run on"
+    STEP = "step"  # run the next step, then hold
+    RUN_ON = "run_on"  # run until a step that waits for a person (it runs too), then hold
+    CONTINUOUS = "continuous"  # never hold (the demo)
+
 
 _ids = itertools.count(1)
+_WAKE = "wake"  # the answer to a pace question that starts no step (see ``wake``)
 
 
 @dataclass(eq=False)
 class Question:
     """One question of the runner, waiting for a person."""
 
-    kind: str  # pace | manual | failure | confirm | choice | interrupted
+    kind: QuestionKind
     step: Any = None  # the checklist step (None for a choice)
     phase: Phase | None = None  # for a choice
     detail: Any = None  # instructions | Failure | command | defaults | a still-running process
@@ -50,11 +62,6 @@ class Question:
         return self.detail
 
 
-def waits_for_person(step: Any) -> bool:
-    """Steps the runner hands to a person rather than executing (manual, notify without webhook)."""
-    return step.kind == "manual" or (step.kind == "notify" and not getattr(step, "webhook", None))
-
-
 class TuiOperator:
     """Implements the engine's Operator protocol with questions a screen answers."""
 
@@ -62,16 +69,16 @@ class TuiOperator:
         self,
         name: str,
         *,
-        pacing: str = "hold",
+        pacing: str = Pacing.HOLD,
         auto_tick: str | None = None,
         auto_tick_note: str = "",
     ) -> None:
-        if pacing not in PACING:
-            raise ValueError(f"pacing must be one of {', '.join(PACING)}")
+        if pacing not in tuple(Pacing):
+            raise ValueError(f"pacing must be one of {', '.join(Pacing)}")
         self.name = name
-        self.pacing = pacing
+        self.pacing = Pacing(pacing)
         self.auto_tick = auto_tick
-        self.auto_tick_note = auto_tick_note or "ticked automatically (--auto-tick)"
+        self.auto_tick_note = auto_tick_note  # empty: the engine's standard note
         self.question: Question | None = None
         self.on_change: Callable[[Question | None], None] = lambda _question: None
         self._stop_reason = ""
@@ -88,22 +95,22 @@ class TuiOperator:
         self._on_runner_loop(self._resolve, question, value)
         return True
 
-    def go(self, pacing: str) -> bool:
+    def go(self, pacing: Pacing) -> bool:
         """Let the run go on: one step (``step``), to the next manual step (``run_on``), or on."""
-        if pacing not in PACING or pacing == "hold":
+        if pacing not in tuple(Pacing) or pacing == Pacing.HOLD:
             raise ValueError(f"cannot go with pacing {pacing!r}")
-        self.pacing = pacing
+        self.pacing = Pacing(pacing)
         question = self.question
-        if question is not None and question.kind == "pace":
-            return self.answer(question, pacing)
+        if question is not None and question.kind == QuestionKind.PACE:
+            return self.answer(question, self.pacing)
         return False
 
     def wake(self) -> bool:
         """Let a held run reach its next safe point (a rollback or abort request is checked
         there) without starting the next step on the operator's behalf."""
         question = self.question
-        if question is not None and question.kind == "pace":
-            return self.answer(question, "wake")
+        if question is not None and question.kind == QuestionKind.PACE:
+            return self.answer(question, _WAKE)
         return False
 
     def stop(self, reason: str) -> None:
@@ -135,30 +142,36 @@ class TuiOperator:
 
     async def choose(self, phase: Phase, defaults: list[str]) -> list[str] | None:
         result: list[str] | None = await self._ask(
-            Question("choice", phase=phase, detail=list(defaults))
+            Question(QuestionKind.CHOICE, phase=phase, detail=list(defaults))
         )
         return result
 
     async def confirm(self, step: Any, command: str) -> bool | None:
-        result: bool | None = await self._ask(Question("confirm", step=step, detail=command))
+        result: bool | None = await self._ask(
+            Question(QuestionKind.CONFIRM, step=step, detail=command)
+        )
         return result
 
     async def manual(self, step: Any, instructions: str) -> Tick | None:
         if self.auto_tick and step.id not in self._auto_ticked:
             # once per step: a refused auto-tick (four eyes) falls back to asking a person
             self._auto_ticked.add(step.id)
-            return Tick(step.id, "pass", self.auto_tick, note=self.auto_tick_note)
-        result: Tick | None = await self._ask(Question("manual", step=step, detail=instructions))
+            return auto_tick(step, self.auto_tick, self.auto_tick_note)
+        result: Tick | None = await self._ask(
+            Question(QuestionKind.MANUAL, step=step, detail=instructions)
+        )
         return result
 
     async def failure(self, step: Any, failure: Failure) -> Decision | None:
-        result: Decision | None = await self._ask(Question("failure", step=step, detail=failure))
+        result: Decision | None = await self._ask(
+            Question(QuestionKind.FAILURE, step=step, detail=failure)
+        )
         return result
 
     async def interrupted(self, step: Any, running: str = "") -> Decision | None:
         # detail: the process that still runs (the dialog then offers wait or stop), or None
         result: Decision | None = await self._ask(
-            Question("interrupted", step=step, detail=running or None)
+            Question(QuestionKind.INTERRUPTED, step=step, detail=running or None)
         )
         return result
 
@@ -166,19 +179,19 @@ class TuiOperator:
         while True:
             if self._stop_reason:
                 raise Pause(self._stop_reason)
-            if self.pacing == "continuous":
+            if self.pacing == Pacing.CONTINUOUS:
                 return
-            if self.pacing == "step":
-                self.pacing = "hold"
+            if self.pacing == Pacing.STEP:
+                self.pacing = Pacing.HOLD
                 return
-            if self.pacing == "run_on":
-                if waits_for_person(step):
-                    self.pacing = "hold"  # this one runs; the one after it waits again
+            if self.pacing == Pacing.RUN_ON:
+                if needs_person(step):
+                    self.pacing = Pacing.HOLD  # this one runs; the one after it waits again
                 return
-            answer = await self._ask(Question("pace", step=step))
+            answer = await self._ask(Question(QuestionKind.PACE, step=step))
             if answer is None:
                 raise Pause(self._stop_reason or f"the run was stopped before step '{step.id}'")
-            if answer == "wake":
+            if answer == _WAKE:
                 return
 
     # -- plumbing ---------------------------------------------------------------------------------

@@ -1,7 +1,10 @@
 """What a run screen shows: a live run (a runner driving it) or a run read from its folder.
 
 Every pane reads the run's state from here, so a live run and a finished one look the same;
-only a live run takes actions.
+only a live run takes actions. The state is the TUI's own copy, made on the screen's thread by
+the engine's pure ``reduce`` from the run's durable records: never the runner's ``RunState``,
+which the runner changes on its own thread. A live run's copy is brought up to date when an
+event says something changed (``catch_up``); the records are durable before the event is sent.
 """
 
 from __future__ import annotations
@@ -12,12 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from iact_tui.engine.checklist.hosts_override import recorded_hosts, with_hosts
+from iact_tui.engine.checklist.load import parse_checklist
 from iact_tui.engine.checklist.model import Checklist
+from iact_tui.engine.checklist.problems import ChecklistError
+from iact_tui.engine.checklist.values import Values
 from iact_tui.engine.executors import executor_for
-from iact_tui.engine.checklist.load import ChecklistError, parse_checklist
 from iact_tui.engine.record.state import RunState, reduce
 from iact_tui.engine.record.store import PINNED, ReportError, read_records
-from iact_tui.engine.checklist.values import Values
+from iact_tui.engine.status import StepStatus
 from iact_tui.tui.bridge import RunBridge
 from iact_tui.tui.operator import TuiOperator
 
@@ -43,17 +49,21 @@ class RunView:
     def live(
         cls, runner: Any, operator: TuiOperator, bridge: RunBridge, banner: str = ""
     ) -> RunView:
-        return cls(
+        """A run a runner is about to drive (not started yet: its state is read here once)."""
+        view = cls(
             runner.checklist, runner.values, runner.store.folder, runner, operator, bridge, banner
         )
+        view.catch_up()
+        return view
 
     @classmethod
     def from_folder(cls, folder: Path) -> RunView:
         """A run read from disk, to look at (raises ReportError with the reason it cannot)."""
         state = reduce(read_records(folder))
         try:
-            checklist = parse_checklist(
-                (folder / PINNED).read_bytes(), str(folder / PINNED)
+            checklist = with_hosts(  # and the hosts the run started with (its vars file's)
+                parse_checklist((folder / PINNED).read_bytes(), str(folder / PINNED)),
+                recorded_hosts(state.info),
             ).checklist
         except (OSError, ChecklistError) as exc:
             raise ReportError(f"the run's pinned checklist cannot be read: {exc}") from None
@@ -66,9 +76,18 @@ class RunView:
 
     @property
     def state(self) -> RunState:
-        if self.runner is not None:
-            return self.runner.state  # type: ignore[no-any-return]
         return self._state
+
+    def catch_up(self) -> None:
+        """Bring the copy up to date with the run's records (on the screen's thread). A read
+        that races the report's rewrite may see fewer records than the last one: it is dropped,
+        and the next event reads again."""
+        try:
+            state = reduce(read_records(self.folder))
+        except (ReportError, OSError):
+            return
+        if state.last_seq >= self._state.last_seq:
+            self._state = state
 
     @property
     def read_only(self) -> bool:
@@ -91,14 +110,24 @@ class RunView:
         task = self.task
         return task is not None and self.control(task.cancel)
 
+    def cancel_step(self) -> bool:
+        """Stop the running step (its command too); it fails as cancelled."""
+        return self.runner is not None and self.control(self.runner.cancel_step)
+
+    def request(self, action: str, reason: str, by: str) -> bool:
+        """Ask the runner to start the rollback or abort the run at its next safe point."""
+        if self.runner is None:
+            return False
+        method = self.runner.request_rollback if action == "rollback" else self.runner.request_abort
+        return self.control(method, reason, by)
+
+    def add_note(self, step_id: str, note: str, by: str) -> bool:
+        return self.runner is not None and self.control(self.runner.add_note, step_id, note, by)
+
     @property
     def running_step(self) -> str:
-        return next((s.id for s in list(self.state.steps.values()) if s.status == "running"), "")
-
-    def reload(self) -> None:
-        """Read a run that another process may be driving again from disk."""
-        if self.runner is None:
-            self._state = reduce(read_records(self.folder))
+        steps = self.state.steps.values()
+        return next((s.id for s in steps if s.status == StepStatus.RUNNING), "")
 
     def step(self, step_id: str) -> Any:
         try:
@@ -125,6 +154,18 @@ class RunView:
             return self.values.display_text(text)
         except Exception:
             return text
+
+    def group_hosts(self, step_id: str) -> list[str]:
+        """The hosts of a step on a host group, in the group's order (then any other host with a
+        record for it, e.g. of an ansible inventory); [] for a step on no group."""
+        step = self.step(step_id)
+        name = getattr(step, "host", None) if step is not None else None
+        spec = self.checklist.hosts.get(name) if name else None
+        members = list(spec.members or []) if spec is not None else []
+        recorded = [r.host for r in self.state.fleet.for_step(step_id)]
+        if not members and not recorded:
+            return []
+        return list(dict.fromkeys([*members, *recorded]))
 
     def output_lines(self, step_id: str) -> list[str]:
         """The step's latest output: kept in memory for a live run, else the log's tail."""

@@ -11,28 +11,30 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from iact_tui.cli.run import Launch, spec_for
-from iact_tui.engine.checklist.load import ChecklistError, LoadedChecklist, load_checklist
+from iact_tui.engine.checklist.load import LoadedChecklist, load_checklist
+from iact_tui.engine.checklist.problems import ChecklistError
+from iact_tui.engine.record.store import ReportError
 from iact_tui.engine.run.launch import (
     BadInput,
+    Launch,
     SessionSpec,
     ValueQuestion,
     new_session,
     pending_checklist_changes,
     resume_session,
     resume_value_questions,
+    spec_for,
     value_questions,
 )
-from iact_tui.engine.record.store import ReportError
 from iact_tui.tui.bridge import RunBridge
-from iact_tui.tui.operator import TuiOperator
+from iact_tui.tui.operator import Pacing, TuiOperator
 from iact_tui.tui.run_model import RunView
 
 
-def default_pacing(launch: Launch) -> str:
+def default_pacing(launch: Launch) -> Pacing:
     """A real run waits for "run step" / "run on" before each step; the demo runs on by itself
     (a person only ticks its manual steps, unless --auto-tick does that too)."""
-    return "continuous" if launch.mode == "demo" or launch.auto_tick else "hold"
+    return Pacing.CONTINUOUS if launch.mode == "demo" or launch.auto_tick else Pacing.HOLD
 
 
 def make_operator(launch: Launch, name: str) -> TuiOperator:
@@ -95,8 +97,7 @@ def start_resume(
 
 
 def spec_of(launch: Launch) -> SessionSpec:
-    spec: SessionSpec = spec_for(launch)
-    return spec
+    return spec_for(launch)
 
 
 def _ask_from(answers: dict[str, str]) -> Any:

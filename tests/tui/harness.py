@@ -12,10 +12,10 @@ from typing import Any
 
 from textual.message import Message
 
-from iact_tui.cli.run import Launch
 from iact_tui.engine import events as ev
 from iact_tui.engine.record.state import RunState, reduce
 from iact_tui.engine.record.store import read_records
+from iact_tui.engine.run.launch import Launch
 from iact_tui.tui.app import IactApp
 from iact_tui.tui.bridge import RunBridge
 

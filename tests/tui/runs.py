@@ -6,9 +6,9 @@ import textwrap
 from pathlib import Path
 
 from iact_tui.engine.checklist.load import load_checklist
-from iact_tui.engine.run.runner import create_run
-from iact_tui.engine.record.store import RunStore
 from iact_tui.engine.checklist.values import Values
+from iact_tui.engine.record.store import RunStore
+from iact_tui.engine.run.plan import create_run
 
 INTERRUPTED_CHECKLIST = """
 schema_version = 1

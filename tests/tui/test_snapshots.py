@@ -21,6 +21,7 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 
 from iact_tui.engine.record import store
+from iact_tui.engine.run import plan
 from iact_tui.tui.screens.run import RunScreen
 from iact_tui.tui.widgets.output_view import OutputView
 from tests.tui.harness import make_app, until, write_checklist
@@ -119,7 +120,7 @@ def frozen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     )
     ids = itertools.count(1)
     monkeypatch.setattr(
-        store, "new_run_id", lambda checklist_id: f"20260302T0900{next(ids):02d}Z-snap"
+        plan, "new_run_id", lambda checklist_id: f"20260302T0900{next(ids):02d}Z-snap"
     )
     (tmp_path / "checklists").mkdir()
     write_checklist(tmp_path / "checklists", CHECKLIST, "staging.toml")

@@ -3,7 +3,7 @@
 Every model forbids unknown keys, so a typo is reported instead of silently ignored, and
 validates strictly: TOML has types, so ``timeout = "600"`` is a mistake to report, not a
 string to convert. Cross-references (variables, captures, hosts, ids) are checked in
-``load.py`` once the shape is valid.
+``crosscheck.py`` once the shape is valid.
 """
 
 from __future__ import annotations
@@ -19,6 +19,24 @@ IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
 STEP_ID = r"^[a-z0-9][a-z0-9._-]*$"
 
 Scalar = str | int | float | bool
+
+# the variables iact-tui sets itself; a checklist uses them as {name} without declaring them
+BUILTIN_VARS = {
+    "run_id": "the run's id",
+    "operator": "the operator's name",
+    "checklist_id": "the checklist's id",
+    "checklist_version": "the checklist's version",
+    "date": "the run's start date, YYYY-MM-DD",
+    "elapsed_minutes": "minutes since the run started (whole minutes)",
+    "rollback_reason": "why the rollback was started (empty before)",
+    "run_folder": "the run's folder",
+    "host": "the host an ssh or ansible step runs on (a group's member, one by one)",
+}
+
+
+def truthy(value: str) -> bool:
+    """How ``when`` and ``unless`` read a variable's value."""
+    return value.strip().lower() not in ("", "0", "false", "no", "off", "none")
 
 
 class Strict(BaseModel):
@@ -74,6 +92,9 @@ class Var(Strict):
     # The value may start with '-' (an option for the command it fills, e.g. extra flags).
     # Every other value substituted into a command is refused when it starts with '-'.
     option: bool = False
+    # The value is a URL path ("/api/health"): in a URL's path its '/' are kept; every other
+    # character is still percent-encoded, and a '.' or '..' segment has its dots encoded.
+    url_path: bool = False
 
 
 class Host(Strict):
@@ -188,8 +209,6 @@ class StepBase(Strict):
 
     def not_applicable_reason(self, values: Mapping[str, str]) -> str:
         """Why ``when`` / ``unless`` make the step not applicable with these values ('' if it applies)."""
-        from iact_tui.engine.checklist.values import truthy  # values.py imports this module
-
         if self.when is not None:
             value = values.get(self.when, "")
             if not truthy(value):
@@ -234,7 +253,33 @@ class CommandStep(StepBase):
         return [self.expect_exit] if isinstance(self.expect_exit, int) else list(self.expect_exit)
 
 
-class SshStep(CommandStep):
+def _check_rollout(serial: Any, max_fail: Any) -> None:
+    from iact_tui.engine.checklist.rollout import RolloutError, check_serial, parse_size
+
+    try:
+        check_serial(serial)
+        if max_fail is not None:
+            parse_size(max_fail, "max_fail")
+    except RolloutError as exc:
+        raise ValueError(str(exc)) from None
+
+
+RolloutSize = int | str  # a number of hosts, or a percentage "25%" (docs/fleets.md)
+
+
+class Rolling(Strict):
+    """``serial`` and ``max_fail``: rolling batches over a host group (docs/fleets.md)."""
+
+    serial: RolloutSize | list[RolloutSize] | None = None
+    max_fail: RolloutSize | None = None
+
+    @model_validator(mode="after")
+    def _rollout(self) -> Any:
+        _check_rollout(self.serial, self.max_fail)
+        return self
+
+
+class SshStep(Rolling, CommandStep):
     kind: Literal["ssh"]
     host: str
     sudo: bool = False
@@ -269,6 +314,8 @@ class HttpStep(StepBase):
         "headers",
         "json_body",
         "body",
+        "expect_json",  # a path (key) or expected value may be a variable; an empty path: not checked
+        "capture_json",  # a path may be a variable; an empty path: nothing captured
     )
 
     _v = field_validator("expect_body")(_check_regex)
@@ -449,9 +496,39 @@ class ChangelogStep(StepBase):
         return self.mode == "write"  # the draft only reads git and writes into the run folder
 
 
+class AnsibleStep(Rolling, StepBase):
+    """A playbook, or a module ad hoc, through ansible-runner (docs/fleets.md)."""
+
+    kind: Literal["ansible"]
+    host: str | None = None  # a [hosts] host or group; with `inventory`, a pattern of it
+    inventory: str | None = None  # an inventory of the operator's own
+    playbook: str | None = None  # relative to the checklist's folder
+    module: str | None = None  # ad hoc
+    args: str | None = None  # the module's arguments; values are shell-quoted
+    extra_vars: dict[str, str] = {}
+    forks: int | None = Field(default=None, ge=1, le=500)
+    sudo: bool = False  # --become
+
+    templated: ClassVar[tuple[str, ...]] = (*StepBase.templated, "inventory", "playbook", "args", "extra_vars")
+
+    @model_validator(mode="after")
+    def _what_and_where(self) -> AnsibleStep:
+        if bool(self.playbook) == bool(self.module):
+            raise ValueError("an ansible step has either 'playbook' or 'module'")
+        if self.args is not None and not self.module:
+            raise ValueError("'args' goes with 'module'")
+        if not self.host and not self.inventory:
+            raise ValueError("an ansible step needs 'host' (a [hosts] host or group) or 'inventory'")
+        return self
+
+    def _default_changes(self) -> bool:
+        return True
+
+
 Step = Annotated[
     Union[  # noqa: UP007 - a discriminated union
         SshStep,
+        AnsibleStep,
         LocalStep,
         HttpStep,
         ManualStep,
@@ -476,6 +553,7 @@ STEP_CLASSES: dict[str, type[StepBase]] = {
     "jenkins_status": JenkinsStatusStep,
     "jenkins_build": JenkinsBuildStep,
     "changelog": ChangelogStep,
+    "ansible": AnsibleStep,
 }
 STEP_KINDS = list(STEP_CLASSES)
 
@@ -498,9 +576,16 @@ class Phase(Strict):
     alternatives: list[Alternative] = []
     default: str | list[str] | None = None  # default alternative(s) for headless runs
     multiple: bool = False  # more than one alternative may be chosen (run in file order)
+    # rolling batches over the host group its steps run on (docs/fleets.md): "phase" runs the
+    # whole phase on a batch before the next batch starts (the rolling restart); "step" rolls
+    # each step over every batch before the next step
+    serial: RolloutSize | list[RolloutSize] | None = None
+    max_fail: RolloutSize | None = None
+    batch: Literal["phase", "step"] = "phase"
 
     @model_validator(mode="after")
     def _steps_or_alternatives(self) -> Phase:
+        _check_rollout(self.serial, self.max_fail)
         if self.steps and self.alternatives:
             raise ValueError("a phase has either 'steps' or 'alternatives', not both")
         if not self.steps and not self.alternatives:

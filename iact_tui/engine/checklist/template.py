@@ -10,12 +10,14 @@ from __future__ import annotations
 import re
 import shlex
 import urllib.parse
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
+
+from iact_tui.engine.errors import IactError
 
 _TOKEN = re.compile(r"\{\{|\}\}|(?<!\$)\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-class MissingValue(KeyError):
+class MissingValue(IactError, KeyError):
     """A placeholder names a value that is not (yet) known."""
 
     def __init__(self, name: str) -> None:
@@ -134,7 +136,7 @@ def url_part(text: str, start: int) -> str:
     return "authority" if part == "scheme" else part
 
 
-def url_quote(value: str, part: str) -> str:
+def url_quote(value: str, part: str, *, path: bool = False) -> str:
     """A value percent-encoded for its part of a URL: in the path, query and fragment every
     character but letters, digits and ``-._~`` is encoded (``/``, ``?``, ``#``, ``&``, ``=``,
     ``%`` too), and a value made only of dots (``..``) has its dots encoded, so that it can never
@@ -142,6 +144,8 @@ def url_quote(value: str, part: str) -> str:
     parts the value is inserted as written."""
     if part in ("base", "authority"):
         return value
+    if path and part == "path":  # a variable declared url_path = true: its '/' stay, each segment is encoded
+        return "/".join(url_quote(segment, part) for segment in value.split("/"))
     quoted = urllib.parse.quote(value, safe="")
     if value and set(value) == {"."}:
         quoted = "%2E" * len(value)
@@ -149,10 +153,15 @@ def url_quote(value: str, part: str) -> str:
 
 
 def render_url(
-    text: str, lookup: Callable[[str], str], *, raw: Callable[[str], bool] | None = None
+    text: str,
+    lookup: Callable[[str], str],
+    *,
+    raw: Callable[[str], bool] | None = None,
+    paths: Container[str] = (),
 ) -> str:
     """Fill a URL template, each value encoded for the part of the URL it stands in
-    (``url_quote``); ``raw(value)`` true: insert that value as it is (masked display text)."""
+    (``url_quote``); ``raw(value)`` true: insert that value as it is (masked display text);
+    a name in ``paths`` (``url_path = true``) keeps its '/' in the path part."""
 
     def quote(m: re.Match[str]) -> str:
         token = m.group(0)
@@ -163,6 +172,6 @@ def render_url(
         value = lookup(m.group(1))
         if raw is not None and raw(value):
             return value
-        return url_quote(value, url_part(text, m.start()))
+        return url_quote(value, url_part(text, m.start()), path=m.group(1) in paths)
 
     return _TOKEN.sub(quote, text)

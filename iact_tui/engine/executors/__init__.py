@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from iact_tui.engine.executors.base import Executor
 
 EXECUTORS: dict[str, str] = {
     "ssh": "iact_tui.engine.executors.ssh:SshExecutor",
@@ -16,14 +19,20 @@ EXECUTORS: dict[str, str] = {
     "jenkins_status": "iact_tui.engine.executors.jenkins:JenkinsStatusExecutor",
     "jenkins_build": "iact_tui.engine.executors.jenkins:JenkinsBuildExecutor",
     "changelog": "iact_tui.engine.executors.changelog:ChangelogExecutor",
+    "ansible": "iact_tui.engine.executors.ansible:AnsibleExecutor",
 }
 
 _cache: dict[str, Any] = {}
 
 
-def executor_for(kind: str) -> Any:
+def executor_for(kind: str) -> Executor:
     """The executor instance for a step kind (modules are imported on first use)."""
     if kind not in _cache:
         module, _, name = EXECUTORS[kind].partition(":")
         _cache[kind] = getattr(importlib.import_module(module), name)()
-    return _cache[kind]
+    return cast("Executor", _cache[kind])
+
+
+def needs_person(step: Any, values: Any = None) -> bool:
+    """Whether ``step`` waits for a person's tick instead of being executed: its kind decides."""
+    return executor_for(step.kind).needs_person(step, values)

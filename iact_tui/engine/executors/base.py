@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
-from iact_tui.engine.events import Emit, StepOutput
 from iact_tui.engine.checklist.values import Values
+from iact_tui.engine.events import Emit, StepOutput
 
 TAIL_LINES = 20
 
@@ -39,11 +39,9 @@ class StepContext(Protocol):
     emit: Emit
     services: Any  # Services: shared connections (ssh pool, http client)
 
-    def output(self) -> OutputCollector: ...
+    def output(self, prefix: str = "") -> OutputCollector: ...
 
     def capture(self, name: str, value: str) -> None: ...
-
-    async def wait_for_person(self, question: str) -> Any: ...
 
 
 class Executor(Protocol):
@@ -53,7 +51,19 @@ class Executor(Protocol):
         """The resolved command or request for display, secrets masked."""
         ...
 
+    def needs_person(self, step: Any, values: Values | None = None) -> bool:
+        """Whether the step waits for a person's tick instead of being executed (the one place
+        this is decided). Without ``values``, judged from the checklist text alone."""
+        ...
+
     async def execute(self, ctx: StepContext) -> Outcome: ...
+
+
+class Automatic:
+    """For the kinds a machine does: never waits for a person."""
+
+    def needs_person(self, step: Any, values: Values | None = None) -> bool:
+        return False
 
 
 class LogWriter:

@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from iact_tui.engine.executors.base import Outcome, StepContext
+from iact_tui.engine.errors import IactError
+from iact_tui.engine.executors.base import Automatic, Outcome, StepContext
 from iact_tui.engine.checklist.values import Values
 
 GIT_TIMEOUT = 60.0
@@ -53,7 +54,7 @@ ANY_HEADING2 = re.compile(r"^## ", re.MULTILINE)
 NEW_FILE = "# Changelog\n\n"
 
 
-class GitError(Exception):
+class GitError(IactError):
     pass
 
 
@@ -257,7 +258,7 @@ def write_atomically(path: Path, text: str) -> None:
         raise
 
 
-class ChangelogExecutor:
+class ChangelogExecutor(Automatic):
     kind: ClassVar[str] = "changelog"
 
     def describe(self, step: Any, values: Values) -> str:

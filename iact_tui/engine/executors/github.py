@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from iact_tui.engine.executors.base import Outcome, StepContext
+from iact_tui.engine.executors.base import Automatic, Outcome, StepContext
 from iact_tui.engine.executors.http import json_path
 from iact_tui.engine.executors.service import (
     Deadline,
@@ -177,7 +177,7 @@ def evaluate(required: list[str], checks: list[Check]) -> Verdict:
     )
 
 
-class GitHubChecksExecutor:
+class GitHubChecksExecutor(Automatic):
     kind: ClassVar[str] = "github_checks"
 
     def describe(self, step: Any, values: Values) -> str:
@@ -308,7 +308,7 @@ def _latest(runs: list[Any]) -> list[Check]:
 # -- github_workflow ----------------------------------------------------------------------------
 
 
-class GitHubWorkflowExecutor:
+class GitHubWorkflowExecutor(Automatic):
     kind: ClassVar[str] = "github_workflow"
 
     def describe(self, step: Any, values: Values) -> str:

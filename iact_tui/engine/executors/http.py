@@ -14,17 +14,19 @@ from typing import Any, ClassVar
 
 import httpx
 
+from iact_tui.engine.errors import IactError
 from iact_tui.engine.checklist import template
 from iact_tui.engine.events import StepOutput
-from iact_tui.engine.executors.base import Outcome, StepContext
+from iact_tui.engine.executors.base import Automatic, Outcome, StepContext
 from iact_tui.engine.checklist.template import render_url
-from iact_tui.engine.checklist.values import MASK, Values
+from iact_tui.engine.checklist.masking import MASK
+from iact_tui.engine.checklist.values import Values
 
 BODY_EXCERPT = 500
 LOG_BODY_MAX = 64 * 1024
 
 
-class StepError(Exception):
+class StepError(IactError):
     pass
 
 
@@ -90,11 +92,17 @@ def connection_message(exc: httpx.HTTPError, url: str) -> str:
     return f"the request to {where} failed: {text}"
 
 
-class HttpExecutor:
+def url_paths(values: Values) -> set[str]:
+    """The variables whose value is a URL path (``url_path = true``): their '/' stay in a URL."""
+    return {name for name, var in values.checklist.vars.items() if var.url_path}
+
+
+class HttpExecutor(Automatic):
     kind: ClassVar[str] = "http"
 
     def describe(self, step: Any, values: Values) -> str:
-        shown_url = render_url(step.url, values.masked_lookup, raw=lambda v: v == MASK or v.startswith("<"))
+        shown_url = render_url(step.url, values.masked_lookup, raw=lambda v: v == MASK or v.startswith("<"),
+                               paths=url_paths(values))
         text = f"{step.method} {values.redactor(shown_url)}"
         if step.json_body is not None:
             body = _render(step.json_body, values.masked_lookup)
@@ -104,7 +112,7 @@ class HttpExecutor:
     async def execute(self, ctx: StepContext) -> Outcome:
         step = ctx.step
         values = ctx.values
-        url = render_url(step.url, values.lookup)
+        url = render_url(step.url, values.lookup, paths=url_paths(values))
         headers = {values.text(k): values.text(v) for k, v in step.headers.items()}
         broken = _header_line_breaks(step, values)
         if broken:  # refused before anything is logged or sent
@@ -143,6 +151,9 @@ class HttpExecutor:
         # captures first: a captured secret (a token) must be masked in everything written below
         capture_problems: list[str] = []
         for name, path in step.capture_json.items():
+            path = values.text(path)  # a path may be a variable; one that renders empty captures nothing
+            if not path.strip():
+                continue
             try:
                 value = json_path(parsed, path) if is_json else None
                 if value is None:
@@ -166,6 +177,9 @@ class HttpExecutor:
             want = " or ".join(str(s) for s in step.statuses)
             problems.append(f"{step.method} {values.redactor(url)} answered HTTP {response.status_code} (expected {want})")
         for path, expected in step.expect_json.items():
+            path = values.text(path)  # a field may be a variable; one that renders empty is not checked
+            if not path.strip():
+                continue
             if not is_json:
                 problems.append(f"the response is not JSON (expected {path} = {expected!r})")
                 break

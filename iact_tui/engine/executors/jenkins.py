@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from iact_tui.engine.executors.base import Outcome, StepContext
+from iact_tui.engine.executors.base import Automatic, Outcome, StepContext
 from iact_tui.engine.executors.service import Deadline, ServiceClient, ServiceError
 from iact_tui.engine.checklist.values import Values
 
@@ -123,7 +123,7 @@ def built_branch(build: dict[str, Any], branch: str) -> bool:
     return False
 
 
-class JenkinsStatusExecutor:
+class JenkinsStatusExecutor(Automatic):
     kind: ClassVar[str] = "jenkins_status"
 
     def describe(self, step: Any, values: Values) -> str:
@@ -224,7 +224,7 @@ def _target(step: Any, render: Any) -> str:
 # -- jenkins_build ------------------------------------------------------------------------------
 
 
-class JenkinsBuildExecutor:
+class JenkinsBuildExecutor(Automatic):
     kind: ClassVar[str] = "jenkins_build"
 
     def describe(self, step: Any, values: Values) -> str:

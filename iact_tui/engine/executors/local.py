@@ -8,7 +8,7 @@ import os
 import signal
 from typing import Any, ClassVar
 
-from iact_tui.engine.executors.base import Outcome, StepContext
+from iact_tui.engine.executors.base import Automatic, Outcome, StepContext
 from iact_tui.engine.executors.processes import GATE, local_identity
 from iact_tui.engine.checklist.values import Values
 
@@ -16,7 +16,7 @@ CHUNK = 1 << 16
 KILL_GRACE = 3.0
 
 
-class LocalExecutor:
+class LocalExecutor(Automatic):
     kind: ClassVar[str] = "local"
 
     def describe(self, step: Any, values: Values) -> str:

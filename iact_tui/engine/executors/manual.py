@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from iact_tui.engine.executors.base import Outcome, StepContext
 from iact_tui.engine.checklist.values import Values
 
 
@@ -15,5 +14,5 @@ class ManualExecutor:
         who = f" ({step.role}{', four eyes' if step.four_eyes else ''})" if step.role else ""
         return f"manual check{who}: {step.display_title}"
 
-    async def execute(self, ctx: StepContext) -> Outcome:  # pragma: no cover - never called
-        return Outcome(False, "a manual step is ticked by a person, not executed")
+    def needs_person(self, step: Any, values: Values | None = None) -> bool:
+        return True

@@ -15,11 +15,11 @@ from typing import Any, ClassVar
 
 import httpx
 
+from iact_tui.engine.checklist.template import MissingValue
+from iact_tui.engine.checklist.values import Values
 from iact_tui.engine.events import StepOutput
 from iact_tui.engine.executors.base import Outcome, StepContext
 from iact_tui.engine.executors.http import connection_message
-from iact_tui.engine.checklist.template import MissingValue
-from iact_tui.engine.checklist.values import Values
 
 ATTEMPTS = 3  # defaults of the step's ``attempts`` and ``backoff`` keys
 BACKOFF = 1.0
@@ -81,11 +81,20 @@ class NotifyExecutor:
         # masked by value too: a plain variable may hold a secret's value
         return values.redactor(self._describe(step, values))
 
-    def _describe(self, step: Any, values: Values) -> str:
+    def needs_person(self, step: Any, values: Values | None = None) -> bool:
+        """Without a webhook (none in the checklist, or its value is empty or not known yet) the
+        notice is shown and a person ticks it "sent"."""
+        if not step.webhook:
+            return True
+        if values is None:
+            return False
         try:
-            configured = bool(step.webhook and values.text(step.webhook).strip())
+            return not values.text(step.webhook).strip()
         except MissingValue:
-            configured = False
+            return True
+
+    def _describe(self, step: Any, values: Values) -> str:
+        configured = not self.needs_person(step, values)
         target = f"{step.format} webhook" if configured else "team channel (tick when sent)"
         return f"notice to {target}:\n{values.display_text(step.message)}"
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from iact_tui.engine.errors import IactError
 from iact_tui.engine.executors.base import OutputCollector, StepContext
 from iact_tui.engine.executors.http import connection_message
 
@@ -29,7 +30,7 @@ MAX_BACKOFF = 60.0
 DEFAULT_RATE_LIMIT_WAIT = 60.0  # GitHub: "wait at least one minute" when no header says more
 
 
-class ServiceError(Exception):
+class ServiceError(IactError):
     """A problem with the service, already worded for a person."""
 
     def __init__(self, message: str) -> None:

@@ -16,6 +16,7 @@ import contextlib
 import re
 import secrets
 import shlex
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -23,7 +24,7 @@ from typing import Any, ClassVar
 import asyncssh
 
 from iact_tui.engine.checklist import template
-from iact_tui.engine.executors.base import Outcome, OutputCollector, StepContext
+from iact_tui.engine.executors.base import Automatic, Outcome, OutputCollector, StepContext
 from iact_tui.engine.executors.ssh_pool import SshError, SshPool
 from iact_tui.engine.checklist.values import Values
 
@@ -36,7 +37,7 @@ MARKER_SCAN_LINES = 32  # pid lines come first; sudo may print a warning or two 
 SUDO_NEEDS_PASSWORD = re.compile(r"sudo: (a password is required|a terminal is required)")
 
 
-class SshExecutor:
+class SshExecutor(Automatic):
     kind: ClassVar[str] = "ssh"
 
     def describe(self, step: Any, values: Values) -> str:
@@ -51,31 +52,85 @@ class SshExecutor:
     async def execute(self, ctx: StepContext) -> Outcome:
         step = ctx.step
         try:
-            command = ctx.values.command(step.run)
+            command = _command_on(ctx.values, step.run, step.host)
         except template.MissingValue as exc:
             return Outcome(False, f"the command uses {{{exc.name}}}, which has no value yet")
         pool: SshPool = ctx.services.ssh
         members = pool.members(step.host)
-        group = len(members) > 1 or members != [step.host]
-        outcomes = await asyncio.gather(
-            *(self._on_member(ctx, pool, member, command, group) for member in members)
-        )
-        if len(outcomes) == 1:
-            return outcomes[0]
-        failed = [(m, o) for m, o in zip(members, outcomes, strict=True) if not o.ok]
-        artifacts = [a for o in outcomes for a in o.artifacts]
+        if members == [step.host]:
+            return await self._on_member(ctx, pool, step.host, command, False)
+        return await self._rollout(ctx, pool, members, command)
+
+    async def _rollout(self, ctx: StepContext, pool: SshPool, members: list[str], command: str) -> Outcome:
+        """A group: batch after batch (``serial``), every host of a batch at once, until done or
+        past ``max_fail``; one record per host where the context keeps them (docs/fleets.md)."""
+        from iact_tui.engine.checklist.rollout import fail_limit, roll
+
+        step = ctx.step
+        scope = getattr(ctx, "host_scope", None)  # the hosts this attempt is for (rollback: the changed)
+        if scope is not None:
+            members = scope(members)
+        started = getattr(ctx, "host_started", None)
+        finished = getattr(ctx, "host_finished", None)
+        outcomes: dict[str, Outcome] = {}
+
+        async def one(index: int, member: str) -> Outcome:
+            if started is not None:
+                durable = started(member, batch=index)
+                if isinstance(durable, asyncio.Future):
+                    await durable  # the batch's host_started records: one group commit
+            t0 = time.monotonic()
+            log = ctx.host_log(member) if hasattr(ctx, "host_log") else None
+            try:
+                on_member = _command_on(ctx.values, step.run, member) if "{host}" in step.run else command
+                outcome = await self._on_member(ctx, pool, member, on_member, True, log)
+            except asyncio.CancelledError:
+                if finished is not None:
+                    finished(member, ok=False, message="cancelled; the command was stopped",
+                             duration=round(time.monotonic() - t0, 3), log=log)
+                raise
+            if finished is not None:
+                finished(member, ok=outcome.ok, message=outcome.message, exit_status=outcome.exit_status,
+                         duration=round(time.monotonic() - t0, 3), log=log)
+            elif log is not None:
+                log.close()
+            return outcome
+
+        async def run_batch(index: int, batch: list[str]) -> dict[str, bool]:
+            results = await asyncio.gather(*(one(index, m) for m in batch))
+            outcomes.update(zip(batch, results, strict=True))
+            return {m: o.ok for m, o in zip(batch, results, strict=True)}
+
+        done = getattr(ctx, "host_done", None)  # resume: a host that finished the step is not re-run
+        max_fail = getattr(ctx, "rollout_max_fail", None)  # a rolling phase's batch: what is left
+        if max_fail is None:
+            max_fail = getattr(step, "max_fail", None)
+        result = await roll(members, getattr(step, "serial", None), max_fail, run_batch, skip=done)
+        artifacts = [a for o in outcomes.values() for a in o.artifacts]
+        failed = [(m, o) for m, o in outcomes.items() if not o.ok]
         if not failed:
             return Outcome(True, exit_status=0, artifacts=artifacts)
         message = "; ".join(f"on {m}: {o.message}" for m, o in failed)
+        if not result.stopped:  # within max_fail
+            return Outcome(True, exit_status=0, artifacts=artifacts,
+                           warning=f"{result.reason}; the rollout went on ({message})")
+        stop = getattr(ctx, "rollout_stopped", None)
+        if stop is not None:
+            stop(result.reason, result.failed, fail_limit(max_fail, len(members)))
+        if result.untouched:
+            message += f"; rollout stopped ({result.reason}); not started on {', '.join(result.untouched)}"
         return Outcome(False, message, exit_status=failed[0][1].exit_status, artifacts=artifacts)
 
     async def _on_member(
-        self, ctx: StepContext, pool: SshPool, member: str, command: str, group: bool
+        self, ctx: StepContext, pool: SshPool, member: str, command: str, group: bool,
+        host_log: Any = None,
     ) -> Outcome:
         step = ctx.step
         out = ctx.output()
         if group:
             out.prefix = f"[{member}] "
+        if host_log is not None:
+            out.log = _Tee(out.log, host_log)  # type: ignore[assignment]  # only write_masked is used
         try:
             conn = await pool.connection(member)
         except SshError as exc:
@@ -85,8 +140,8 @@ class SshExecutor:
         on_started = None
         if recorder is not None:
 
-            def on_started(pid: int, start: str, boot: str, sudo: bool) -> None:
-                recorder(pid, host=member, start=start, boot_id=boot, sudo=sudo)
+            def on_started(pid: int, start: str, boot: str, sudo: bool) -> Any:
+                return recorder(pid, host=member, start=start, boot_id=boot, sudo=sudo)
 
         run = RemoteCommand(conn, member, command, sudo=step.sudo, on_started=on_started)
         try:
@@ -121,6 +176,30 @@ class SshExecutor:
         return Outcome(True, exit_status=result.exit_status, artifacts=artifacts)
 
 
+def _command_on(values: Values, run: str, host: str) -> str:
+    """The command for one host: ``{host}`` is the host it runs on (a group's member)."""
+    before = values.values.get("host")
+    values.values["host"] = host
+    try:
+        return values.command(run)
+    finally:  # no await in between: other members' commands never see this one's value
+        if before is None:
+            values.values.pop("host", None)
+        else:
+            values.values["host"] = before
+
+
+class _Tee:
+    """The step's log and one host's log: a group step's lines go to both."""
+
+    def __init__(self, *logs: Any) -> None:
+        self.logs = logs
+
+    def write_masked(self, text: str) -> None:
+        for log in self.logs:
+            log.write_masked(text)
+
+
 @dataclass
 class RemoteResult:
     exit_status: int | None = None
@@ -150,7 +229,7 @@ class RemoteCommand:
         command: str,
         *,
         sudo: bool,
-        on_started: Callable[[int, str, str, bool], None] | None = None,
+        on_started: Callable[[int, str, str, bool], Any] | None = None,
     ) -> None:
         self.conn = conn
         self.host = host
@@ -177,11 +256,26 @@ class RemoteCommand:
         """A pid line arrived: record it, then (the first one) open the start gate."""
         if self.on_started is None:
             return
+        durable = None
         if self.start_error is None:
             try:
-                self.on_started(pid, start, boot, index > 0)
+                durable = self.on_started(pid, start, boot, index > 0)
             except Exception as exc:  # the command must not run unrecorded: keep the gate shut
                 self.start_error = exc
+        if isinstance(durable, asyncio.Future) and not durable.done():
+            # a group commit (a batch of hosts starting together): the gate opens once it is written
+            durable.add_done_callback(lambda f: self._durable(index, f))
+            return
+        if isinstance(durable, asyncio.Future) and (durable.cancelled() or durable.exception() is not None):
+            self.start_error = self.start_error or RuntimeError("the command's start was not recorded")
+        self._open_gate(index)
+
+    def _durable(self, index: int, future: asyncio.Future[Any]) -> None:
+        if future.cancelled() or future.exception() is not None:  # not recorded: the gate stays shut
+            self.start_error = self.start_error or RuntimeError("the command's start was not recorded")
+        self._open_gate(index)
+
+    def _open_gate(self, index: int) -> None:
         if index == 0 and self._proc is not None:
             with contextlib.suppress(asyncssh.Error, OSError):
                 if self.start_error is None and not self._stopping:

@@ -20,6 +20,7 @@ from typing import Any
 
 import asyncssh
 
+from iact_tui.engine.errors import IactError
 from iact_tui.engine.checklist import template
 from iact_tui.engine.checklist.model import Host
 from iact_tui.engine.checklist.values import Values
@@ -32,7 +33,7 @@ CLOSE_TIMEOUT = 5.0  # seconds close() waits for a clean goodbye before it abort
 KEEPALIVE_INTERVAL = 30.0
 
 
-class SshError(Exception):
+class SshError(IactError):
     """A connection problem, as one sentence a person understands."""
 
 

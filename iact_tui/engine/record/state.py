@@ -10,19 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-STEP_STATES = (
-    "pending",
-    "running",
-    "waiting",
-    "passed",
-    "failed",
-    "skipped",
-    "not_applicable",
-    "interrupted",
-)
-DONE_STATES = {"passed", "skipped", "not_applicable"}
-RUN_STATES = ("running", "paused", "succeeded", "failed", "rolled_back", "aborted")
-FINAL_RUN_STATES = {"succeeded", "rolled_back", "aborted"}
+from iact_tui.engine.record.hosts import HostRecords
+from iact_tui.engine.status import DONE_STATES, RunStatus, StepStatus
 
 
 def parse_time(value: str | None) -> datetime | None:
@@ -37,7 +26,7 @@ class StepRecord:
     title: str
     alternative: str = ""
     rollback: bool = False
-    status: str = "pending"
+    status: str = StepStatus.PENDING
     attempts: int = 0
     started_at: str = ""
     finished_at: str = ""
@@ -80,7 +69,7 @@ class StepRecord:
 class RunState:
     run_id: str = ""
     info: dict[str, Any] = field(default_factory=dict)
-    status: str = "running"
+    status: str = RunStatus.RUNNING
     started_at: str = ""
     finished_at: str = ""
     steps: dict[str, StepRecord] = field(default_factory=dict)
@@ -103,6 +92,8 @@ class RunState:
     # the process groups each step's current attempt started (step_process records): on resume,
     # an interrupted step whose process still runs is never started a second time
     processes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # one record per (step, host) of the steps on host groups (record/hosts.py)
+    fleet: HostRecords = field(default_factory=HostRecords)
 
     @property
     def operator(self) -> str:
@@ -111,7 +102,7 @@ class RunState:
     @property
     def skipped_approvals(self) -> list[StepRecord]:
         """Four-eyes approvals that were skipped (the run's final line, report and exports say so)."""
-        return [s for s in self.steps.values() if s.approval_skipped and s.status == "skipped"]
+        return [s for s in self.steps.values() if s.approval_skipped and s.status == StepStatus.SKIPPED]
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -123,9 +114,9 @@ class RunState:
         """(done, total) over the steps that can still matter."""
         relevant = [
             s for s in self.steps.values()
-            if s.status != "not_applicable" and (not s.rollback or self.rollback_started)
+            if s.status != StepStatus.NOT_APPLICABLE and (not s.rollback or self.rollback_started)
         ]
-        done = [s for s in relevant if s.status in DONE_STATES or (s.status == "failed" and s.decision == "continue")]
+        done = [s for s in relevant if s.status in DONE_STATES or (s.status == StepStatus.FAILED and s.decision == "continue")]
         return len(done), len(relevant)
 
     def apply(self, rec: dict[str, Any]) -> None:
@@ -133,6 +124,8 @@ class RunState:
         self.last_seq = int(rec.get("seq", self.last_seq))
         self.last_hash = str(rec.get("hash", self.last_hash))
         kind = rec["type"]
+        if self.fleet.apply(rec):
+            return
         handler = getattr(self, f"_on_{kind}", None)
         if handler is not None:
             handler(rec)
@@ -147,7 +140,7 @@ class RunState:
         self.presets.update(r.get("presets", {}))
         self.on_failure = str(r.get("on_failure", "") or "")
         self.operators = [str(r["operator"])] if r.get("operator") else []
-        self.status = "running"
+        self.status = RunStatus.RUNNING
         self._add_plan(r.get("plan", []))
 
     def _add_plan(self, plan: list[dict[str, Any]]) -> None:
@@ -169,12 +162,12 @@ class RunState:
             self.on_failure = str(r["on_failure"])
         if r.get("by") and str(r["by"]) not in self.operators:
             self.operators.append(str(r["by"]))
-        self.status = "running"
+        self.status = RunStatus.RUNNING
         self.finished_at = ""
         self.pause_reason = ""
 
     def _on_run_paused(self, r: dict[str, Any]) -> None:
-        self.status = "paused"
+        self.status = RunStatus.PAUSED
         self.pause_reason = r.get("reason", "")
 
     def _on_run_finished(self, r: dict[str, Any]) -> None:
@@ -211,7 +204,7 @@ class RunState:
 
     def _on_step_started(self, r: dict[str, Any]) -> None:
         s = self._step(r)
-        s.status = "running"
+        s.status = StepStatus.RUNNING
         s.attempts = int(r.get("attempt", s.attempts + 1))
         s.started_at = s.started_at or r["at"]
         s.finished_at = ""
@@ -250,7 +243,7 @@ class RunState:
 
     def _on_step_waiting(self, r: dict[str, Any]) -> None:
         s = self._step(r)
-        s.status = "waiting"
+        s.status = StepStatus.WAITING
         s.started_at = s.started_at or r["at"]
 
     def _on_step_ticked_ahead(self, r: dict[str, Any]) -> None:
@@ -272,8 +265,8 @@ class RunState:
     def _on_step_ticked(self, r: dict[str, Any]) -> None:
         s = self._step(r)
         self._used_ahead(s, r)
-        result = r.get("result", "passed")
-        s.status = "failed" if result == "failed" else "passed"
+        result = r.get("result", StepStatus.PASSED)
+        s.status = StepStatus.FAILED if result == StepStatus.FAILED else StepStatus.PASSED
         s.ticked_by = r.get("by", "")
         s.ticked_at = r["at"]
         s.finished_at = r["at"]
@@ -281,7 +274,7 @@ class RunState:
             s.duration = _seconds(s.started_at, r["at"])
         if r.get("note"):
             s.note = r["note"]
-        if result == "failed":
+        if result == StepStatus.FAILED:
             s.message = r.get("note", "") or "failed by the person who ticked it"
         if r.get("role"):
             self.approvers[s.id] = f"{r.get('by', '')} ({r['role']})"
@@ -290,24 +283,24 @@ class RunState:
         s = self._step(r)
         self._used_ahead(s, r)
         s.approval_skipped = bool(r.get("approval"))
-        s.status = "skipped"
+        s.status = StepStatus.SKIPPED
         s.skip_reason = r.get("reason", "")
         s.skipped_by = r.get("by", "")
         s.finished_at = r["at"]
 
     def _on_step_not_applicable(self, r: dict[str, Any]) -> None:
         s = self._step(r)
-        s.status = "not_applicable"
+        s.status = StepStatus.NOT_APPLICABLE
         s.message = r.get("reason", "")
 
     def _on_step_interrupted(self, r: dict[str, Any]) -> None:
         s = self._step(r)
-        s.status = "interrupted"
+        s.status = StepStatus.INTERRUPTED
         s.message = r.get("reason", "interrupted")
 
     def _on_step_reset(self, r: dict[str, Any]) -> None:
         s = self._step(r)
-        s.status = "pending"
+        s.status = StepStatus.PENDING
         s.message = ""
 
     def _on_step_confirmed(self, r: dict[str, Any]) -> None:

@@ -20,6 +20,7 @@ Records form a hash chain: each carries ``prev`` (the previous record's hash) an
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import hashlib
@@ -29,7 +30,7 @@ import re
 import socket
 import time
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,9 @@ from typing import Any
 import tomli_w
 
 from iact_tui import __version__
+from iact_tui.engine.errors import IactError
 from iact_tui.engine.record.state import RunState, reduce
+from iact_tui.engine.status import RunStatus
 
 SCHEMA_VERSION = 1
 REPORT = "report.toml"
@@ -49,7 +52,7 @@ GENESIS = "0" * 64
 COMPACT_EVERY = 10.0  # seconds: how far report.toml may lag behind the journal while records are made
 
 
-class ReportError(Exception):
+class ReportError(IactError):
     """A run folder or report that cannot be used; the message says why."""
 
 
@@ -408,6 +411,13 @@ class RunStore:
         self._compacted = self.clock()
         self._behind = False  # report.toml lacks records that are in the journal
         self._events_toml: list[str] = []  # records[i] as its [[events]] table, made once
+        # group commit (append_soon): records made, not yet written; what waits on them
+        self._pending: list[bytes] = []
+        self._pending_records: list[dict[str, Any]] = []
+        self._waiting: list[tuple[dict[str, Any], Any, Any]] = []
+        self._tail: tuple[int, str] | None = None  # (seq, hash) of the last record made
+        self._scheduled = False
+        self._failed: OSError | None = None
 
     # -- opening ------------------------------------------------------------------------------
 
@@ -456,28 +466,118 @@ class RunStore:
     # -- writing ------------------------------------------------------------------------------
 
     def append(self, type_: str, **fields: Any) -> dict[str, Any]:
-        """Make one record durable, then fold it into the state. Returns the record."""
+        """Make one record durable, then fold it into the state. Returns the record. Records
+        waiting for a group commit (``append_soon``) are written first, in one write with it."""
+        rec = self._make(type_, fields)
+        self._commit()
+        return rec
+
+    def append_soon(self, type_: str, on_durable: Callable[[dict[str, Any]], None] | None = None,
+                    **fields: Any) -> asyncio.Future[dict[str, Any]] | None:
+        """Group commit: the record joins the others made in this turn of the event loop (the
+        hosts of one batch starting or finishing together); at the end of the turn — or at the
+        next ``append``, ``compact`` or ``commit``, whichever comes first — they are written with
+        one write and one fdatasync, folded into the state in order, and only then is each one's
+        ``on_durable`` called (durable before shown). Returns a future done when the record is
+        durable (None without a running loop: then it is written before this returns). A failed
+        write is raised by the next append or commit."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        rec = self._make(type_, fields)
+        future: asyncio.Future[dict[str, Any]] | None = loop.create_future() if loop is not None else None
+        self._waiting.append((rec, on_durable, future))
+        if loop is None:
+            self._commit()
+        elif not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._commit_soon)
+        return future
+
+    def commit(self) -> None:
+        """Write the records waiting for a group commit now (and raise a failed one's error)."""
+        self._commit()
+
+    def _make(self, type_: str, fields: dict[str, Any]) -> dict[str, Any]:
+        """A record chained after the last one made (written or waiting), added to the pending
+        write; nothing is written or folded yet."""
+        if self._failed is not None:  # a group commit failed: its records were not written
+            failed, self._failed = self._failed, None
+            raise failed
         if self.redact is not None:
             fields = self.redact(fields)
+        last_seq, last_hash = self._tail or (self.state.last_seq, self.state.last_hash)
         rec: dict[str, Any] = {
-            "seq": self.state.last_seq + 1,
+            "seq": last_seq + 1,
             "at": now(),
             "type": type_,
             **_without_none(fields),
-            "prev": self.state.last_hash or GENESIS,
+            "prev": last_hash or GENESIS,
         }
         rec["hash"] = record_hash(rec)
-        line = json.dumps(rec, sort_keys=True, ensure_ascii=False).encode() + b"\n"
-        if self._journal is None:
-            self._journal = open(self.folder / JOURNAL, "ab")
-        self._journal.write(line)
-        self._journal.flush()
-        os.fdatasync(self._journal.fileno())
-        self.records.append(rec)
-        self.state.apply(rec)
-        self._behind = True
-        self.compact_if_due()
+        self._tail = (rec["seq"], rec["hash"])
+        self._pending.append(json.dumps(rec, sort_keys=True, ensure_ascii=False).encode() + b"\n")
+        self._pending_records.append(rec)
         return rec
+
+    def _drop_unwritten(self, size: int | None) -> None:
+        """After a failed write, cut the journal back to what was durable before it: records that
+        were not folded must not stay in the file (a later record takes their seq)."""
+        journal, self._journal = self._journal, None
+        with contextlib.suppress(OSError, ValueError):
+            if journal is not None:
+                journal.close()
+        if size is not None:
+            with contextlib.suppress(OSError):
+                os.truncate(self.folder / JOURNAL, size)
+
+    def _commit_soon(self) -> None:
+        self._scheduled = False
+        try:
+            self._commit(sticky=True)
+        except OSError:
+            pass  # kept in self._failed: the next append (the step's end) raises it
+
+    def _commit(self, *, sticky: bool = False) -> None:
+        """Write what is pending. A failed write drops it (nothing of it is folded or shown);
+        from a group commit nobody waits on (``sticky``), the error is kept for the next call."""
+        if self._failed is not None:  # a group commit failed: its records were not written
+            failed, self._failed = self._failed, None
+            raise failed
+        if not self._pending:
+            return
+        data = b"".join(self._pending)
+        records, waiting = self._pending_records, self._waiting
+        self._pending, self._pending_records, self._waiting = [], [], []
+        size = None
+        try:
+            if self._journal is None:
+                self._journal = open(self.folder / JOURNAL, "ab")
+            size = os.fstat(self._journal.fileno()).st_size
+            self._journal.write(data)
+            self._journal.flush()
+            os.fdatasync(self._journal.fileno())
+        except OSError as exc:
+            self._tail = None
+            self._drop_unwritten(size)
+            if sticky:
+                self._failed = exc
+            for _, _, future in waiting:
+                if future is not None and not future.done():
+                    future.set_exception(exc)
+            raise
+        self._tail = None
+        for rec in records:
+            self.records.append(rec)
+            self.state.apply(rec)
+        self._behind = True
+        for rec, on_durable, future in waiting:
+            if future is not None and not future.done():
+                future.set_result(rec)
+            if on_durable is not None:
+                on_durable(rec)
+        self.compact_if_due()
 
     def report_data(self) -> dict[str, Any]:
         return build_report(self.records, self.state)
@@ -497,6 +597,7 @@ class RunStore:
     def compact(self, *, empty_journal: bool = True) -> None:
         """Rewrite report.toml atomically with everything recorded, then empty the journal
         (unless ``empty_journal`` is false: readers skip the records the report holds)."""
+        self._commit()
         atomic_write(self.folder / REPORT, self.report_text().encode())
         self._compacted = self.clock()
         self._behind = False
@@ -545,9 +646,6 @@ class RunStore:
         path.mkdir(exist_ok=True)
         return path
 
-    def pinned_checklist(self) -> Path:
-        return self.folder / PINNED
-
 
 def report_header(records: list[dict[str, Any]], state: RunState) -> str:
     """The comment at the top of report.toml: when it was written, and that it may lag."""
@@ -577,7 +675,7 @@ def build_report(records: list[dict[str, Any]], state: RunState) -> dict[str, An
         "started_at": datetime.fromisoformat(state.started_at) if state.started_at else None,
         "finished_at": datetime.fromisoformat(state.finished_at) if state.finished_at else None,
     }
-    if state.pause_reason and state.status == "paused":
+    if state.pause_reason and state.status == RunStatus.PAUSED:
         run["pause_reason"] = state.pause_reason
     if state.rollback_started:
         run["rollback_reason"] = state.rollback_reason
@@ -587,6 +685,8 @@ def build_report(records: list[dict[str, Any]], state: RunState) -> dict[str, An
     if skipped:
         run["approvals_skipped"] = [s.id for s in skipped]
     run["variables"] = dict(info.get("variables", {}))
+    if info.get("vars_file"):
+        run["vars_file"] = dict(info["vars_file"])  # --vars FILE: path and sha256
     if info.get("secret_variables"):
         run["secret_variables"] = list(info["secret_variables"])
     if state.captures:
@@ -602,6 +702,7 @@ def build_report(records: list[dict[str, Any]], state: RunState) -> dict[str, An
             "schema_version": SCHEMA_VERSION,
             "run": run,
             "steps": [s.to_toml() for s in state.steps.values()],
+            "host_steps": state.fleet.to_toml() or None,  # one per (step, host) of a group step
             "events": records,
         }
     )

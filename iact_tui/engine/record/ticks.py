@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from iact_tui.engine.checklist.model import Checklist
-from iact_tui.engine.record.state import DONE_STATES, RunState
+from iact_tui.engine.errors import IactError
+from iact_tui.engine.record.state import RunState
 from iact_tui.engine.record.store import RunStore, atomic_write, now
+from iact_tui.engine.status import DONE_STATES, FINAL_RUN_STATES, StepStatus
 
 ACTIONS = ("pass", "fail", "skip")
 
@@ -34,11 +36,11 @@ class Tick:
     ahead: bool = False  # for a step the run has not reached yet (`tick --ahead`)
 
 
-class TickRefused(Exception):
+class TickRefused(IactError):
     pass
 
 
-WAITS_FOR_A_PERSON = ("waiting", "interrupted", "failed")
+WAITS_FOR_A_PERSON = (StepStatus.WAITING, StepStatus.INTERRUPTED, StepStatus.FAILED)
 
 
 def check_tick(state: RunState, checklist: Checklist, tick: Tick) -> None:
@@ -57,7 +59,7 @@ def check_tick(state: RunState, checklist: Checklist, tick: Tick) -> None:
         close = get_close_matches(tick.step, list(state.steps), n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
         raise TickRefused(f"run {state.run_id} has no step '{tick.step}'{hint}")
-    if state.status in ("succeeded", "rolled_back", "aborted"):
+    if state.status in FINAL_RUN_STATES:
         raise TickRefused(f"run {state.run_id} is {state.status.replace('_', ' ')}; it takes no more ticks")
     if not tick.by.strip():
         raise TickRefused("a tick needs the name of the person giving it")
@@ -71,8 +73,8 @@ def check_tick(state: RunState, checklist: Checklist, tick: Tick) -> None:
     except KeyError:
         step = None
     # a person may answer a manual step, a notice (sent by hand), or any step that waits for one
-    manual = rec.status == "waiting" or (step is not None and step.kind in ("manual", "notify"))
-    if rec.status == "running":
+    manual = rec.status == StepStatus.WAITING or (step is not None and step.kind in ("manual", "notify"))
+    if rec.status == StepStatus.RUNNING:
         raise TickRefused(f"step '{tick.step}' is running now; it can be ticked when it waits for a person")
     if rec.rollback and not state.rollback_started:
         raise TickRefused(
@@ -97,12 +99,12 @@ def check_tick(state: RunState, checklist: Checklist, tick: Tick) -> None:
                 "(--ahead --skip --reason)"
             )
     if tick.action != "skip":
-        if not manual and rec.status not in ("interrupted", "failed"):
+        if not manual and rec.status not in (StepStatus.INTERRUPTED, StepStatus.FAILED):
             raise TickRefused(
                 f"step '{tick.step}' is automatic ({rec.kind}) and {rec.status}; it can be ticked only when it "
                 "was interrupted (to confirm it completed) — or skipped with --skip --reason"
             )
-        if not manual and rec.status == "failed" and tick.action == "pass":
+        if not manual and rec.status == StepStatus.FAILED and tick.action == "pass":
             raise TickRefused(
                 f"step '{tick.step}' failed; retry it with `resume`, or skip it with --skip --reason"
             )
@@ -173,8 +175,8 @@ def _append(store: RunStore, checklist: Checklist, tick: Tick, ahead_at: str = "
         return store.append("step_skipped", step=tick.step, reason=tick.reason, by=tick.by, note=tick.note or None,
                             approval=approval or None, ahead_at=ahead_at or None)
     role = _role(checklist, tick.step)
-    result = "passed" if tick.action == "pass" else "failed"
-    how = "confirmed done" if store.state.steps[tick.step].status == "interrupted" else None
+    result = StepStatus.PASSED if tick.action == "pass" else StepStatus.FAILED
+    how = "confirmed done" if store.state.steps[tick.step].status == StepStatus.INTERRUPTED else None
     if ahead_at:
         how = "ticked ahead"
     return store.append(
@@ -200,7 +202,7 @@ _TEXT_FIELDS = ("step", "action", "by", "note", "reason", "id")
 _REQUIRED = ("step", "action", "by")
 
 
-class BadRequest(Exception):
+class BadRequest(IactError):
     """A request file in the inbox that is not a tick (the message says why)."""
 
 

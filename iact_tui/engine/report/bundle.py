@@ -6,6 +6,7 @@ The bundle (``RUN_FOLDER/export/`` by default, or any folder given)::
     report.toml.sig      its SSHSIG signature (namespace iact-tui-report), when signed
     checklist.toml       the checklist as pinned when the run started (its sha256 is in the report)
     logs/<step>.log      every step log the report references (their sha256 are in the events)
+    logs/<step>@<host>.log  each host's log of a step on a host group (sha256 in [[host_steps]])
     report.md, .html     the human checklist, when asked for (each with its .sig when signed)
     export.toml          who exported it, when, and the sha256 of each file above and of any step
                          log still being written (signed too)
@@ -27,21 +28,15 @@ import shutil
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import tomli_w
 
 from iact_tui import __version__
-from iact_tui.engine.report.names import NAMESPACE, SIG_SUFFIX
-from iact_tui.engine.report.render import (
-    RenderInput,
-    build_document,
-    checklist_outline,
-    render_html,
-    render_markdown,
-)
-from iact_tui.engine.record.state import FINAL_RUN_STATES, RunState, reduce
+from iact_tui.engine.checklist.outline import read_outline
+from iact_tui.engine.errors import IactError
+from iact_tui.engine.record.state import RunState, reduce
 from iact_tui.engine.record.store import (
     JOURNAL,
     PINNED,
@@ -54,27 +49,30 @@ from iact_tui.engine.record.store import (
     now,
     read_records,
 )
-
-FORMATS = ("toml", "md", "html")
-FORMAT_FILES = {"toml": REPORT, "md": "report.md", "html": "report.html"}
-MANIFEST = "export.toml"
-EXPORT_DIR = "export"
-LOGS = "logs"
-# the files an export owns in its folder (a new export replaces them all)
-BUNDLE_FILES = (REPORT, "report.md", "report.html", MANIFEST, PINNED)
-NOT_FINAL = {"pending", "running", "waiting", "interrupted"}  # a log still being written
-
+from iact_tui.engine.report.consistency import compare_report, pinned_checklist_problem
+from iact_tui.engine.report.document import RenderInput, build_document
+from iact_tui.engine.report.html import render_html
+from iact_tui.engine.report.layout import (
+    BUNDLE_FILES,
+    EXPORT_DIR,
+    FORMAT_FILES,
+    FORMATS,
+    LOGS,
+    MANIFEST,
+    NAMESPACE,
+    NOT_FINAL,
+    SIG_SUFFIX,
+    is_inside,
+    toml_loads,
+)
+from iact_tui.engine.report.markdown import render_markdown
+from iact_tui.engine.status import FINAL_RUN_STATES
 
 if TYPE_CHECKING:
     from iact_tui.engine.report.signing import KeyInfo, Signer
 
-try:  # the same parser as tomllib, compiled: reads a long report about twice as fast
-    from tomli import loads as toml_loads  # type: ignore[import-not-found,unused-ignore]
-except ImportError:  # pragma: no cover - depends on what is installed
-    from tomllib import loads as toml_loads
 
-
-class ExportError(Exception):
+class ExportError(IactError):
     """The export cannot be made; the message says why in one sentence."""
 
 
@@ -167,8 +165,6 @@ def export_run(
     exported_by: str | None = None,
 ) -> ExportResult:
     """Write the bundle of the run in ``folder``. Raises ExportError or ReportError."""
-    from iact_tui.engine.report.verify import compare_report, pinned_checklist_problem
-
     folder = Path(folder)
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
@@ -202,7 +198,7 @@ def export_run(
 
     render_needed = [f for f in formats if f in ("md", "html")]
     if render_needed:
-        outline = checklist_outline(checklist_bytes) if checklist_bytes is not None else None
+        outline = read_outline(checklist_bytes) if checklist_bytes is not None else None
         if outline is None:
             result.notes.append(
                 "the pinned checklist cannot be read: phase and summary titles are left out"
@@ -299,7 +295,32 @@ def _logs_to_copy(folder: Path, state: RunState) -> list[str]:
                 )
             continue
         out.append(s.log)
+    for h in _host_logs(state):  # logs/<step>@<host>.log of the steps on host groups
+        if not is_inside(h.log):
+            raise ExportError(f"host {h.host} of step '{h.step}' names a log outside the run folder ({h.log})")
+        path = os.path.join(folder, h.log)
+        if h.status in HOST_SEALED:
+            try:
+                with open(path, "rb") as f:
+                    digest = hashlib.file_digest(f, "sha256").hexdigest()
+            except FileNotFoundError:
+                raise ExportError(
+                    f"{h.log} is missing from the run folder (the report records its sha256)"
+                ) from None
+            if digest != h.log_sha256:
+                raise ExportError(f"{h.log} was changed after host {h.host} of step '{h.step}' recorded its sha256")
+        elif not os.path.isfile(path):
+            continue
+        out.append(h.log)
     return out
+
+
+HOST_SEALED = ("passed", "failed")  # a host's log is final (its sha256 recorded) in these states
+
+
+def _host_logs(state: RunState) -> list[Any]:
+    """The per-host records that name a log (``host_finished`` recorded its sha256)."""
+    return [h for h in state.fleet.records.values() if h.log and h.log_sha256]
 
 
 def _copy_logs(folder: Path, target: Path, logs: list[str]) -> int:
@@ -312,17 +333,6 @@ def _copy_logs(folder: Path, target: Path, logs: list[str]) -> int:
             made.add(parent)
         shutil.copyfile(os.path.join(folder, log), dest)
     return len(logs)
-
-
-def is_inside(relative: str) -> bool:
-    """A path from a report that stays inside its folder (no absolute path, no '..')."""
-    parts = PurePosixPath(relative).parts
-    return (
-        bool(parts)
-        and not relative.startswith(("/", "\\"))
-        and ".." not in parts
-        and "\\" not in relative
-    )
 
 
 def _secret_captures_by_step(records: list[dict[str, Any]]) -> dict[str, list[str]]:
@@ -347,7 +357,7 @@ def _manifest(
     # so that a signed export.toml covers it: verify vouches only for signed bytes
     sealed = {
         s.log for s in state.steps.values() if s.log and s.log_sha256 and s.status not in NOT_FINAL
-    }
+    } | {h.log for h in _host_logs(state) if h.status in HOST_SEALED}
     files = []
     for path, name in [
         *[(p, p.name) for p in result.files[:1]],

@@ -42,7 +42,9 @@ from asyncssh.sshsig import (
     validate_sshsig,
 )
 
-from iact_tui.engine.report.names import NAMESPACE, SIG_SUFFIX
+from iact_tui.engine.errors import IactError
+from iact_tui.engine.formatting import utc_time
+from iact_tui.engine.report.layout import NAMESPACE, SIG_SUFFIX
 
 HASH_NAME = "sha512"  # what ssh-keygen -Y sign uses
 _MAGIC = b"SSHSIG"
@@ -51,7 +53,7 @@ _ARMOR_BEGIN = b"-----BEGIN SSH SIGNATURE-----"
 _ARMOR_END = b"-----END SSH SIGNATURE-----"
 
 
-class SigningError(Exception):
+class SigningError(IactError):
     """A key or signer that cannot be used; the message says why in one sentence."""
 
 
@@ -59,7 +61,7 @@ class PassphraseNeeded(SigningError):
     pass
 
 
-class AllowedSignersError(Exception):
+class AllowedSignersError(IactError):
     """An allowed_signers file that cannot be used (bad input)."""
 
 
@@ -388,7 +390,7 @@ class ParsedSignature:
         return key_info(self.key)
 
 
-class MalformedSignature(Exception):
+class MalformedSignature(IactError):
     pass
 
 
@@ -481,7 +483,7 @@ def _signed_by_key(data: bytes, parsed: ParsedSignature) -> bool:
 
 
 def _when(timestamp: int) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return utc_time(datetime.fromtimestamp(timestamp, UTC))
 
 
 def check_signature(

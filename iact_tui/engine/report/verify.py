@@ -29,12 +29,10 @@ import hashlib
 import os
 import tomllib
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from iact_tui.engine.report.bundle import FORMAT_FILES, MANIFEST, NOT_FINAL, is_inside, toml_loads
-from iact_tui.engine.report.names import SIG_SUFFIX
+from iact_tui.engine.errors import IactError
 from iact_tui.engine.record.state import RunState, reduce
 from iact_tui.engine.record.store import (
     JOURNAL,
@@ -42,18 +40,24 @@ from iact_tui.engine.record.store import (
     REPORT,
     SCHEMA_VERSION,
     ReportError,
-    build_report,
     check_chain,
     read_records,
 )
+from iact_tui.engine.report.consistency import compare_report, pinned_checklist_problem
+from iact_tui.engine.report.layout import (
+    FORMAT_FILES,
+    MANIFEST,
+    NOT_FINAL,
+    SIG_SUFFIX,
+    is_inside,
+    toml_loads,
+)
+from iact_tui.engine.status import FINAL_RUN_STATES
 
 if TYPE_CHECKING:  # asyncssh is imported only when there is a signature to check
     from iact_tui.engine.report.signing import AllowedSigners, SignatureCheck
 
-MAX_DIFFERENCES = 8
-
-
-class VerifyInputError(Exception):
+class VerifyInputError(IactError):
     """Nothing to verify: a missing file, a report that cannot be read, a bad allowed_signers."""
 
 
@@ -148,6 +152,46 @@ class Verification:
     @property
     def report_signature(self) -> SignatureCheck | None:
         return next((s for s in self.signatures if s.file == self.report.name), None)
+
+    def run_line(self) -> str:
+        """``run ID: CHECKLIST VERSION, status S, operator O`` ('' when the events did not replay)."""
+        state = self.state
+        if state is None:
+            return ""
+        info = state.info
+        return (
+            f"run {state.run_id}: {info.get('checklist_id', '')} {info.get('checklist_version', '')}, "
+            f"status {state.status}, operator {state.operator or 'unknown'}"
+        )
+
+    def verdict(self) -> Verdict:
+        """The verdict both front ends print: verified and by whom, or why not."""
+        sig = self.report_signature
+        if self.ok and sig is not None:
+            return Verdict(True, f"{self.report.name} is intact and signed by {sig.principal}")
+        if self.consistent:  # only the signature's proof is missing: say what the record is
+            return Verdict(False, self.shortfall)
+        problems = self.problems
+        count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+        return Verdict(False, count, tuple(problems))
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    reason: str  # who signed it, what is missing, or how many problems
+    problems: tuple[str, ...] = ()  # each problem, when the record itself has any
+
+    def line(self) -> str:
+        """``verified: …`` or ``NOT VERIFIED: …``; the problems, if any, are listed under it."""
+        return f"{'verified' if self.ok else 'NOT VERIFIED'}: {self.reason}"
+
+    def sentence(self) -> str:
+        """The verdict in one sentence, the first problem standing for the others."""
+        if self.problems:
+            return f"{self.line()}: {self.problems[0]}"
+        line = self.line()
+        return f"{line[0].upper()}{line[1:]}."
 
 
 def locate(target: Path) -> tuple[Path, Path, Path | None]:
@@ -291,6 +335,7 @@ def verify(
         )
 
     unfinished = _check_logs(result, folder, state)
+    _check_host_logs(result, folder, state)
     listed = _check_exported_files(result, folder, report, extra, allowed, identity, state)
     unlisted = [s for s in unfinished if state.steps[s].log not in listed]
     if unlisted:
@@ -299,7 +344,7 @@ def verify(
         )
     if result.sealed:
         _check_coverage(result, folder, report, state, listed, allowed, identity)
-    if state.status not in ("succeeded", "rolled_back", "aborted"):
+    if state.status not in FINAL_RUN_STATES:
         result.notes.append(
             f"the run was not finished when this report was written (status {state.status})"
         )
@@ -394,6 +439,44 @@ def _check_logs(result: Verification, folder: Path, state: RunState) -> list[str
         )
     )
     return unfinished
+
+
+HOST_SEALED = ("passed", "failed")  # a host's log is final (its sha256 recorded) in these states
+
+
+def _sealed_host_logs(state: RunState) -> list[Any]:
+    return [h for h in state.fleet.records.values() if h.log and h.log_sha256 and h.status in HOST_SEALED]
+
+
+def _check_host_logs(result: Verification, folder: Path, state: RunState) -> None:
+    """Re-hash each host's log of a step on a host group against its ``[[host_steps]]`` sha256."""
+    sealed = _sealed_host_logs(state)
+    if not sealed:
+        return
+    bad = 0
+    for h in sealed:
+        problem = ""
+        if not is_inside(h.log):
+            problem = f"host {h.host} of step '{h.step}' names a log outside the folder ({h.log})"
+        else:
+            try:
+                with open(os.path.join(folder, h.log), "rb") as f:
+                    digest = hashlib.file_digest(f, "sha256").hexdigest()
+            except FileNotFoundError:
+                problem = f"{h.log} is missing (host {h.host} of step '{h.step}' recorded its sha256)"
+            except OSError as exc:
+                problem = f"cannot read {h.log}: {exc.strerror}"
+            else:
+                if digest != h.log_sha256:
+                    problem = (f"{h.log} does not match the sha256 recorded for host {h.host} of step "
+                               f"'{h.step}' (recorded {h.log_sha256[:16]}…, file {digest[:16]}…): the log was changed")
+        if problem:
+            bad += 1
+            result.checks.append(Check(False, "logs", problem))
+    good = len(sealed) - bad
+    result.checks.append(
+        Check(True, "logs", f"{good} host log{'s' if good != 1 else ''} match their recorded sha256")
+    )
 
 
 def _check_exported_files(
@@ -515,7 +598,7 @@ def _check_coverage(
         s.log
         for s in state.steps.values()
         if s.log and s.log_sha256 and s.status not in NOT_FINAL and is_inside(s.log)
-    }
+    } | {h.log for h in _sealed_host_logs(state) if is_inside(h.log)}
     manifest_sig = next((s for s in result.signatures if s.file == MANIFEST), None)
     if manifest_sig is not None and manifest_sig.ok:
         claimed |= listed
@@ -577,99 +660,3 @@ def _folder_files(folder: Path) -> tuple[list[str], list[str]]:
                 linked.append(prefix + d)
         files += [prefix + n for n in names]
     return sorted(files), sorted(linked)
-
-
-def pinned_checklist_problem(folder: Path, state: RunState) -> str:
-    path = folder / PINNED
-    if not state.checklist_sha256:
-        return ""
-    if not path.exists():
-        return f"{PINNED} is missing (the report pins the checklist by sha256 {state.checklist_sha256[:16]}…)"
-    try:
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError as exc:
-        return f"cannot read {PINNED}: {exc.strerror or exc}"
-    if digest != state.checklist_sha256:
-        return f"{PINNED} does not match the sha256 the report pins ({state.checklist_sha256[:16]}…, file {digest[:16]}…): it was changed"
-    return ""
-
-
-# -- the tables are a projection of the events ----------------------------------------------
-
-
-def compare_report(data: dict[str, Any], events: list[dict[str, Any]]) -> list[str]:
-    """Where report.toml's [run] and [[steps]] differ from what its events give, in words."""
-    # build_report only copies the records into "events": give it none, compare the tables
-    expected = build_report([], reduce(events))
-    out: list[str] = []
-    for key in data:
-        if key not in expected:
-            out.append(f"report.toml has '{key}', which its events do not give")
-    for key in expected:
-        if key not in data and key != "events":
-            out.append(f"report.toml has no '{key}'")
-    run, want_run = data.get("run"), expected.get("run", {})
-    if isinstance(run, dict):
-        if "iact_tui_version" not in events[0]:  # filled in by the writing version then
-            want_run = {**want_run, "iact_tui_version": run.get("iact_tui_version")}
-        out += _compare_table("[run]", run, want_run)
-    elif "run" in data:
-        out.append("report.toml's [run] is not a table")
-    steps, want_steps = data.get("steps", []), expected.get("steps", [])
-    if not isinstance(steps, list) or not all(isinstance(r, dict) for r in steps):
-        out.append("report.toml's [[steps]] is not a list of tables")
-    else:
-        out += _compare_steps(steps, want_steps)
-    if len(out) > MAX_DIFFERENCES:
-        out = [*out[:MAX_DIFFERENCES], f"and {len(out) - MAX_DIFFERENCES} more differences"]
-    return out
-
-
-def _compare_steps(rows: list[dict[str, Any]], want: list[dict[str, Any]]) -> list[str]:
-    out: list[str] = []
-    by_id = {str(r.get("id")): r for r in rows}
-    want_ids = [str(r["id"]) for r in want]
-    for r in rows:
-        if str(r.get("id")) not in want_ids:
-            out.append(f"[[steps]] has a row '{r.get('id')}' that the events do not give")
-    for w in want:
-        row = by_id.get(str(w["id"]))
-        if row is None:
-            out.append(f"[[steps]] has no row for step '{w['id']}', which the events give")
-            continue
-        out += _compare_table(f"[[steps]] row '{w['id']}'", row, w)
-    if not out and [str(r.get("id")) for r in rows] != want_ids:
-        out.append("the [[steps]] rows are not in the order of the events")
-    return out
-
-
-def _compare_table(name: str, have: dict[str, Any], want: dict[str, Any]) -> list[str]:
-    out = []
-    for key in have:
-        if key not in want:
-            out.append(f"{name} has {key} = {_show(have[key])}, which the events do not give")
-    for key, value in want.items():
-        if key not in have:
-            out.append(f"{name} has no {key}; the events say {_show(value)}")
-        elif not _same(have[key], value):
-            out.append(f"{name}: {key} is {_show(have[key])} but the events say {_show(value)}")
-    return out
-
-
-def _same(a: Any, b: Any) -> bool:
-    if isinstance(a, bool) or isinstance(b, bool):
-        return type(a) is type(b) and a == b
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, datetime) and isinstance(b, datetime):
-        return a == b and (a.tzinfo is None) == (b.tzinfo is None)
-    if type(a) is not type(b) and not (isinstance(a, (int, float)) and isinstance(b, (int, float))):
-        return False
-    return bool(a == b)
-
-
-def _show(value: Any) -> str:
-    text = value.isoformat() if isinstance(value, datetime) else repr(value)
-    return text if len(text) <= 80 else text[:77] + "…"

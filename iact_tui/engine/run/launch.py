@@ -17,19 +17,28 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from iact_tui.engine.checklist.diff import checklist_changes
+from iact_tui.engine.checklist.hosts_override import recorded_hosts, with_hosts
+from iact_tui.engine.checklist.load import LoadedChecklist, load_checklist, parse_checklist
+from iact_tui.engine.checklist.masking import MASK
+from iact_tui.engine.checklist.needed import unneeded_vars
+from iact_tui.engine.checklist.problems import ChecklistError
+from iact_tui.engine.checklist.values import Values, unsafe_values
+from iact_tui.engine.checklist.varsfile import VarsFileError, apply_vars_file
+from iact_tui.engine.errors import IactError
 from iact_tui.engine.events import Emit
-from iact_tui.engine.checklist.load import ChecklistError, LoadedChecklist, load_checklist, parse_checklist
-from iact_tui.engine.run.runner import Operator, Runner, RunOptions, checklist_changes, create_run
-from iact_tui.engine.record.state import FINAL_RUN_STATES
 from iact_tui.engine.record.store import PINNED, ReportError, RunStore, list_runs
-from iact_tui.engine.checklist.values import MASK, Values, unsafe_values
+from iact_tui.engine.run.operator import Operator, RunOptions
+from iact_tui.engine.run.plan import create_run
+from iact_tui.engine.run.runner import Runner
+from iact_tui.engine.status import FINAL_RUN_STATES
 
 
-class BadInput(Exception):
+class BadInput(IactError):
     """Bad arguments, checklist or report: exit 2 with this message."""
 
 
-class NeedsPerson(Exception):
+class NeedsPerson(IactError):
     """A decision is needed and nobody can make it here: exit 3 with this message."""
 
 
@@ -40,6 +49,60 @@ class SessionSpec:
     overrides: dict[str, str] = field(default_factory=dict)
     options: RunOptions = field(default_factory=RunOptions)
     checklist_changed: str | None = None  # use-new | keep-pinned (resume of a changed checklist)
+    vars_file: str | None = None  # --vars FILE: values between the defaults and --var (varsfile.py)
+
+
+@dataclass
+class Launch:
+    """Everything `run`/`resume`/`demo` hand to a front end."""
+
+    runs_dir: Path
+    checklist: str | None = None  # run
+    run_ref: str | None = None  # resume
+    overrides: dict[str, str] = field(default_factory=dict)
+    choices: dict[str, list[str]] = field(default_factory=dict)
+    operator: str | None = None
+    on_failure: str | None = None  # None: the run's remembered choice, else stop
+    assume_yes: bool = False
+    verbose: bool = False
+    rerun: tuple[str, ...] = ()
+    wait_running: tuple[str, ...] = ()  # resume: an interrupted step whose process still runs
+    stop_running: tuple[str, ...] = ()
+    rollback: bool = False
+    rollback_reason: str = ""
+    checklist_changed: str | None = None
+    mode: str = "headless"
+    auto_tick: str | None = None
+    auto_tick_note: str = ""
+    ssh_config: list[str] | None = None
+    known_hosts: str | None = None
+    vars_file: str | None = None  # --vars FILE
+    banner: str = ""  # shown first (the demo names its sandbox here)
+    resumable: bool = True  # False: the run's world is gone afterwards (the demo's sandbox)
+
+
+def spec_for(launch: Launch) -> SessionSpec:
+    """What the engine needs to start or resume the run a ``Launch`` asks for."""
+    options = RunOptions(
+        mode=launch.mode,
+        choices=launch.choices,
+        rerun=set(launch.rerun),
+        wait_running=set(launch.wait_running),
+        stop_running=set(launch.stop_running),
+        rollback=launch.rollback,
+        rollback_reason=launch.rollback_reason,
+        on_failure=launch.on_failure,
+        ssh_config=launch.ssh_config,
+        known_hosts=launch.known_hosts,
+    )
+    return SessionSpec(
+        runs_dir=launch.runs_dir,
+        operator=launch.operator or default_operator(),
+        overrides=launch.overrides,
+        options=options,
+        checklist_changed=launch.checklist_changed,
+        vars_file=launch.vars_file,
+    )
 
 
 # a front end's way to ask for a value: (name, prompt, secret, default) -> value or None
@@ -156,10 +219,11 @@ def resolve_values(
     }
     values = Values.resolve(c, spec.overrides, builtins=builtins)
     later = captured_names(loaded)
+    unneeded = unneeded_vars(c, values.values)  # used only by steps that do not apply (when/unless)
     for name, var in c.vars.items():
         present = name in values.values
-        if name in later and not present:
-            continue  # captured during the run
+        if (name in later or name in unneeded) and not present:
+            continue  # captured during the run, or not needed by this run
         wants_prompt = var.prompt is not None and prompt_all and name not in spec.overrides and not (var.env and os.environ.get(var.env))
         if present and not wants_prompt:
             continue
@@ -191,6 +255,8 @@ def value_questions(loaded: LoadedChecklist, spec: SessionSpec, *, prompt_all: b
     """The values `new_session` (or `resume_session`) would ask for, in the order it asks, so that a
     front end can show them in one form first and answer them from it. Raises BadInput for bad
     --var/--choose/--rerun input. Asks nobody: it only records the questions."""
+    spec, record = with_vars_file(loaded, spec)
+    loaded = hosts_over(loaded, record)
     _check_names(loaded, spec)
     return _recorded_questions(loaded, spec, prompt_all=prompt_all)
 
@@ -227,6 +293,8 @@ def resume_value_questions(folder: Path, spec: SessionSpec) -> list[ValueQuestio
             loaded = load_checklist(path)
         except ChecklistError as exc:
             raise BadInput(f"the checklist {path} has changed and no longer loads:\n{exc}") from None
+    spec, given = with_vars_file(loaded, spec)
+    loaded = resumed_hosts(loaded, state.info, given)
     _check_names(loaded, spec)
     recorded: dict[str, str] = dict(state.info.get("variables", {}))
     recorded.update(spec.overrides)
@@ -247,16 +315,46 @@ def new_session(
         loaded = load_checklist(checklist_path)
     except ChecklistError as exc:
         raise BadInput(str(exc)) from None
+    spec, vars_file = with_vars_file(loaded, spec)
+    loaded = hosts_over(loaded, vars_file)  # the vars file's [hosts.NAME] over the checklist's
     _check_names(loaded, spec)
     values = resolve_values(loaded, spec, ask, operator=spec.operator, prompt_all=prompt_all)
     refuse_unsafe_values(values)
     refuse_injection(values)
     try:
         store = create_run(loaded, spec.runs_dir, values, spec.operator, spec.options.mode,
-                           presets=spec.options.choices, on_failure=spec.options.on_failure)
+                           presets=spec.options.choices, on_failure=spec.options.on_failure, vars_file=vars_file)
     except ReportError as exc:
         raise BadInput(str(exc)) from None
     return Runner(loaded, store, values, operator, emit, spec.options)
+
+
+def with_vars_file(loaded: LoadedChecklist, spec: SessionSpec) -> tuple[SessionSpec, dict[str, Any] | None]:
+    """``spec`` with its --vars FILE's values under its --var ones, and the file's record (path,
+    sha256) for run_created; a bad file is bad input (exit 2, one line naming file and line)."""
+    try:
+        return apply_vars_file(loaded.checklist, spec)
+    except VarsFileError as exc:
+        raise BadInput(str(exc)) from None
+
+
+def hosts_over(loaded: LoadedChecklist, vars_file: dict[str, Any] | None) -> LoadedChecklist:
+    """The checklist with the vars file's ``[hosts.NAME]`` tables over its own (hosts_override.py);
+    hosts that do not make a valid checklist are bad input."""
+    hosts = (vars_file or {}).get("hosts")
+    try:
+        return with_hosts(loaded, hosts, str((vars_file or {}).get("path", "")))
+    except ChecklistError as exc:
+        raise BadInput(str(exc)) from None
+
+
+def resumed_hosts(loaded: LoadedChecklist, info: dict[str, Any], given: dict[str, Any] | None) -> LoadedChecklist:
+    """On resume, the hosts the run started with: a vars file given now may not change them."""
+    recorded = recorded_hosts(info)
+    if given is not None and given.get("hosts") and given.get("hosts") != recorded:
+        raise BadInput(f"{given.get('path')} has other [hosts] than the run started with; a run keeps its hosts "
+                       "(start a new run for other hosts)")
+    return hosts_over(loaded, {"hosts": recorded, "path": (info.get("vars_file") or {}).get("path", "")})
 
 
 def refuse_unsafe_values(values: Values) -> None:
@@ -310,6 +408,8 @@ def resume_session(
         if state.status in FINAL_RUN_STATES:
             raise BadInput(f"run {state.run_id} is {state.status.replace('_', ' ')}; there is nothing to resume")
         loaded = _checklist_for_resume(store, spec, ask_change)
+        spec, given = with_vars_file(loaded, spec)
+        loaded = resumed_hosts(loaded, state.info, given)
         _check_names(loaded, spec)
         # values: those recorded at the start, then secrets and anything new
         recorded: dict[str, str] = dict(state.info.get("variables", {}))
@@ -372,8 +472,8 @@ def _checklist_for_resume(store: RunStore, spec: SessionSpec, ask_change: AskCha
         )
     if decision not in ("use-new", "keep-pinned"):
         raise BadInput(f"--checklist-changed takes use-new or keep-pinned, not {decision!r}")
-    from iact_tui.engine.run.runner import plan_of
     from iact_tui.engine.record.store import atomic_write
+    from iact_tui.engine.run.plan import plan_of
 
     if decision == "use-new":
         store.append(
@@ -390,40 +490,3 @@ def _checklist_for_resume(store: RunStore, spec: SessionSpec, ask_change: AskCha
     store.append("checklist_changed", decision="keep-pinned", sha256_old=state.checklist_sha256,
                  sha256_new=current.sha256, changes=changes, by=spec.operator)
     return pinned
-
-
-def exit_code(status: str) -> int:
-    return {"succeeded": 0, "failed": 1, "rolled_back": 1, "aborted": 1, "paused": 3}.get(status, 1)
-
-
-def dry_run_lines(loaded: LoadedChecklist, values: Values) -> list[str]:
-    """Every resolved command and request (secrets masked), marking what changes the target."""
-    from iact_tui.engine.executors import executor_for
-
-    out = [f"dry run of {loaded.checklist.checklist.id} {loaded.checklist.checklist.version}: nothing is executed",
-           "  [changes] marks steps that change the target; <name> is a value captured at run time"]
-    for phase in loaded.checklist.phases:
-        tag = " (only when a rollback is started)" if phase.rollback else ""
-        out.append(f"phase {phase.id}: {phase.title}{tag}")
-        groups: list[tuple[str, list[Any]]] = [("", list(phase.steps))] if phase.steps else [
-            (f"alternative {a.id}: {a.title}" + (" [default]" if a.id in phase.defaults else ""), list(a.steps))
-            for a in phase.alternatives
-        ]
-        for title, steps in groups:
-            indent = "  "
-            if title:
-                out.append(f"  {title}")
-                indent = "    "
-            for step in steps:
-                mark = "[changes]" if step.changes else "[reads]  "
-                if step.kind == "manual":
-                    mark = "[person] "
-                when = f" (when {step.when})" if step.when else ""
-                if step.unless_names:
-                    when += f" (unless {' or '.join(step.unless_names)})"
-                confirm = " (asks for confirmation)" if step.confirm else ""
-                described = executor_for(step.kind).describe(step, values)
-                lines = described.splitlines() or [""]
-                out.append(f"{indent}{mark} {step.id}{when}{confirm}: {lines[0]}")
-                out.extend(f"{indent}          {line}" for line in lines[1:])
-    return out

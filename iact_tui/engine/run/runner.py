@@ -1,8 +1,9 @@
 """The runner: walks a checklist, runs the automatic steps, asks a person for the rest.
 
 The runner decides the flow (order, retries, failure policy, rollback, resume); the front end
-only answers its questions through the ``Operator`` protocol and shows the events it emits.
-Every state change is recorded (durable) before it is emitted.
+only answers its questions through the ``Operator`` protocol (run/operator.py) and shows the
+events it emits. Every state change goes through ``_change``: recorded (durable) first, then
+announced with what a front end shows.
 """
 
 from __future__ import annotations
@@ -16,24 +17,19 @@ import sys
 import time
 import traceback
 from collections.abc import Awaitable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
-from iact_tui import __version__
 from iact_tui.engine import events as ev
 from iact_tui.engine.checklist import template
-from iact_tui.engine.checklist.model import Alternative, Checklist, Phase
-from iact_tui.engine.executors import executor_for
-from iact_tui.engine.executors.base import (
-    LogWriter,
-    MaskedOutput,
-    Outcome,
-    OutputCollector,
-    compile_expectations,
-)
 from iact_tui.engine.checklist.load import LoadedChecklist
+from iact_tui.engine.checklist.model import Phase
+from iact_tui.engine.checklist.values import Values
+from iact_tui.engine.errors import IactError
+from iact_tui.engine.events import QuestionKind
+from iact_tui.engine.executors import executor_for
+from iact_tui.engine.executors.base import Executor, LogWriter, MaskedOutput, Outcome
 from iact_tui.engine.executors.processes import (
     DEFAULT_WAIT,
     POLL,
@@ -44,7 +40,7 @@ from iact_tui.engine.executors.processes import (
     remote_alive,
     remote_stop,
 )
-from iact_tui.engine.record.state import DONE_STATES, FINAL_RUN_STATES
+from iact_tui.engine.record.state import RunState
 from iact_tui.engine.record.store import RunStore
 from iact_tui.engine.record.ticks import (
     Tick,
@@ -57,74 +53,15 @@ from iact_tui.engine.record.ticks import (
     record_tick,
     reject_request,
 )
-from iact_tui.engine.checklist.values import Values
+from iact_tui.engine.run.operator import Decision, Failure, Operator, Pause, RunOptions
+from iact_tui.engine.run.rollout import PhaseBatch, hooks_for, rolling_phase
+from iact_tui.engine.run.services import ExecutorContext, Services
+from iact_tui.engine.status import DONE_STATES, FINAL_RUN_STATES, RunStatus, StepStatus
 
 T = TypeVar("T")
 
 INBOX_POLL = 0.2  # seconds between looks at the inbox of a live run
 MAX_REFUSALS = 20  # refused ticks in a row before a manual step pauses the run
-
-
-# -- what the front end answers ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Failure:
-    step_id: str
-    message: str
-    output_tail: list[str]
-    hints: list[tuple[str, str]]  # (title, advice)
-    can_rollback: bool
-    suggest_rollback: bool
-
-
-@dataclass(frozen=True)
-class Decision:
-    action: str  # retry | skip | rollback | abort | stop | rerun | done | wait
-    by: str = ""
-    reason: str = ""
-    note: str = ""
-
-
-class Operator(Protocol):
-    """A front end's answers to the runner's questions. ``None`` means "nobody can answer now":
-    the run pauses so that `iact-tui tick` + `resume` can continue it."""
-
-    name: str
-
-    async def choose(self, phase: Phase, defaults: list[str]) -> list[str] | None: ...
-
-    async def confirm(self, step: Any, command: str) -> bool | None: ...
-
-    async def manual(self, step: Any, instructions: str) -> Tick | None: ...
-
-    async def failure(self, step: Any, failure: Failure) -> Decision | None: ...
-
-    async def interrupted(self, step: Any, running: str = "") -> Decision | None:
-        """A step was running when the run stopped. ``running`` names its process when that still
-        runs: then the answer is ``wait`` or ``stop`` (None: later)."""
-        ...
-
-    async def pace(self, step: Any) -> None: ...
-
-
-@dataclass
-class RunOptions:
-    mode: str = "headless"  # headless | tui | demo
-    choices: dict[str, list[str]] = field(default_factory=dict)  # --choose PHASE=ALT[,ALT]
-    rerun: set[str] = field(default_factory=set)  # resume --rerun STEP
-    rollback: bool = False  # resume --rollback
-    rollback_reason: str = ""  # resume --rollback --reason TEXT
-    on_failure: str | None = None  # --on-failure given now (recorded; remembered for later resumes)
-    ssh_config: list[str] | None = None  # None: ~/.ssh/config
-    known_hosts: str | None = None
-    client_keys: list[str] | None = None
-    wait_running: set[str] = field(default_factory=set)  # resume --wait-running STEP
-    stop_running: set[str] = field(default_factory=set)  # resume --stop-running STEP
-
-
-class Pause(Exception):
-    """The run waits for a person who is not here."""
 
 
 class _StopRun(Exception):
@@ -139,104 +76,6 @@ class _StartRollback(Exception):
     def __init__(self, reason: str, by: str, step: str = "") -> None:
         super().__init__(reason)
         self.reason, self.by, self.step = reason, by, step
-
-
-# -- shared connections -----------------------------------------------------------------------
-
-
-class Services:
-    """Connections shared by the steps of a run: one SSH connection per host, one HTTP client."""
-
-    def __init__(self, checklist: Checklist, values: Values, runner: Runner, options: RunOptions) -> None:
-        self._checklist = checklist
-        self._values = values
-        self._runner = runner
-        self._options = options
-        self._ssh: Any = None
-        self._http: Any = None
-
-    @property
-    def ssh(self) -> Any:
-        if self._ssh is None:
-            from iact_tui.engine.executors.ssh_pool import SshPool
-
-            kwargs: dict[str, Any] = {}
-            if self._options.ssh_config is not None:
-                kwargs["ssh_config"] = self._options.ssh_config
-            if self._options.known_hosts is not None:
-                kwargs["known_hosts"] = self._options.known_hosts
-            if self._options.client_keys is not None:
-                kwargs["client_keys"] = self._options.client_keys
-            self._ssh = SshPool(self._checklist.hosts, self._values, self._runner.host_connected, **kwargs)
-        return self._ssh
-
-    @property
-    def http(self) -> Any:
-        if self._http is None:
-            import httpx
-
-            self._http = httpx.AsyncClient(
-                headers={"User-Agent": f"iact-tui/{__version__}"}, timeout=httpx.Timeout(30.0)
-            )
-        return self._http
-
-    def http_client(self, verify: bool) -> Any:
-        if verify:
-            return self.http
-        import httpx
-
-        return httpx.AsyncClient(verify=False, timeout=httpx.Timeout(30.0))
-
-    async def aclose(self) -> None:
-        if self._ssh is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._ssh.close(), 10)
-        if self._http is not None:
-            with contextlib.suppress(Exception):
-                await self._http.aclose()
-
-
-class _Context:
-    """What an executor gets (see executors/base.py StepContext)."""
-
-    def __init__(self, runner: Runner, step: Any, attempt: int, log: LogWriter) -> None:
-        self.runner = runner
-        self.step = step
-        self.attempt = attempt
-        self.values = runner.values
-        self.log = log
-        self.emit = runner.emit
-        self.services = runner.services
-        self.captured: dict[str, str] = {}
-        self.collectors: list[OutputCollector] = []
-
-    def output(self, prefix: str = "") -> OutputCollector:
-        collector = OutputCollector(
-            self.step.id, self.log, self.emit, self.values, compile_expectations(self.step), self.capture, prefix
-        )
-        self.collectors.append(collector)
-        return collector
-
-    @property
-    def lines(self) -> int | None:
-        return sum(c.lines for c in self.collectors) if self.collectors else None
-
-    def capture(self, name: str, value: str) -> None:
-        # a capture that contains a secret's value is kept as a secret: never written down (a
-        # masked copy would come back wrong on resume; its idempotent producer re-captures it)
-        contains_secret = bool(self.values.redactor) and self.values.redactor(value) != value
-        self.values.set(name, value, secret=contains_secret or None)
-        self.captured[name] = value
-
-    def process_started(self, pid: int, *, host: str = "", start: str = "", boot_id: str = "",
-                        sudo: bool = False) -> None:
-        """The step's command started as process group ``pid`` (locally, or on ``host``):
-        durable before the command goes past its start gate, so a resume can find it."""
-        self.runner.record("step_process", step=self.step.id, attempt=self.attempt, host=host or None,
-                           pid=pid, start=start or None, boot_id=boot_id or None, sudo=sudo or None)
-
-    async def wait_for_person(self, question: str) -> Any:  # pragma: no cover - manual kinds use the runner
-        raise NotImplementedError
 
 
 # -- the runner -------------------------------------------------------------------------------
@@ -260,7 +99,7 @@ class Runner:
         self._emit = emit
         self.options = options or RunOptions()
         store.redact = self._masked_fields
-        self.services = Services(self.checklist, values, self, self.options)
+        self.services = Services(self.checklist, values, self.host_connected, self.options)
         self._external: dict[str, asyncio.Event] = {}
         self._current: asyncio.Task[Outcome] | None = None
         self._cancel_requested = False
@@ -269,15 +108,19 @@ class Runner:
         self._request: tuple[str, str, str] | None = None  # (rollback|abort, reason, by)
         self._request_event = asyncio.Event()
         self._rejected: set[str] = set()  # inbox files that could not be moved aside
+        self.phase_batch: PhaseBatch | None = None  # the batch of a rolling phase now running
         # captured values of earlier attempts (non-secret) come back on resume
         for name, value in self.state.captures.items():
-            values.values.setdefault(name, str(value))
+            if name in self.checklist.vars:  # a variable of the capture's name is only its fallback
+                values.values[name] = str(value)
+            else:
+                values.values.setdefault(name, str(value))
         values.values["run_id"] = store.state.run_id
         values.values["run_folder"] = str(store.folder)
         values.values["rollback_reason"] = self.state.rollback_reason
 
     @property
-    def state(self) -> Any:
+    def state(self) -> RunState:
         return self.store.state
 
     @property
@@ -295,7 +138,42 @@ class Runner:
             sys.stderr.write(redactor(traceback.format_exc()))
 
     def record(self, type_: str, **fields: Any) -> dict[str, Any]:
+        """A record that no front end is told about (a decision, a confirmation, a process)."""
         return self.store.append(type_, **fields)  # masked by the store (see _masked_fields)
+
+    def _change(self, type_: str, /, *, detail: str | None = None, anonymous: bool = False,
+                **fields: Any) -> dict[str, Any]:
+        """A state change: recorded (durable) first, then announced with the event built from the
+        record. ``detail`` replaces the record's note or reason as the event's words; an
+        ``anonymous`` event does not name who made the change."""
+        rec = self.record(type_, **fields)
+        self._announce(rec, detail, anonymous=anonymous)
+        return rec
+
+    def _announce(self, rec: dict[str, Any], detail: str | None = None, *, anonymous: bool = False) -> None:
+        """The event of a record just made (here, or by the ticks' module), with what the front
+        ends show: the step and the run as they are after it."""
+        kind = rec["type"]
+        run = ev.RunProgress.of(self.state)
+        event: ev.Event
+        if kind == "host_connected":
+            event = ev.HostConnected(rec["host"], f"{rec.get('address')}:{rec.get('port')}", rec.get("fingerprint", ""))
+        elif kind == "run_paused":
+            event = ev.RunPaused(rec.get("reason", ""), run)
+        elif kind == "run_finished":
+            event = ev.RunFinished(rec["status"], dict(rec.get("counts", {})), run)
+        else:
+            sid = rec["step"]
+            view = ev.StepView.of(self.state.steps[sid])
+            if kind == "step_started":
+                event = ev.StepStarted(sid, rec["attempt"], rec.get("command", ""), view, run)
+            elif kind == "step_finished":
+                event = ev.StepFinished(sid, rec["status"], rec["attempt"], rec.get("message") or "",
+                                        rec["duration"], bool(rec.get("will_retry")), view, run)
+            else:
+                words = detail if detail is not None else rec.get("note") or rec.get("reason") or ""
+                event = ev.StepChanged(sid, view.status, words, "" if anonymous else rec.get("by", ""), view, run)
+        self.emit(event)
 
     def _masked_fields(self, fields: dict[str, Any]) -> dict[str, Any]:
         """What the store writes for a record, secrets masked by value (every record of the run,
@@ -309,7 +187,7 @@ class Runner:
         known = self.state.hosts.get(info.host)
         if known and known.get("fingerprint") == info.fingerprint:
             return
-        self.record(
+        self._change(
             "host_connected",
             host=info.host,
             address=info.address,
@@ -318,7 +196,6 @@ class Runner:
             fingerprint=info.fingerprint,
             key_type=info.key_type,
         )
-        self.emit(ev.HostConnected(info.host, f"{info.address}:{info.port}", info.fingerprint))
 
     # -- public controls (used by front ends) ---------------------------------------------------
 
@@ -353,8 +230,7 @@ class Runner:
             raise _Abort()
 
     def add_note(self, step_id: str, note: str, by: str) -> None:
-        self.record("note_added", step=step_id, note=self.values.redactor(note), by=by)
-        self.emit(ev.StepChanged(step_id, self.state.steps[step_id].status, "note added", by))
+        self._change("note_added", detail="note added", step=step_id, note=self.values.redactor(note), by=by)
 
     # -- the run --------------------------------------------------------------------------------
 
@@ -370,14 +246,11 @@ class Runner:
             status = await self._drive()
             return status
         except Pause as p:
-            reason = str(p)
-            self.record("run_paused", reason=reason)
-            self.emit(ev.RunPaused(reason))
-            return "paused"
+            self._change("run_paused", reason=str(p))
+            return RunStatus.PAUSED
         except asyncio.CancelledError:
             self._interrupt_running("the run was interrupted (Ctrl-C or quit) while this step ran")
-            self.record("run_paused", reason="interrupted")
-            self.emit(ev.RunPaused("interrupted"))
+            self._change("run_paused", reason="interrupted")
             raise
         finally:
             inbox_task.cancel()
@@ -388,20 +261,19 @@ class Runner:
 
     def _mark_interrupted(self) -> None:
         for rec in list(self.state.steps.values()):
-            if rec.status == "running":
-                self.record(
+            if rec.status == StepStatus.RUNNING:
+                self._change(
                     "step_interrupted",
+                    detail="was running when the run stopped",
                     step=rec.id,
                     attempt=rec.attempts,
                     reason="the run stopped while this step was running; it may or may not have completed",
                 )
-                self.emit(ev.StepChanged(rec.id, "interrupted", "was running when the run stopped"))
 
     def _interrupt_running(self, reason: str) -> None:
         for rec in list(self.state.steps.values()):
-            if rec.status == "running":
-                self.record("step_interrupted", step=rec.id, attempt=rec.attempts, reason=reason)
-                self.emit(ev.StepChanged(rec.id, "interrupted", reason))
+            if rec.status == StepStatus.RUNNING:
+                self._change("step_interrupted", step=rec.id, attempt=rec.attempts, reason=reason)
 
     async def _drive(self) -> str:
         if self.state.status in FINAL_RUN_STATES:
@@ -417,35 +289,33 @@ class Runner:
                 for phase in self.checklist.phases:
                     if phase.rollback:
                         self._not_applicable_phase(phase, "no rollback was needed")
-                return self._finish("succeeded" if not self._failed_steps() else "failed")
+                return self._finish(RunStatus.SUCCEEDED if not self._failed_steps() else RunStatus.FAILED)
         except _StartRollback as r:
             if not self._changed_steps():
                 return self._nothing_to_roll_back(r.reason, r.by, r.step)
             self._start_rollback(r.reason, r.by, r.step)
         except _Abort:
-            return self._finish("aborted")
+            return self._finish(RunStatus.ABORTED)
         except _StopRun:
-            return self._finish("failed")
+            return self._finish(RunStatus.FAILED)
         # the rollback
         try:
             for phase in self.checklist.phases:
                 if phase.rollback:
                     await self._phase(phase, in_rollback=True)
         except _Abort:
-            return self._finish("aborted")
+            return self._finish(RunStatus.ABORTED)
         except _StopRun:
-            return self._finish("failed")
+            return self._finish(RunStatus.FAILED)
         except _StartRollback:  # cannot happen inside the rollback (not offered)
-            return self._finish("failed")
-        return self._finish("rolled_back")
+            return self._finish(RunStatus.FAILED)
+        return self._finish(RunStatus.ROLLED_BACK)
 
     def _failed_steps(self) -> list[str]:
-        return [s.id for s in self.state.steps.values() if s.status == "failed" and s.decision != "continue"]
+        return [s.id for s in self.state.steps.values() if s.status == StepStatus.FAILED and s.decision != "continue"]
 
-    def _finish(self, status: str) -> str:
-        counts = self.state.counts()
-        self.record("run_finished", status=status, counts=counts)
-        self.emit(ev.RunFinished(status, counts))
+    def _finish(self, status: RunStatus) -> str:
+        self._change("run_finished", status=status, counts=self.state.counts())
         return status
 
     def _changed_steps(self) -> list[str]:
@@ -457,7 +327,7 @@ class Runner:
             rec = self.state.steps.get(step.id)
             if phase.rollback or rec is None or not step.changes:
                 continue
-            if rec.attempts > 0 or rec.status in ("passed", "running", "interrupted"):
+            if rec.attempts > 0 or rec.status in (StepStatus.PASSED, StepStatus.RUNNING, StepStatus.INTERRUPTED):
                 out.append(step.id)
         return out
 
@@ -467,7 +337,7 @@ class Runner:
         why = "no step that changes the target has run yet, so there is nothing to roll back"
         self.record("rollback_not_needed", reason=reason, by=by, step=step or None, why=why)
         self.emit(ev.Notice(f"nothing to roll back: {why} (asked: {reason}); the run ends failed", "warning"))
-        return self._finish("failed")
+        return self._finish(RunStatus.FAILED)
 
     def _start_rollback(self, reason: str, by: str, step: str) -> None:
         self.record("rollback_started", reason=reason, by=by, step=step or None)
@@ -480,9 +350,8 @@ class Runner:
     def _not_applicable_phase(self, phase: Phase, reason: str) -> None:
         for _, step in phase.all_steps():
             rec = self.state.steps.get(step.id)
-            if rec is not None and rec.status in ("pending", "waiting"):
-                self.record("step_not_applicable", step=step.id, reason=reason)
-                self.emit(ev.StepChanged(step.id, "not_applicable", reason))
+            if rec is not None and rec.status in (StepStatus.PENDING, StepStatus.WAITING):
+                self._change("step_not_applicable", step=step.id, reason=reason)
 
     # -- phases ---------------------------------------------------------------------------------
 
@@ -494,8 +363,11 @@ class Runner:
             steps = [s for alt in phase.alternatives if alt.id in chosen for s in alt.steps]
         else:
             steps = list(phase.steps)
-        for step in steps:
-            await self._step(step, in_rollback)
+        if phase.serial is not None and phase.batch == "phase":
+            await rolling_phase(self, phase, steps, in_rollback)  # batch after batch (run/rollout.py)
+        else:
+            for step in steps:
+                await self._step(step, in_rollback)
         self.store.checkpoint()  # report.toml shows the finished phase (the journal is kept)
 
     async def _choose(self, phase: Phase) -> list[str]:
@@ -506,7 +378,7 @@ class Runner:
         preset = self.options.choices.get(phase.id) or self.state.presets.get(phase.id)
         how = "--choose"
         if preset is None:
-            self.emit(ev.Waiting("choice", phase_id=phase.id, detail=", ".join(ids)))
+            self.emit(ev.Waiting(QuestionKind.CHOICE, phase_id=phase.id, detail=", ".join(ids)))
             preset = await self.operator.choose(phase, phase.defaults)
             how = "operator"
             if preset is None:
@@ -521,9 +393,9 @@ class Runner:
         for alt in phase.alternatives:
             if alt.id not in chosen:
                 for step in alt.steps:
-                    if self.state.steps.get(step.id) and self.state.steps[step.id].status == "pending":
-                        self.record("step_not_applicable", step=step.id, reason=f"alternative '{alt.id}' was not chosen")
-                        self.emit(ev.StepChanged(step.id, "not_applicable", f"alternative '{alt.id}' not chosen"))
+                    if self.state.steps.get(step.id) and self.state.steps[step.id].status == StepStatus.PENDING:
+                        self._change("step_not_applicable", detail=f"alternative '{alt.id}' not chosen",
+                                     step=step.id, reason=f"alternative '{alt.id}' was not chosen")
         self.emit(ev.Notice(f"{phase.id}: chose {', '.join(chosen)}"))
         return chosen
 
@@ -531,16 +403,15 @@ class Runner:
 
     async def _step(self, step: Any, in_rollback: bool) -> None:
         rec = self.state.steps[step.id]
-        if rec.status in DONE_STATES or (rec.status == "failed" and rec.decision == "continue"):
+        if rec.status in DONE_STATES or (rec.status == StepStatus.FAILED and rec.decision == "continue"):
             return
-        if rec.status == "interrupted":
+        if rec.status == StepStatus.INTERRUPTED:
             await self._resolve_interrupted(step)
             if self.state.steps[step.id].status in DONE_STATES:
                 return
         reason = step.not_applicable_reason(self.values.values)  # `when` and `unless`
         if reason:
-            self.record("step_not_applicable", step=step.id, reason=reason)
-            self.emit(ev.StepChanged(step.id, "not_applicable", reason))
+            self._change("step_not_applicable", step=step.id, reason=reason)
             return
         if step.id in self.state.ahead:  # ticked ahead (`tick --ahead`): the answer given then
             self._apply_ahead(step.id)
@@ -551,19 +422,18 @@ class Runner:
             # the run never got as far as capturing what this step would undo (e.g. the backup file)
             names = ", ".join(f"{{{n}}}" for n in missing)
             why = f"nothing to undo: it needs {names}, which this run never captured"
-            self.record("step_skipped", step=step.id, reason=why, by="iact-tui")
-            self.emit(ev.StepChanged(step.id, "skipped", why, "iact-tui"))
+            self._change("step_skipped", step=step.id, reason=why, by="iact-tui")
             return
         self._check_request(step.id)
         await self.operator.pace(step)
         self._check_request(step.id)
-        if step.kind == "manual" or (step.kind == "notify" and not self._webhook(step)):
+        if executor_for(step.kind).needs_person(step, self.values):
             await self._manual(step, in_rollback)
             return
         await self._recover_secret_captures(step)
         if step.confirm and step.id not in self.state.confirmed:
             command = self._describe(step)
-            self.emit(ev.Waiting("confirm", step.id, detail=command))
+            self.emit(ev.Waiting(QuestionKind.CONFIRM, step.id, detail=command))
             answer = await self._ask(step.id, self.operator.confirm(step, command))
             if answer is None:
                 raise Pause(f"step '{step.id}' needs a confirmation before it runs (--yes on a terminal-less run)")
@@ -581,7 +451,7 @@ class Runner:
                 return
             failure = self._failure(step, outcome.message, list(self.state.steps[step.id].output_tail),
                                     hints, in_rollback)
-            self.emit(ev.Waiting("failure", step.id, detail=outcome.message))
+            self.emit(ev.Waiting(QuestionKind.FAILURE, step.id, detail=outcome.message))
             decision = await self._ask(step.id, self.operator.failure(step, failure))
             if decision is _EXTERNAL:
                 if self.state.steps[step.id].status in DONE_STATES:
@@ -632,8 +502,7 @@ class Runner:
         if d.action == "skip":
             if not reason.strip():
                 raise _StopRun()
-            self.record("step_skipped", step=step.id, reason=reason, by=by)
-            self.emit(ev.StepChanged(step.id, "skipped", reason, by))
+            self._change("step_skipped", step=step.id, reason=reason, by=by)
             raise _Skipped()
         if d.action == "rollback":
             raise _StartRollback(reason or f"step '{step.id}' failed: {failure.message}", by, step.id)
@@ -650,7 +519,7 @@ class Runner:
             why = "--rerun" if step.id in self.options.rerun else "idempotent = true"
             decision = Decision("rerun", self.operator.name, why)
         else:
-            self.emit(ev.Waiting("interrupted", step.id, detail=self.state.steps[step.id].message))
+            self.emit(ev.Waiting(QuestionKind.INTERRUPTED, step.id, detail=self.state.steps[step.id].message))
             decision = await self._ask(step.id, self.operator.interrupted(step))
             if decision is _EXTERNAL:
                 return
@@ -660,8 +529,9 @@ class Runner:
                     f" or re-run it with `iact-tui resume {self.run_id} --rerun {step.id}`"
                 )
         if decision.action == "rerun":
-            self.record("step_reset", step=step.id, reason=f"re-run after interruption ({decision.reason or 'operator'})", by=decision.by or self.operator.name)
-            self.emit(ev.StepChanged(step.id, "pending", "will re-run"))
+            self._change("step_reset", detail="will re-run", anonymous=True, step=step.id,
+                         reason=f"re-run after interruption ({decision.reason or 'operator'})",
+                         by=decision.by or self.operator.name)
         elif decision.action == "done":
             tick = Tick(step.id, "pass", decision.by or self.operator.name, note=decision.note or "confirmed done after interruption")
             self._record_tick(tick)
@@ -686,10 +556,10 @@ class Runner:
             elif step.id in self.options.wait_running:
                 decision = Decision("wait", self.operator.name, "--wait-running")
             else:
-                self.emit(ev.Waiting("interrupted", step.id, detail=f"still running: {what}"))
+                self.emit(ev.Waiting(QuestionKind.INTERRUPTED, step.id, detail=f"still running: {what}"))
                 decision = await self._ask(step.id, self.operator.interrupted(step, running=what))
                 if decision is _EXTERNAL:
-                    if self.state.steps[step.id].status != "interrupted":
+                    if self.state.steps[step.id].status != StepStatus.INTERRUPTED:
                         return False
                     continue
             if decision is not None and decision.action == "abort":
@@ -710,10 +580,10 @@ class Runner:
                 if not gone:
                     how = "be stopped" if decision.action == "stop" else "end in time"
                     raise Pause(f"step '{step.id}' is still running: {ref.describe()} did not {how}")
-                self.record("step_process_ended", step=step.id, pid=ref.pid, host=ref.host or None,
-                            how="stopped" if decision.action == "stop" else "waited",
-                            by=decision.by or self.operator.name)
-                self.emit(ev.StepChanged(step.id, "interrupted", f"{ref.describe()} has ended"))
+                self._change("step_process_ended", detail=f"{ref.describe()} has ended", anonymous=True,
+                             step=step.id, pid=ref.pid, host=ref.host or None,
+                             how="stopped" if decision.action == "stop" else "waited",
+                             by=decision.by or self.operator.name)
         raise Pause(f"step '{step.id}' is still running")
 
     async def _process_alive(self, step: Any, ref: ProcessRef) -> bool:
@@ -751,8 +621,7 @@ class Runner:
         if rec["type"] == "step_ticked_ahead":
             self.emit(ev.Notice(f"{tick.step}: {tick.action} ticked ahead by {tick.by}; used when the run gets there"))
             return rec
-        status = self.state.steps[tick.step].status
-        self.emit(ev.StepChanged(tick.step, status, rec.get("note", "") or rec.get("reason", ""), tick.by))
+        self._announce(rec)  # recorded by the ticks' module (the same for `iact-tui tick`)
         return rec
 
     def _apply_ahead(self, step_id: str) -> None:
@@ -764,8 +633,7 @@ class Runner:
             return
         detail = f"ticked ahead at {rec.get('ahead_at', '')}"
         why = rec.get("note") or rec.get("reason")
-        self.emit(ev.StepChanged(step_id, self.state.steps[step_id].status,
-                                 f"{detail}: {why}" if why else detail, rec.get("by", "")))
+        self._announce(rec, f"{detail}: {why}" if why else detail)
 
     async def _manual(self, step: Any, in_rollback: bool) -> None:
         refusals = 0
@@ -774,10 +642,10 @@ class Runner:
             rec = self.state.steps[step.id]
             if rec.status in DONE_STATES:
                 return
-            if rec.status == "failed":
+            if rec.status == StepStatus.FAILED:
                 failure = self._failure(step, rec.message or "ticked as failed", [],
                                         self._hints(step, rec.message), in_rollback)
-                self.emit(ev.Waiting("failure", step.id, detail=failure.message))
+                self.emit(ev.Waiting(QuestionKind.FAILURE, step.id, detail=failure.message))
                 decision = await self._ask(step.id, self.operator.failure(step, failure))
                 if decision is _EXTERNAL:
                     continue
@@ -807,10 +675,10 @@ class Runner:
                 except _Skipped:
                     return
                 continue
-            if rec.status != "waiting":
+            if rec.status != StepStatus.WAITING:
                 self.record("step_waiting", step=step.id, role=getattr(step, "role", None))
             instructions = self._instructions(step)
-            self.emit(ev.Waiting("manual", step.id, detail=instructions))
+            self.emit(ev.Waiting(QuestionKind.MANUAL, step.id, detail=instructions))
             tick = await self._ask(step.id, self.operator.manual(step, instructions))
             if tick is _EXTERNAL:
                 continue
@@ -840,14 +708,6 @@ class Runner:
         except Exception:
             return text
 
-    def _webhook(self, step: Any) -> str:
-        if not step.webhook:
-            return ""
-        try:
-            return self.values.text(step.webhook).strip()
-        except template.MissingValue:
-            return ""
-
     async def _recover_secret_captures(self, step: Any) -> None:
         """A secret capture (a login token) is never written down; after a resume, re-run the
         idempotent step that captures it, or fail with a sentence that says what to do."""
@@ -876,12 +736,16 @@ class Runner:
             attempt = self.state.steps[step.id].attempts + 1
             self.values.values["elapsed_minutes"] = str(int((time.monotonic() - self._t0) // 60))
             command = self._describe(step)
-            self.record("step_started", step=step.id, attempt=attempt, command=command)
-            self.emit(ev.StepStarted(step.id, attempt, command))
+            self._change("step_started", step=step.id, attempt=attempt, command=command)
             log = LogWriter(self.store.log_path(step.id), self.values.redactor)  # masks every write
             stamp = datetime.now(UTC).isoformat(timespec="seconds")
             log.line(f"--- {step.id} attempt {attempt} at {stamp}: {command}")
-            ctx = _Context(self, step, attempt, log)
+            hosts = hooks_for(step, attempt, state=self.state, checklist=self.checklist,
+                              logs=self.store.log_path(step.id).parent, record=self.record, emit=self.emit,
+                              redact=self.values.redactor, checklist_dir=self.loaded.path.resolve().parent,
+                              batch=self.phase_batch, record_soon=self.store.append_soon)
+            ctx = ExecutorContext(step, attempt, log, values=self.values, emit=self.emit,
+                                  services=self.services, record=self.record, hosts=hosts)
             t0 = time.monotonic()
             outcome = await self._execute(executor, ctx)
             duration = round(time.monotonic() - t0, 3)
@@ -892,11 +756,11 @@ class Runner:
             public = {k: v for k, v in ctx.captured.items() if not self.values.is_secret(k)}
             secret = sorted(k for k in ctx.captured if self.values.is_secret(k))
             will_retry = not outcome.ok and i < step.retries
-            self.record(
+            self._change(
                 "step_finished",
                 step=step.id,
                 attempt=attempt,
-                status="passed" if outcome.ok else "failed",
+                status=StepStatus.PASSED if outcome.ok else StepStatus.FAILED,
                 exit_status=outcome.exit_status,
                 duration=duration,
                 message=self.values.redactor(outcome.message) or None,
@@ -912,7 +776,6 @@ class Runner:
                 hints=[t for t, _ in hints] or None,
                 will_retry=will_retry or None,
             )
-            self.emit(ev.StepFinished(step.id, "passed" if outcome.ok else "failed", attempt, outcome.message, duration, will_retry))
             if outcome.warning:
                 self.emit(ev.Notice(f"{step.id}: {outcome.warning}", "warning"))
             for title, advice in hints:
@@ -924,7 +787,7 @@ class Runner:
                 await asyncio.sleep(step.retry_delay)
         return outcome, hints
 
-    async def _execute(self, executor: Any, ctx: _Context) -> Outcome:
+    async def _execute(self, executor: Executor, ctx: ExecutorContext) -> Outcome:
         self._cancel_requested = False
         self._current = asyncio.create_task(executor.execute(ctx))
         try:
@@ -945,7 +808,7 @@ class Runner:
             self._current = None
             self._cancel_requested = False
 
-    def _log_tail(self, ctx: _Context) -> list[str]:
+    def _log_tail(self, ctx: ExecutorContext) -> list[str]:
         if len(ctx.collectors) == 1:
             return list(ctx.collectors[0].tail)
         return _file_tail(ctx.log.path)
@@ -1041,21 +904,34 @@ _EXTERNAL = object()
 
 
 _KEPT_FIELDS = frozenset({"step", "phase", "alternatives", "plan", "run_id", "status", "decision", "attempt"})
-_KEPT_EVENT_FIELDS = frozenset({"step_id", "phase_id", "status", "question", "level", "attempt", "run_id"})
+_KEPT_EVENT_FIELDS = frozenset({
+    "step_id", "phase_id", "status", "question", "level", "attempt", "run_id",  # events
+    "id", "phase", "kind", "alternative",  # StepView
+})
+
+T_Masked = TypeVar("T_Masked")
 
 
-def _masked_event(event: ev.Event, redactor: Any) -> ev.Event:
-    """The event with every text in it masked (ids and states kept)."""
+def _masked_event(event: T_Masked, redactor: Any) -> T_Masked:
+    """The event with every text in it masked, the step and run views in it too (ids and states
+    kept)."""
     changes = {}
-    for f in dataclasses.fields(event):
+    for f in dataclasses.fields(event):  # type: ignore[arg-type]
         if f.name in _KEPT_EVENT_FIELDS:
             continue
         value = getattr(event, f.name)
-        if isinstance(value, (str, dict, list, tuple)):
+        masked: Any
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            masked = _masked_event(value, redactor)
+        elif isinstance(value, tuple) and value and all(dataclasses.is_dataclass(v) for v in value):
+            masked = tuple(_masked_event(v, redactor) for v in value)
+        elif isinstance(value, (str, dict, list, tuple)):
             masked = redactor.value(value)
-            if masked != value:
-                changes[f.name] = masked
-    return dataclasses.replace(event, **changes) if changes else event
+        else:
+            continue
+        if masked != value:
+            changes[f.name] = masked
+    return dataclasses.replace(event, **changes) if changes else event  # type: ignore[type-var]
 
 
 def _outer_cancelling() -> bool:
@@ -1069,9 +945,11 @@ def _close(awaitable: Any) -> None:
 
 
 def _is_plain_error(exc: BaseException) -> bool:
-    """Errors whose message is already a sentence for a person (connection problems, etc.)."""
-    names = {c.__name__ for c in type(exc).__mro__}
-    return bool(names & {"SshError", "StepError", "OSError", "HTTPError", "TimeoutError", "UnsafeSubstitution"})
+    """Errors whose message is already a sentence for a person: the engine's own, and the
+    system's and the network's (a connection refused, a timeout); anything else is a bug."""
+    import httpx
+
+    return isinstance(exc, (IactError, OSError, TimeoutError, httpx.HTTPError))
 
 
 def _step_names(step: Any) -> list[str]:
@@ -1089,95 +967,3 @@ def _file_tail(path: Path, n: int = 20) -> list[str]:
     except OSError:
         return []
     return [line for line in lines if not line.startswith("--- ")][-n:]
-
-
-# -- starting and resuming --------------------------------------------------------------------
-
-
-def plan_of(checklist: Checklist) -> list[dict[str, Any]]:
-    out = []
-    for phase, alt, step in checklist.iter_steps():
-        item: dict[str, Any] = {"id": step.id, "phase": phase.id, "kind": step.kind, "title": step.display_title}
-        if alt is not None:
-            item["alternative"] = alt.id
-        if phase.rollback:
-            item["rollback"] = True
-        out.append(item)
-    return out
-
-
-def create_run(
-    loaded: LoadedChecklist,
-    runs_dir: Path,
-    values: Values,
-    operator_name: str,
-    mode: str,
-    run_id: str | None = None,
-    presets: dict[str, list[str]] | None = None,
-    on_failure: str | None = None,
-) -> RunStore:
-    import socket
-
-    from iact_tui.engine.record.store import new_run_id
-
-    c = loaded.checklist
-    run_id = run_id or new_run_id(c.checklist.id)
-    created = {
-        "checklist_id": c.checklist.id,
-        "checklist_title": c.checklist.title,
-        "checklist_version": c.checklist.version,
-        "checklist_sha256": loaded.sha256,
-        "checklist_path": str(loaded.path.resolve()) if loaded.path.exists() else str(loaded.path),
-        "operator": operator_name,
-        "machine": socket.gethostname(),
-        "mode": mode,
-        "iact_tui_version": __version__,
-        "variables": values.public(),
-        "secret_variables": sorted(n for n in c.secret_names()) or None,
-        "plan": plan_of(c),
-        "presets": presets or None,
-        "on_failure": on_failure or None,
-    }
-    return RunStore.create(runs_dir, run_id, loaded.text, created)
-
-
-def checklist_changes(old: Checklist, new: Checklist) -> list[str]:
-    """Per-step differences between the pinned checklist and the current file, in words."""
-    changes: list[str] = []
-    old_steps = {s.id: s for _, _, s in old.iter_steps()}
-    new_steps = {s.id: s for _, _, s in new.iter_steps()}
-    for sid in old_steps:
-        if sid not in new_steps:
-            changes.append(f"step '{sid}' was removed")
-    for sid, step in new_steps.items():
-        if sid not in old_steps:
-            changes.append(f"step '{sid}' was added")
-            continue
-        a = old_steps[sid].model_dump(by_alias=True, exclude_defaults=True)
-        b = step.model_dump(by_alias=True, exclude_defaults=True)
-        for key in sorted(set(a) | set(b)):
-            if a.get(key) != b.get(key):
-                changes.append(f"step '{sid}': {key} changed from {a.get(key)!r} to {b.get(key)!r}")
-    old_vars = old.model_dump(include={"vars", "hosts"})
-    new_vars = new.model_dump(include={"vars", "hosts"})
-    if old_vars != new_vars:
-        changes.append("variables or hosts changed")
-    old_order = [s for s in old_steps if s in new_steps]
-    new_order = [s for s in new_steps if s in old_steps]
-    if old_order != new_order:
-        changes.append("the order of the steps changed")
-    return changes
-
-
-__all__ = [
-    "Alternative",
-    "Decision",
-    "Failure",
-    "Operator",
-    "Pause",
-    "RunOptions",
-    "Runner",
-    "checklist_changes",
-    "create_run",
-    "plan_of",
-]

@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
-from iact_tui.tui.dialogs import button
+from iact_tui.tui.dialogs.base import Dialog, button, close_button
 
 
-class ChecklistChangedDialog(ModalScreen[str | None]):
+class ChecklistChangedDialog(Dialog[str | None]):
     """Dismisses with ``use-new``, ``keep-pinned``, or None (do not resume)."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel", id="changed-cancel", tooltip="Do not resume now")
-    ]
-
     def __init__(self, path: str, changes: list[str]) -> None:
-        super().__init__(classes="dialog")
+        super().__init__()
         self.path = path
         self.changes = changes
 
@@ -41,7 +33,7 @@ class ChecklistChangedDialog(ModalScreen[str | None]):
                 classes="dialog-body",
             )
             with Horizontal(classes="dialog-buttons"):
-                yield button("Cancel", id="cancel")
+                yield close_button("Cancel", id="cancel")
                 yield button(
                     "Keep pinned", id="keep-pinned", tooltip="The version the run started with"
                 )
@@ -59,7 +51,3 @@ class ChecklistChangedDialog(ModalScreen[str | None]):
     @on(Button.Pressed, "#keep-pinned")
     def _pinned(self) -> None:
         self.dismiss("keep-pinned")
-
-    @on(Button.Pressed, "#cancel")
-    def action_cancel(self) -> None:
-        self.dismiss(None)

@@ -2,27 +2,21 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Label, SelectionList
 from textual.widgets.selection_list import Selection
 
 from iact_tui.engine.checklist.model import Phase
-from iact_tui.tui.dialogs import button
+from iact_tui.tui.dialogs.base import Dialog, button, close_button
 
 
-class ChoiceDialog(ModalScreen[list[str] | None]):
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "later", "Later", id="choice-later", tooltip="Close; choose later with c")
-    ]
+class ChoiceDialog(Dialog[list[str] | None]):
+    """Dismisses with the ids of the alternatives chosen, or None (choose later with c)."""
 
     def __init__(self, phase: Phase, defaults: list[str], title: str = "") -> None:
-        super().__init__(classes="dialog")
+        super().__init__()
         self.phase = phase
         self.defaults = defaults
         self.phase_title = title or phase.title
@@ -43,7 +37,7 @@ class ChoiceDialog(ModalScreen[list[str] | None]):
             yield SelectionList[str](*options, id="choice-list")
             yield Label("", id="choice-error", classes="dialog-error", markup=False)
             with Horizontal(classes="dialog-buttons"):
-                yield button("Later", id="later")
+                yield close_button("Later", id="later")
                 yield button("Choose", id="choose", variant="primary")
 
     def on_mount(self) -> None:
@@ -70,7 +64,3 @@ class ChoiceDialog(ModalScreen[list[str] | None]):
             error.display = True
             return
         self.dismiss(chosen)
-
-    @on(Button.Pressed, "#later")
-    def action_later(self) -> None:
-        self.dismiss(None)

@@ -8,17 +8,19 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
-from iact_tui.tui.dialogs import button
+from iact_tui.tui.dialogs.base import Dialog, button, close_button
 
 
-class ConfirmDialog(ModalScreen[bool]):
+class ConfirmDialog(Dialog[bool]):
+    """Dismisses with True (yes) or False (no, escape)."""
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y", "answer(True)", "Yes", id="confirm-yes", tooltip="Confirm"),
-        Binding("n,escape", "answer(False)", "No", id="confirm-no", tooltip="Do not do it"),
+        Binding("n", "answer(False)", "No", id="confirm-no", tooltip="Do not do it"),
     ]
+    CLOSED = False
 
     def __init__(
         self,
@@ -30,7 +32,7 @@ class ConfirmDialog(ModalScreen[bool]):
         danger: bool = False,
         detail: str = "",
     ) -> None:
-        super().__init__(classes="dialog")
+        super().__init__()
         self.title_text = title
         self.body = body
         self.detail = detail
@@ -47,7 +49,7 @@ class ConfirmDialog(ModalScreen[bool]):
                 with VerticalScroll(classes="dialog-detail"):
                     yield Static(self.detail, markup=False, classes="dialog-command")
             with Horizontal(classes="dialog-buttons"):
-                yield button(self.no_label, id="no")
+                yield close_button(self.no_label, id="no")
                 yield button(
                     self.yes_label, id="yes", variant="error" if self.danger else "primary"
                 )
@@ -58,10 +60,6 @@ class ConfirmDialog(ModalScreen[bool]):
     @on(Button.Pressed, "#yes")
     def _yes(self) -> None:
         self.dismiss(True)
-
-    @on(Button.Pressed, "#no")
-    def _no(self) -> None:
-        self.dismiss(False)
 
     def action_answer(self, answer: bool) -> None:
         self.dismiss(answer)

@@ -3,31 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, SelectionList
 from textual.widgets.selection_list import Selection
 
-from iact_tui.tui.dialogs import button
+from iact_tui.tui.dialogs.base import Dialog, button, close_button
 from iact_tui.tui.exporting import FORMAT_CHOICES, ExportRequest
 
 
-class ExportDialog(ModalScreen[ExportRequest | None]):
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding(
-            "escape", "cancel", "Cancel", id="export-cancel", tooltip="Close without exporting"
-        ),
-    ]
+class ExportDialog(Dialog[ExportRequest | None]):
+    """Dismisses with what to export, or None."""
 
     def __init__(
         self, run_folder: Path, previous: ExportRequest | None = None, problem: str = ""
     ) -> None:
-        super().__init__(classes="dialog")
+        super().__init__()
         self.run_folder = run_folder
         self.previous = previous or ExportRequest(run_folder)
         self.problem = problem
@@ -67,7 +60,7 @@ class ExportDialog(ModalScreen[ExportRequest | None]):
             )
             yield Label(self.problem, id="export-error", classes="dialog-error", markup=False)
             with Horizontal(classes="dialog-buttons"):
-                yield button("Cancel", id="cancel")
+                yield close_button("Cancel", id="cancel")
                 yield button("Export", id="export", variant="primary")
 
     def on_mount(self) -> None:
@@ -92,7 +85,3 @@ class ExportDialog(ModalScreen[ExportRequest | None]):
                 out_dir=self.query_one("#export-folder", Input).value.strip(),
             )
         )
-
-    @on(Button.Pressed, "#cancel")
-    def action_cancel(self) -> None:
-        self.dismiss(None)

@@ -12,34 +12,26 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Markdown, Static
 
-from iact_tui.engine.run.runner import Decision, Failure
-from iact_tui.tui.dialogs import button
+from iact_tui.engine.run.operator import Decision, Failure
+from iact_tui.tui.dialogs.base import Dialog, button, close_button
 from iact_tui.tui.dialogs.confirm import ConfirmDialog
 
 TAIL_SHOWN = 12
 
 
-class FailureDialog(ModalScreen[Decision | None]):
+class FailureDialog(Dialog[Decision | None]):
     """Dismisses with the Decision, or None when closed to decide later (the run keeps waiting)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding(
-            "escape",
-            "later",
-            "Decide later",
-            id="failure-later",
-            tooltip="Close; the run keeps waiting",
-        ),
         Binding(
             "ctrl+r", "decide('retry')", "Retry", id="failure-retry", tooltip="Run the step again"
         ),
     ]
 
     def __init__(self, step: Any, failure: Failure, operator_name: str, title: str = "") -> None:
-        super().__init__(classes="dialog")
+        super().__init__()
         self.step = step
         self.failure = failure
         self.operator_name = operator_name
@@ -86,7 +78,7 @@ class FailureDialog(ModalScreen[Decision | None]):
                 yield button(
                     "Abort…", id="abort", variant="error", tooltip="Stop the run here, as aborted"
                 )
-                yield button(
+                yield close_button(
                     "Later", id="later", tooltip="Close; decide with the keys of the main screen"
                 )
 
@@ -113,10 +105,6 @@ class FailureDialog(ModalScreen[Decision | None]):
     @on(Button.Pressed, "#abort")
     def _abort(self) -> None:
         self.action_decide("abort")
-
-    @on(Button.Pressed, "#later")
-    def action_later(self) -> None:
-        self.dismiss(None)
 
     def action_decide(self, action: str) -> None:
         reason = self.reason

@@ -3,23 +3,19 @@ still runs (its driver was killed): wait for it to end, or stop it; never a seco
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-from iact_tui.engine.run.runner import Decision
-from iact_tui.tui.dialogs import button
+from iact_tui.engine.run.operator import Decision
+from iact_tui.tui.dialogs.base import Dialog, button, close_button
 
 
-class InterruptedDialog(ModalScreen[Decision | None]):
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "later", "Later", id="interrupted-later", tooltip="Close; decide later")
-    ]
+class InterruptedDialog(Dialog[Decision | None]):
+    """Dismisses with the Decision, or None when closed to decide later (the run keeps waiting)."""
 
     def __init__(
         self,
@@ -30,7 +26,7 @@ class InterruptedDialog(ModalScreen[Decision | None]):
         title: str = "",
         running: str = "",
     ) -> None:
-        super().__init__(classes="dialog")
+        super().__init__()
         self.step = step
         self.running = running  # the process that still runs, e.g. "process group 812 on web1"
         self.message = message
@@ -70,7 +66,7 @@ class InterruptedDialog(ModalScreen[Decision | None]):
                         variant="error",
                         tooltip="TERM its process group, then KILL what is left",
                     )
-                    yield button("Later", id="later")
+                    yield close_button("Later", id="later")
                 return
             yield Input(
                 placeholder="note: what you checked (recorded when you confirm it done)",
@@ -87,7 +83,7 @@ class InterruptedDialog(ModalScreen[Decision | None]):
                     variant="success",
                     tooltip="Record it as passed, with your note",
                 )
-                yield button("Later", id="later")
+                yield close_button("Later", id="later")
 
     def on_mount(self) -> None:
         self.query_one("#wait" if self.running else "#rerun", Button).focus()
@@ -110,7 +106,3 @@ class InterruptedDialog(ModalScreen[Decision | None]):
         self.dismiss(
             Decision("done", self.operator_name, note=note or "confirmed done after interruption")
         )
-
-    @on(Button.Pressed, "#later")
-    def action_later(self) -> None:
-        self.dismiss(None)

@@ -2,29 +2,21 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
-from iact_tui.tui.dialogs import button
+from iact_tui.tui.dialogs.base import CLOSES, Dialog, button, close_button
 
 
-class MessageDialog(ModalScreen[str | None]):
+class MessageDialog(Dialog[str | None]):
     """Dismisses with the id of the action pressed, or None."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "close", "Close", id="message-close", tooltip="Close"),
-    ]
 
     def __init__(
         self, title: str, lines: list[str], actions: tuple[tuple[str, str], ...] = ()
     ) -> None:
-        super().__init__(classes="dialog")
+        super().__init__()
         self.title_text = title
         self.lines = lines
         self.actions = actions
@@ -37,14 +29,12 @@ class MessageDialog(ModalScreen[str | None]):
             with Horizontal(classes="dialog-buttons"):
                 for action_id, label in self.actions:
                     yield button(label, id=action_id)
-                yield button("Close", id="close", variant="primary")
+                yield close_button("Close", id="close", variant="primary")
 
     def on_mount(self) -> None:
         self.query_one("#close", Button).focus()
 
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(None if event.button.id == "close" else event.button.id)
-
-    def action_close(self) -> None:
-        self.dismiss(None)
+        if not event.button.has_class(CLOSES):  # Close: the base class closes it
+            self.dismiss(event.button.id)

@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label
 
-from iact_tui.tui.dialogs import button
+from iact_tui.tui.dialogs.base import Dialog, button, close_button
 
 
-class TextPrompt(ModalScreen[str | None]):
+class TextPrompt(Dialog[str | None]):
     """Dismisses with the text (stripped), or None when cancelled. ``required`` refuses empty text."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel", id="prompt-cancel", tooltip="Close without an answer")
-    ]
 
     def __init__(
         self,
@@ -32,7 +24,7 @@ class TextPrompt(ModalScreen[str | None]):
         body: str = "",
         password: bool = False,
     ) -> None:
-        super().__init__(classes="dialog")
+        super().__init__()
         self.title_text = title
         self.placeholder = placeholder
         self.value = value
@@ -54,7 +46,7 @@ class TextPrompt(ModalScreen[str | None]):
             )
             yield Label("", id="prompt-error", classes="dialog-error", markup=False)
             with Horizontal(classes="dialog-buttons"):
-                yield button("Cancel", id="cancel")
+                yield close_button("Cancel", id="cancel")
                 yield button(self.ok_label, id="ok", variant="primary")
 
     def on_mount(self) -> None:
@@ -71,7 +63,3 @@ class TextPrompt(ModalScreen[str | None]):
             error.display = True
             return
         self.dismiss(text)
-
-    @on(Button.Pressed, "#cancel")
-    def action_cancel(self) -> None:
-        self.dismiss(None)

@@ -13,17 +13,18 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
+from iact_tui.engine.status import StepStatus
 from iact_tui.tui import format as fmt
 
-ICON_MEANING = {
-    "pending": "not run yet",
-    "running": "running now",
-    "waiting": "waits for a person",
-    "passed": "passed (or ticked as passed)",
-    "failed": "failed",
-    "skipped": "skipped, with a reason",
-    "not_applicable": "not applicable (another alternative, a condition, or the rollback)",
-    "interrupted": "was running when the run stopped",
+ICON_MEANING: dict[str, str] = {
+    StepStatus.PENDING: "not run yet",
+    StepStatus.RUNNING: "running now",
+    StepStatus.WAITING: "waits for a person",
+    StepStatus.PASSED: "passed (or ticked as passed)",
+    StepStatus.FAILED: "failed",
+    StepStatus.SKIPPED: "skipped, with a reason",
+    StepStatus.NOT_APPLICABLE: "not applicable (another alternative, a condition, or the rollback)",
+    StepStatus.INTERRUPTED: "was running when the run stopped",
 }
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.style import Style
 from rich.table import Table
@@ -338,6 +338,5 @@ class MetricsScreen(Screen[None]):
             self.dismiss()
 
     def action_help(self) -> None:
-        from iact_tui.tui.screens.help import HelpScreen
-
-        self.app.push_screen(HelpScreen(self.BINDINGS))
+        app: Any = self.app
+        app.show_help(self.BINDINGS)

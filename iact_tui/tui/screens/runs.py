@@ -20,8 +20,9 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label
 
-from iact_tui.engine.record.state import FINAL_RUN_STATES, RunState
-from iact_tui.engine.record.store import ReportError, RunLock, list_runs
+from iact_tui.engine.record.state import RunState
+from iact_tui.engine.record.store import RunLock, list_runs
+from iact_tui.engine.status import FINAL_RUN_STATES
 from iact_tui.tui import format as fmt
 from iact_tui.tui.screens.start import run_status
 from iact_tui.tui.widgets.theme import theme_style
@@ -164,10 +165,11 @@ class RunsScreen(Screen[None]):
             selected = self._selected() if self.is_mounted else None
             if selected is None or selected[1] is None:
                 return None
-            if action == "resume":
-                folder, state, _ = selected
+            folder, state, _ = selected
+            if action == "resume" and state is not None:
                 app: Any = self.app
-                resumable = state.status not in FINAL_RUN_STATES and not RunLock.is_held(folder)
+                finished = state.status in FINAL_RUN_STATES
+                resumable = not finished and not RunLock.is_held(folder)
                 return True if resumable and app.can_start_run() else None
         return True
 
@@ -181,18 +183,11 @@ class RunsScreen(Screen[None]):
         self.action_open()
 
     def action_open(self) -> None:
-        from iact_tui.tui.run_model import RunView
-        from iact_tui.tui.screens.run import RunScreen
-
         selected = self._selected()
         if selected is None or selected[1] is None:
             return
-        try:
-            view = RunView.from_folder(selected[0])
-        except ReportError as exc:
-            self.notify(str(exc), severity="error")
-            return
-        self.app.push_screen(RunScreen(view))
+        app: Any = self.app
+        app.show_run_record(selected[0])
 
     def action_resume(self) -> None:
         selected = self._selected()
@@ -213,29 +208,26 @@ class RunsScreen(Screen[None]):
             app.export_dialog(selected[0])
 
     def action_verify(self) -> None:
-        from iact_tui.tui.screens.verify import VerifyScreen
-
         selected = self._selected()
         if selected is not None:
             exported = selected[0] / "export" / "report.toml"
-            self.app.push_screen(VerifyScreen(str(exported if exported.exists() else selected[0])))
+            app: Any = self.app
+            app.show_verify(str(exported if exported.exists() else selected[0]))
 
     def action_metrics(self) -> None:
-        from iact_tui.tui.screens.metrics import MetricsScreen
-
         selected = self._selected()
         state = selected[1] if selected is not None else None
         checklist_id = str(state.info.get("checklist_id", "")) if state is not None else ""
-        self.app.push_screen(MetricsScreen(self.runs_dir, checklist_id=checklist_id or None))
+        app: Any = self.app
+        app.show_metrics(checklist_id or None)
 
     def action_back(self) -> None:
         if len(self.app.screen_stack) > 1:
             self.dismiss()
 
     def action_help(self) -> None:
-        from iact_tui.tui.screens.help import HelpScreen
-
-        self.app.push_screen(HelpScreen(self.BINDINGS))
+        app: Any = self.app
+        app.show_help(self.BINDINGS)
 
 
 COLUMNS = ("run", "status", "checklist", "operator", "took", "started")

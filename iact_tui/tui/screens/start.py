@@ -16,9 +16,10 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Label, OptionList
 from textual.widgets.option_list import Option
 
-from iact_tui.engine.checklist.load import ChecklistError, load_checklist
-from iact_tui.engine.record.state import FINAL_RUN_STATES
+from iact_tui.engine.checklist.load import load_checklist
+from iact_tui.engine.checklist.problems import ChecklistError
 from iact_tui.engine.record.store import RunLock, list_runs
+from iact_tui.engine.status import FINAL_RUN_STATES, RunStatus
 from iact_tui.tui import format as fmt
 from iact_tui.tui.widgets.theme import theme_style
 
@@ -171,30 +172,28 @@ class StartScreen(Screen[None]):
         else:
             app.resume_run(entry.path)
 
-    def action_runs(self) -> None:
-        from iact_tui.tui.screens.runs import RunsScreen
+    # the App opens the other screens (no screen imports another)
 
-        self.app.push_screen(RunsScreen(self.runs_dir))
+    def action_runs(self) -> None:
+        app: Any = self.app
+        app.show_runs()
 
     def action_verify(self) -> None:
-        from iact_tui.tui.screens.verify import VerifyScreen
-
-        self.app.push_screen(VerifyScreen())
+        app: Any = self.app
+        app.show_verify()
 
     def action_metrics(self) -> None:
-        from iact_tui.tui.screens.metrics import MetricsScreen
-
-        self.app.push_screen(MetricsScreen(self.runs_dir))
+        app: Any = self.app
+        app.show_metrics()
 
     def action_help(self) -> None:
-        from iact_tui.tui.screens.help import HelpScreen
-
-        self.app.push_screen(HelpScreen(self.BINDINGS))
+        app: Any = self.app
+        app.show_help(self.BINDINGS)
 
 
 def run_status(status: str, in_use: bool) -> str:
     """A run's state in words; "running" without a process driving it means it was interrupted."""
-    if status == "running":
+    if status == RunStatus.RUNNING:
         return "running (in use)" if in_use else "interrupted"
     return fmt.words(status)
 

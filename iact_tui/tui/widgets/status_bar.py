@@ -12,6 +12,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Label, ProgressBar
 
+from iact_tui.engine.status import RunStatus
 from iact_tui.tui import format as fmt
 from iact_tui.tui.run_model import RunView
 from iact_tui.tui.widgets.theme import theme_style
@@ -42,7 +43,7 @@ class RunStatusBar(Horizontal):
             self.set_interval(1, self._tick)
 
     def _tick(self) -> None:
-        if self.view.state.status == "running":
+        if self.view.state.status == RunStatus.RUNNING:
             self._set("#run-elapsed", fmt.clock(self.clock() - self.started))
 
     def _set(self, selector: str, content: str | Text, *, layout: bool = False) -> None:

@@ -12,13 +12,17 @@ from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Markdown, Static
 
+from iact_tui.engine.status import StepStatus
 from iact_tui.tui import format as fmt
 from iact_tui.tui.run_model import RunView
+from iact_tui.tui.widgets.host_table import host_table
 from iact_tui.tui.widgets.manual_panel import ManualPanel
 from iact_tui.tui.widgets.output_view import OutputView
 from iact_tui.tui.widgets.theme import theme_style
 
 QUIET = Style(dim=True)
+# a step in one of these states says why (its message)
+EXPLAINED = (StepStatus.FAILED, StepStatus.INTERRUPTED, StepStatus.NOT_APPLICABLE)
 
 
 class StepDetail(Vertical):
@@ -51,7 +55,7 @@ class StepDetail(Vertical):
         if changed:  # the output first: whether it is shown depends on it
             self.query_one(OutputView).show(step_id, self.view.output_lines(step_id))
             rec = self.view.state.steps.get(step_id)
-            running = rec is not None and rec.status == "running"
+            running = rec is not None and rec.status == StepStatus.RUNNING
             self.output_count(step_id, self.view.lines_printed(step_id), running=running)
         self.refresh_facts()
 
@@ -115,7 +119,7 @@ class StepDetail(Vertical):
     def _heading(self, step_id: str, step: Any, rec: Any) -> Text:
         if not step_id:
             return Text("Select a step in the tree to see it here.", QUIET)
-        status = rec.status if rec is not None else "pending"
+        status = rec.status if rec is not None else StepStatus.PENDING
         title = self.view.display(step.display_title) if step is not None else step_id
         text = Text()
         text.append(
@@ -149,12 +153,12 @@ class StepDetail(Vertical):
         if (
             rec is not None
             and rec.message
-            and rec.status in ("failed", "interrupted", "not_applicable")
+            and rec.status in EXPLAINED
         ):
             line(
                 "why",
                 rec.message,
-                theme_style(self, "error" if rec.status == "failed" else "warning"),
+                theme_style(self, "error" if rec.status == StepStatus.FAILED else "warning"),
             )
         if step is not None and step.kind != "manual":
             command = self.view.describe(step_id)
@@ -202,6 +206,10 @@ class StepDetail(Vertical):
                     line("note" if i == 0 else "", note_line)
             if rec.hints:
                 line("hints", ", ".join(rec.hints), theme_style(self, "warning"))
+        hosts = host_table(self.view, step_id, lambda name: theme_style(self, name))
+        if hosts:  # a step on a host group: one line per host
+            text.append("hosts\n", QUIET)
+            text.append_text(hosts)
         return text
 
     # -- the output -------------------------------------------------------------------------------

@@ -9,8 +9,10 @@ from rich.text import Text
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
+from iact_tui.engine.status import StepStatus
 from iact_tui.tui import format as fmt
 from iact_tui.tui.run_model import RunView
+from iact_tui.tui.widgets.host_table import host_counts
 from iact_tui.tui.widgets.theme import theme_style
 
 
@@ -65,7 +67,7 @@ class StepTree(Tree[str]):
     def _step_label(self, step_id: str) -> Text:
         rec = self.view.state.steps.get(step_id)
         step = self.view.step(step_id)
-        status = rec.status if rec is not None else "pending"
+        status = rec.status if rec is not None else StepStatus.PENDING
         title = (
             step.display_title if step is not None else (rec.title if rec is not None else step_id)
         )
@@ -77,20 +79,24 @@ class StepTree(Tree[str]):
         label.append(" ")
         label.append(self.view.display(title))
         extra = []
-        if rec is not None and rec.duration is not None and status not in ("pending", "running"):
+        if rec is not None and rec.duration is not None and status not in (StepStatus.PENDING, StepStatus.RUNNING):
             extra.append(fmt.duration(rec.duration))
         if rec is not None and rec.attempts > 1:
             extra.append(f"×{rec.attempts}")
         if extra:
             label.append("  " + " ".join(extra), Style(dim=True))
+        counts = host_counts(self.view, step_id, self._colour)  # a group step: "web 2/3 ✔ 1 ✘"
+        if counts is not None:
+            label.append("  ")
+            label.append_text(counts)
         return label
 
     def _phase_label(self, phase_id: str) -> Text:
         phase = self.view.checklist.phase(phase_id)
         steps = [s for _, s in phase.all_steps()]
         records = [self.view.state.steps.get(s.id) for s in steps]
-        done = sum(1 for r in records if r is not None and r.status in ("passed", "skipped"))
-        relevant = sum(1 for r in records if r is None or r.status != "not_applicable")
+        done = sum(1 for r in records if r is not None and r.status in (StepStatus.PASSED, StepStatus.SKIPPED))
+        relevant = sum(1 for r in records if r is None or r.status != StepStatus.NOT_APPLICABLE)
         label = Text(self.view.display(phase.title), Style(bold=True))
         if phase.rollback:
             label.append(" (rollback)", self._colour("warning"))
