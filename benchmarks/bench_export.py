@@ -32,8 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from iact_tui.engine.report.bundle import export_run
 from iact_tui.engine.report.layout import toml_loads
-from iact_tui.engine.report.verify import verify
 from iact_tui.engine.report.signing import load_key_file
+from iact_tui.engine.report.verify import verify
 from tests import runfactory
 
 BUDGET_S = 1.0

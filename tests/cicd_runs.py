@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from iact_tui.engine import events as ev
-from iact_tui.headless.operator import HeadlessOperator
-from iact_tui.engine.run.operator import RunOptions
-from iact_tui.engine.run.launch import SessionSpec, new_session
 from iact_tui.engine.record.state import RunState
+from iact_tui.engine.run.launch import SessionSpec, new_session
+from iact_tui.engine.run.operator import RunOptions
+from iact_tui.headless.operator import HeadlessOperator
 from tests.helpers import HEADER, report_of, state_of
 
 

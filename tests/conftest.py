@@ -20,7 +20,7 @@ pytest_plugins = [
 ]
 
 
-REAL_SERVER_MARKERS = ("sshd", "postgres", "stack")
+REAL_SERVER_MARKERS = ("sshd", "postgres", "stack", "browser", "multiuser")
 REAL_SERVER_FIXTURES = {"sshd_factory": "sshd", "sshd_server": "sshd", "stack": "stack", "deploy": "stack"}
 
 

@@ -23,11 +23,11 @@ from typing import Any
 import pytest
 import tomli_w
 
+from iact_tui.engine.checklist.load import parse_checklist
+from iact_tui.engine.checklist.values import Values
 from iact_tui.engine.events import Event, StepOutput
 from iact_tui.engine.executors.base import LogWriter, Outcome, OutputCollector, compile_expectations
-from iact_tui.engine.checklist.load import parse_checklist
 from iact_tui.engine.executors.ssh_pool import HostKeyInfo, SshPool
-from iact_tui.engine.checklist.values import Values
 from tests.sshd import InProcessSshServer, OpenSshd, sshd_missing_reason
 
 

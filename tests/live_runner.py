@@ -10,10 +10,10 @@ import asyncio
 import sys
 from pathlib import Path
 
+from iact_tui.engine.run.launch import SessionSpec, new_session
+from iact_tui.engine.run.operator import RunOptions
 from iact_tui.headless.operator import HeadlessOperator
 from iact_tui.headless.printer import Printer
-from iact_tui.engine.run.operator import RunOptions
-from iact_tui.engine.run.launch import SessionSpec, new_session
 
 
 class WaitingOperator(HeadlessOperator):

@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from iact_tui import __version__
-from iact_tui.engine.record import store as store_module
-from iact_tui.engine.executors.base import TAIL_LINES, LogWriter
 from iact_tui.engine.checklist.load import parse_checklist
-from iact_tui.engine.record.store import RunStore
 from iact_tui.engine.checklist.masking import Redactor
+from iact_tui.engine.executors.base import TAIL_LINES, LogWriter
+from iact_tui.engine.record import store as store_module
+from iact_tui.engine.record.store import RunStore
 
 START = "2025-11-17T14:00:00+00:00"
 RUN_ID = "20251117T140000Z-proced-devops-001-a1b2"

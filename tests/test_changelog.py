@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from iact_tui.engine.executors.changelog import Commit, classify, insert_entry
 from iact_tui.engine.checklist.load import load_checklist
 from iact_tui.engine.checklist.problems import ChecklistError
+from iact_tui.engine.executors.changelog import Commit, classify, insert_entry
 from tests.cicd_runs import checklist, run
 from tests.helpers import ROOT, cli, first_line_run
 

@@ -15,10 +15,10 @@ from click.testing import CliRunner
 
 from iact_tui.cli import main
 from iact_tui.engine.checklist import template
-from iact_tui.engine.checklist.model import Checklist
 from iact_tui.engine.checklist.crosscheck import quoted_placeholders
 from iact_tui.engine.checklist.load import load_checklist, parse_checklist
 from iact_tui.engine.checklist.locator import Locator
+from iact_tui.engine.checklist.model import Checklist
 from iact_tui.engine.checklist.problems import ChecklistError
 from iact_tui.engine.checklist.values import Values
 
@@ -1192,8 +1192,8 @@ headers = { X-Branch = "{branch}", X-Two = "a\\r\\nInjected: yes" }
 
 
 def test_choose_names_a_phase_without_alternatives(tmp_path: Path) -> None:
-    from iact_tui.engine.run.operator import RunOptions
     from iact_tui.engine.run.launch import BadInput, SessionSpec, _check_names
+    from iact_tui.engine.run.operator import RunOptions
 
     loaded = parse_checklist(STAGING.read_bytes(), str(STAGING))
     spec = SessionSpec(tmp_path, "ana", options=RunOptions(choices={"pre": ["manual"]}))

@@ -23,12 +23,12 @@ from typing import Any
 import pytest
 
 from iact_tui.engine import events as ev
-from iact_tui.headless.operator import HeadlessOperator
-from iact_tui.engine.run.operator import RunOptions
-from iact_tui.engine.run.runner import Runner
-from iact_tui.engine.run.launch import SessionSpec, new_session
 from iact_tui.engine.record.state import reduce
 from iact_tui.engine.record.store import JOURNAL, REPORT, RunStore, check_chain, read_records
+from iact_tui.engine.run.launch import SessionSpec, new_session
+from iact_tui.engine.run.operator import RunOptions
+from iact_tui.engine.run.runner import Runner
+from iact_tui.headless.operator import HeadlessOperator
 from tests.helpers import HEADER, ROOT, only_run, write_checklist
 
 pytestmark = pytest.mark.timeout(120)

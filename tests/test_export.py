@@ -20,11 +20,11 @@ import tomli_w
 from click.testing import CliRunner, Result
 
 from iact_tui.cli import main
+from iact_tui.engine.record.store import RunLock, record_hash
 from iact_tui.engine.report import bundle as export_module
 from iact_tui.engine.report.bundle import export_run
-from iact_tui.engine.report.verify import verify as verify_bundle
 from iact_tui.engine.report.signing import load_key_file
-from iact_tui.engine.record.store import RunLock, record_hash
+from iact_tui.engine.report.verify import verify as verify_bundle
 from tests import runfactory
 
 RUN_ID = runfactory.RUN_ID

@@ -15,10 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from iact_tui.engine import events as ev
+from iact_tui.engine.checklist.masking import MASK, Redactor
 from iact_tui.engine.executors import base as executors_base
 from iact_tui.engine.executors.base import Expectations, LogWriter, OutputCollector
 from iact_tui.headless.printer import Printer
-from iact_tui.engine.checklist.masking import MASK, Redactor
 from tests.test_masking import forms_of, leaked
 
 # letters, digits, punctuation (a slash, a plus, a space, quotes, a backslash, a percent sign),

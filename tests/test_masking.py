@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from iact_tui.engine import events as ev
+from iact_tui.engine.checklist.masking import Redactor
 from iact_tui.engine.executors import base as executors_base
 from iact_tui.engine.executors.base import Expectations, LogWriter, OutputCollector
-from iact_tui.engine.checklist.masking import Redactor
 from tests.helpers import HEADER, cli, only_run, state_of, write_checklist
 
 TOKEN = "tók/en+8Zq2 Wm4~"  # a slash, a plus, a space, a non-ASCII letter
@@ -171,10 +171,10 @@ SECRET = "pw-9f8e7d6c5b"
 
 
 def in_process_run(tmp_path: Path, body: str, overrides: dict[str, str]) -> tuple[Any, str, list[ev.Event]]:
+    from iact_tui.engine.run.launch import SessionSpec, new_session
+    from iact_tui.engine.run.operator import RunOptions
     from iact_tui.headless.operator import HeadlessOperator
     from iact_tui.headless.printer import Printer
-    from iact_tui.engine.run.operator import RunOptions
-    from iact_tui.engine.run.launch import SessionSpec, new_session
 
     out = io.StringIO()
     printer = Printer(out, verbose=True)

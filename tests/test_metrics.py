@@ -46,7 +46,6 @@ import pytest
 from click.testing import CliRunner
 
 from iact_tui.cli import main
-from iact_tui.engine.record import store as store_module
 from iact_tui.engine.checklist.load import parse_checklist
 from iact_tui.engine.metrics import (
     FAILURE_RATE,
@@ -58,8 +57,9 @@ from iact_tui.engine.metrics import (
     parse_date,
     weekly_series,
 )
-from iact_tui.engine.run.plan import plan_of
+from iact_tui.engine.record import store as store_module
 from iact_tui.engine.record.store import RunStore, read_records
+from iact_tui.engine.run.plan import plan_of
 
 CHECKLIST = """\
 schema_version = 1

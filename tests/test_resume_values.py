@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from iact_tui.engine.checklist.load import load_checklist
-from iact_tui.engine.run.plan import plan_of
-from iact_tui.engine.record.store import RunStore, read_records
 from iact_tui.engine.checklist.values import MIN_SECRET_LENGTH, Values, unsafe_values
+from iact_tui.engine.record.store import RunStore, read_records
+from iact_tui.engine.run.plan import plan_of
 from tests.helpers import HEADER, cli, only_run, report_of, state_of, write_checklist
 
 CHECKLIST = HEADER + """

@@ -23,11 +23,11 @@ import tomli_w
 from click.testing import CliRunner, Result
 
 from iact_tui.cli import main
-from iact_tui.engine.report.bundle import export_run
-from iact_tui.engine.report.verify import verify as verify_bundle
-from iact_tui.engine.report.signing import load_key_file
 from iact_tui.engine.record.state import reduce
 from iact_tui.engine.record.store import GENESIS, build_report, record_hash
+from iact_tui.engine.report.bundle import export_run
+from iact_tui.engine.report.signing import load_key_file
+from iact_tui.engine.report.verify import verify as verify_bundle
 from tests import runfactory
 
 RUN_ID = runfactory.RUN_ID

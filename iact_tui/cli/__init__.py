@@ -16,6 +16,9 @@ COMMANDS: dict[str, str] = {
     "run": "iact_tui.cli.run:run",
     "resume": "iact_tui.cli.run:resume",
     "tick": "iact_tui.cli.tick:tick",
+    "watch": "iact_tui.cli.watch:watch",
+    "show": "iact_tui.cli.show:show",
+    "serve": "iact_tui.cli.serve:serve",
     "list": "iact_tui.cli.runs:list_runs",
     "check": "iact_tui.cli.check:check",
     "export": "iact_tui.cli.export:export",
@@ -30,6 +33,9 @@ SHORT_HELP: dict[str, str] = {
     "run": "Start a run of a checklist (TUI, or --headless).",
     "resume": "Resume a run (default: the latest unfinished one).",
     "tick": "Tick off a step of a run: pass, --fail, or --skip with a reason.",
+    "watch": "Follow a run another process drives, live and read-only (several at once).",
+    "show": "Show a run's steps, or one step: what it asks, its command, its output.",
+    "serve": "Serve the watch view in a browser, on 127.0.0.1.",
     "list": "List the runs, newest first.",
     "check": "Validate a checklist; print its phases and steps.",
     "export": "Export a run as TOML, Markdown or HTML, optionally signed.",
@@ -76,11 +82,19 @@ Exit codes: 0 succeeded, 1 a step failed or the run was rolled back,
 Runs are kept in --runs-dir, $IACT_RUNS_DIR, or the per-user state folder."""
 
 
-@click.group(cls=LazyGroup, invoke_without_command=True, epilog=EPILOG,
-             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(
+    cls=LazyGroup,
+    invoke_without_command=True,
+    epilog=EPILOG,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, prog_name="iact-tui")
-@click.option("--runs-dir", type=click.Path(file_okay=False), envvar="IACT_RUNS_DIR",
-              help="Where runs are kept.")
+@click.option(
+    "--runs-dir",
+    type=click.Path(file_okay=False),
+    envvar="IACT_RUNS_DIR",
+    help="Where runs are kept.",
+)
 @click.pass_context
 def main(ctx: click.Context, runs_dir: str | None) -> None:
     """iact-tui: walk through a deployment checklist, run its automatic steps, keep a record."""

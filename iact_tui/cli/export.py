@@ -173,7 +173,9 @@ def verify(
         except ReportError as exc:
             from iact_tui.engine.record.store import WILDCARDS
 
-            fail(str(exc) if any(c in file for c in WILDCARDS) else f"no such file or folder: {file}")
+            fail(
+                str(exc) if any(c in file for c in WILDCARDS) else f"no such file or folder: {file}"
+            )
     try:
         result = verify_report(target, Path(allowed_signers) if allowed_signers else None, identity)
     except KeyboardInterrupt:

@@ -23,22 +23,60 @@ if TYPE_CHECKING:
 
 def common_options(f: Any) -> Any:
     options = [
-        click.option("--var", "vars_", multiple=True, metavar="K=V", help="Set a variable (repeatable)."),
-        click.option("--vars", "vars_file", type=click.Path(dir_okay=False), metavar="FILE",
-                     help='Variable values from a TOML file: one table, NAME = "value"; a secret only as '
-                          'NAME = { env = "ENV_VAR" }. --var wins over it.'),
+        click.option(
+            "--var", "vars_", multiple=True, metavar="K=V", help="Set a variable (repeatable)."
+        ),
+        click.option(
+            "--vars",
+            "vars_file",
+            type=click.Path(dir_okay=False),
+            metavar="FILE",
+            help='Variable values from a TOML file: one table, NAME = "value"; a secret only as '
+            'NAME = { env = "ENV_VAR" }. --var wins over it.',
+        ),
         runs_dir_option,
         click.option("--headless", is_flag=True, help="No screen: one line per state change (CI)."),
-        click.option("--operator", metavar="NAME", help="Who runs it (default: $IACT_OPERATOR, git user.name, login)."),
-        click.option("--on-failure", type=click.Choice(["stop", "rollback", "ask"]), default=None,
-                     help="Headless: what a failed step does (ask: on the terminal). Default: stop; "
-                          "remembered for every later resume of the run."),
-        click.option("--choose", multiple=True, metavar="PHASE=ALT", help="Pick a phase's alternative(s) (repeatable)."),
-        click.option("--yes", "assume_yes", is_flag=True, help="Headless: answer yes to confirmations."),
-        click.option("-v", "--verbose", is_flag=True, help="Headless: print the steps' output too."),
-        click.option("--ssh-config", type=click.Path(dir_okay=False), multiple=True,
-                     help="OpenSSH client config to use instead of ~/.ssh/config."),
-        click.option("--known-hosts", type=click.Path(dir_okay=False), help="known_hosts file (default ~/.ssh/known_hosts)."),
+        click.option(
+            "--operator",
+            metavar="NAME",
+            help="Who runs it (default: $IACT_OPERATOR, git user.name, login).",
+        ),
+        click.option(
+            "--on-failure",
+            type=click.Choice(["stop", "rollback", "ask"]),
+            default=None,
+            help="Headless: what a failed step does (ask: on the terminal). Default: stop; "
+            "remembered for every later resume of the run.",
+        ),
+        click.option(
+            "--choose",
+            multiple=True,
+            metavar="PHASE=ALT",
+            help="Pick a phase's alternative(s) (repeatable).",
+        ),
+        click.option(
+            "--yes", "assume_yes", is_flag=True, help="Headless: answer yes to confirmations."
+        ),
+        click.option(
+            "--wait",
+            is_flag=True,
+            help="Headless: at a step that waits for a person, print what it asks and the tick "
+            "command, and go on as soon as it is ticked (instead of pausing, exit 3).",
+        ),
+        click.option(
+            "-v", "--verbose", is_flag=True, help="Headless: print the steps' output too."
+        ),
+        click.option(
+            "--ssh-config",
+            type=click.Path(dir_okay=False),
+            multiple=True,
+            help="OpenSSH client config to use instead of ~/.ssh/config.",
+        ),
+        click.option(
+            "--known-hosts",
+            type=click.Path(dir_okay=False),
+            help="known_hosts file (default ~/.ssh/known_hosts).",
+        ),
     ]
     for option in reversed(options):
         f = option(f)
@@ -48,7 +86,9 @@ def common_options(f: Any) -> Any:
 @click.command("run")
 @click.argument("checklist", type=click.Path(dir_okay=False))
 @common_options
-@click.option("--dry-run", is_flag=True, help="Execute nothing; print every resolved command and request.")
+@click.option(
+    "--dry-run", is_flag=True, help="Execute nothing; print every resolved command and request."
+)
 def run(checklist: str, dry_run: bool, **common: Any) -> None:
     """Start a run of CHECKLIST."""
     launch = _launch(common, checklist=checklist)
@@ -60,26 +100,63 @@ def run(checklist: str, dry_run: bool, **common: Any) -> None:
 @click.command("resume")
 @click.argument("run_ref", metavar="[RUN]", required=False, shell_complete=complete_run_ids)
 @common_options
-@click.option("--rerun", multiple=True, metavar="STEP", shell_complete=complete_step_ids,
-              help="Re-run this interrupted step (repeatable).")
-@click.option("--wait-running", multiple=True, metavar="STEP", shell_complete=complete_step_ids,
-              help="This interrupted step's process still runs: wait for it to end (repeatable).")
-@click.option("--stop-running", multiple=True, metavar="STEP", shell_complete=complete_step_ids,
-              help="This interrupted step's process still runs: stop it (repeatable).")
+@click.option(
+    "--rerun",
+    multiple=True,
+    metavar="STEP",
+    shell_complete=complete_step_ids,
+    help="Re-run this interrupted step (repeatable).",
+)
+@click.option(
+    "--wait-running",
+    multiple=True,
+    metavar="STEP",
+    shell_complete=complete_step_ids,
+    help="This interrupted step's process still runs: wait for it to end (repeatable).",
+)
+@click.option(
+    "--stop-running",
+    multiple=True,
+    metavar="STEP",
+    shell_complete=complete_step_ids,
+    help="This interrupted step's process still runs: stop it (repeatable).",
+)
 @click.option("--rollback", is_flag=True, help="Start the rollback now.")
-@click.option("--reason", "rollback_reason", metavar="TEXT", default="",
-              help="With --rollback: why (recorded, and sent in the rollback notice).")
-@click.option("--checklist-changed", type=click.Choice(["use-new", "keep-pinned"]),
-              help="If the checklist changed since the run started: which version to run.")
-def resume(run_ref: str | None, rerun: tuple[str, ...], rollback: bool, rollback_reason: str,
-           checklist_changed: str | None, wait_running: tuple[str, ...] = (),
-           stop_running: tuple[str, ...] = (), **common: Any) -> None:
+@click.option(
+    "--reason",
+    "rollback_reason",
+    metavar="TEXT",
+    default="",
+    help="With --rollback: why (recorded, and sent in the rollback notice).",
+)
+@click.option(
+    "--checklist-changed",
+    type=click.Choice(["use-new", "keep-pinned"]),
+    help="If the checklist changed since the run started: which version to run.",
+)
+def resume(
+    run_ref: str | None,
+    rerun: tuple[str, ...],
+    rollback: bool,
+    rollback_reason: str,
+    checklist_changed: str | None,
+    wait_running: tuple[str, ...] = (),
+    stop_running: tuple[str, ...] = (),
+    **common: Any,
+) -> None:
     """Resume RUN (an id, its folder or its report); default: the latest unfinished run."""
     if rollback_reason.strip() and not rollback:
         fail("--reason goes with --rollback (the reason for starting the rollback)")
-    launch = _launch(common, run_ref=run_ref, rerun=rerun, rollback=rollback, rollback_reason=rollback_reason,
-                     checklist_changed=checklist_changed, wait_running=wait_running,
-                     stop_running=stop_running)
+    launch = _launch(
+        common,
+        run_ref=run_ref,
+        rerun=rerun,
+        rollback=rollback,
+        rollback_reason=rollback_reason,
+        checklist_changed=checklist_changed,
+        wait_running=wait_running,
+        stop_running=stop_running,
+    )
     sys.exit(start(launch))
 
 
@@ -95,6 +172,7 @@ def _launch(common: dict[str, Any], **specific: Any) -> Launch:
             operator=common["operator"],
             on_failure=common["on_failure"],
             assume_yes=common["assume_yes"],
+            wait=common["wait"],
             verbose=common["verbose"],
             mode="headless" if common["headless"] else "tui",
             ssh_config=list(common["ssh_config"]) or None,
@@ -114,7 +192,10 @@ def start(launch: Launch) -> int:
     """Run or resume in the chosen front end; returns the exit code."""
     if launch.mode != "headless":
         if not (sys.stdin.isatty() and sys.stdout.isatty()):
-            click.echo("iact-tui: no terminal for the TUI; running headless (use --headless to say so)", err=True)
+            click.echo(
+                "iact-tui: no terminal for the TUI; running headless (use --headless to say so)",
+                err=True,
+            )
             launch.mode = "headless"
         else:
             from iact_tui.tui.main import run_tui
@@ -146,6 +227,8 @@ def run_headless(launch: Launch, out: Any = None) -> int:
         assume_yes=launch.assume_yes,
         auto_tick=launch.auto_tick,
         auto_tick_note=launch.auto_tick_note,
+        wait=launch.wait,
+        out=out,
     )
     printer = Printer(out, verbose=launch.verbose)
     ask = ask_value_on_terminal(out) if interactive else None
@@ -153,10 +236,16 @@ def run_headless(launch: Launch, out: Any = None) -> int:
         out.write(launch.banner.rstrip() + "\n")
     try:
         if launch.checklist is not None:
-            runner = new_session(launch.checklist, spec, operator, printer, ask, prompt_all=interactive)
+            runner = new_session(
+                launch.checklist, spec, operator, printer, ask, prompt_all=interactive
+            )
             resumed = False
         else:
-            folder = resolve_run(launch.run_ref, launch.runs_dir) if launch.run_ref else latest_unfinished(launch.runs_dir)
+            folder = (
+                resolve_run(launch.run_ref, launch.runs_dir)
+                if launch.run_ref
+                else latest_unfinished(launch.runs_dir)
+            )
             runner = resume_session(folder, spec, operator, printer, ask, None)
             resumed = True
     except (BadInput, ReportError) as exc:
@@ -167,6 +256,8 @@ def run_headless(launch: Launch, out: Any = None) -> int:
         return ExitCode.PAUSED
     # --on-failure given now wins (and is recorded); else what the run was started or last resumed with
     operator.on_failure = launch.on_failure or runner.state.on_failure or "stop"
+    operator.run_id = runner.run_id  # (--wait prints the exact tick command)
+    operator.approver_keys = runner.state.info.get("approver_keys")
     return _drive(runner, resumed, launch.resumable)
 
 
@@ -225,8 +316,12 @@ def dry_run_checklist(launch: Launch) -> int:
         fail(str(exc))
     except BadInput as exc:
         fail(str(exc))
-    builtins = {"operator": spec.operator, "checklist_id": loaded.checklist.checklist.id,
-                "checklist_version": loaded.checklist.checklist.version, "run_id": "<run_id>"}
+    builtins = {
+        "operator": spec.operator,
+        "checklist_id": loaded.checklist.checklist.id,
+        "checklist_version": loaded.checklist.checklist.version,
+        "run_id": "<run_id>",
+    }
     values = Values.resolve(loaded.checklist, spec.overrides, builtins=builtins)
     from iact_tui.engine.checklist.values import injection_problems
 

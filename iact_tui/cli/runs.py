@@ -40,15 +40,27 @@ def list_runs(runs_dir: str | None, as_json: bool) -> None:
             status = RunStatus.INTERRUPTED
         done, total = state.progress()
         if as_json:
-            click.echo(json.dumps({
-                "id": state.run_id, "folder": str(path), "status": status, "live": live,
-                "checklist": state.info.get("checklist_id"), "operator": state.operator,
-                "started_at": state.started_at, "finished_at": state.finished_at or None,
-                "done": done, "total": total,
-            }))
+            click.echo(
+                json.dumps(
+                    {
+                        "id": state.run_id,
+                        "folder": str(path),
+                        "status": status,
+                        "live": live,
+                        "checklist": state.info.get("checklist_id"),
+                        "operator": state.operator,
+                        "started_at": state.started_at,
+                        "finished_at": state.finished_at or None,
+                        "done": done,
+                        "total": total,
+                    }
+                )
+            )
         else:
-            click.echo(f"{state.run_id}  {status:<11} {done:>3}/{total:<3} {state.operator:<16} "
-                       f"{state.info.get('checklist_id', '')}  {state.started_at[:19]}{'  (live)' if live else ''}")
+            click.echo(
+                f"{state.run_id}  {status:<11} {done:>3}/{total:<3} {state.operator:<16} "
+                f"{state.info.get('checklist_id', '')}  {state.started_at[:19]}{'  (live)' if live else ''}"
+            )
 
 
 def _dir(value: str | None):  # type: ignore[no-untyped-def]

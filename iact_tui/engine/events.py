@@ -57,14 +57,33 @@ class StepView:
     @classmethod
     def of(cls, rec: StepRecord) -> StepView:
         return cls(
-            id=rec.id, phase=rec.phase, kind=rec.kind, title=rec.title, status=rec.status,
-            attempts=rec.attempts, alternative=rec.alternative, rollback=rec.rollback,
-            started_at=rec.started_at, finished_at=rec.finished_at, duration=rec.duration,
-            exit_status=rec.exit_status, command=rec.command, message=rec.message,
-            output_tail=tuple(rec.output_tail), lines=rec.lines, note=rec.note, ticked_by=rec.ticked_by,
-            ticked_at=rec.ticked_at, skip_reason=rec.skip_reason, skipped_by=rec.skipped_by,
-            decision=rec.decision, decision_reason=rec.decision_reason, ahead=rec.ahead,
-            approval_skipped=rec.approval_skipped, hints=tuple(rec.hints), captures=dict(rec.captures),
+            id=rec.id,
+            phase=rec.phase,
+            kind=rec.kind,
+            title=rec.title,
+            status=rec.status,
+            attempts=rec.attempts,
+            alternative=rec.alternative,
+            rollback=rec.rollback,
+            started_at=rec.started_at,
+            finished_at=rec.finished_at,
+            duration=rec.duration,
+            exit_status=rec.exit_status,
+            command=rec.command,
+            message=rec.message,
+            output_tail=tuple(rec.output_tail),
+            lines=rec.lines,
+            note=rec.note,
+            ticked_by=rec.ticked_by,
+            ticked_at=rec.ticked_at,
+            skip_reason=rec.skip_reason,
+            skipped_by=rec.skipped_by,
+            decision=rec.decision,
+            decision_reason=rec.decision_reason,
+            ahead=rec.ahead,
+            approval_skipped=rec.approval_skipped,
+            hints=tuple(rec.hints),
+            captures=dict(rec.captures),
         )
 
 
@@ -77,13 +96,18 @@ class RunProgress:
     total: int
     counts: dict[str, int] = field(default_factory=dict)  # steps per status
     rollback_started: bool = False
-    skipped_approvals: tuple[StepView, ...] = ()  # four-eyes approvals skipped (the last line says so)
+    skipped_approvals: tuple[
+        StepView, ...
+    ] = ()  # four-eyes approvals skipped (the last line says so)
 
     @classmethod
     def of(cls, state: RunState) -> RunProgress:
         done, total = state.progress()
         return cls(
-            status=state.status, done=done, total=total, counts=state.counts(),
+            status=state.status,
+            done=done,
+            total=total,
+            counts=state.counts(),
             rollback_started=state.rollback_started,
             skipped_approvals=tuple(StepView.of(s) for s in state.skipped_approvals),
         )

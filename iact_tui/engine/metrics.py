@@ -163,7 +163,11 @@ def run_facts(
         status = RunStatus.INTERRUPTED
     started = _time(state.started_at)
     assert started is not None  # every readable run starts with run_created
-    finished = _time(state.finished_at) if status not in (RunStatus.RUNNING, RunStatus.PAUSED, RunStatus.INTERRUPTED) else None
+    finished = (
+        _time(state.finished_at)
+        if status not in (RunStatus.RUNNING, RunStatus.PAUSED, RunStatus.INTERRUPTED)
+        else None
+    )
     deploy_steps = {sid for sid, s in state.steps.items() if s.phase == deploy_phase}
     reached_deploy = any(r["type"] in _STEP_RAN and r.get("step") in deploy_steps for r in records)
     rollback = state.rollback_started or status == RunStatus.ROLLED_BACK
@@ -214,7 +218,9 @@ def _lead_time(f: RunFacts, state: RunState, finished: datetime) -> None:
         return
     committed = parse_commit_time(raw)
     if committed is None:
-        f.lead_time_unknown = f"{COMMIT_TIME_CAPTURE} {str(raw)!r} is not a time (ISO 8601 or unix seconds)"
+        f.lead_time_unknown = (
+            f"{COMMIT_TIME_CAPTURE} {str(raw)!r} is not a time (ISO 8601 or unix seconds)"
+        )
         return
     seconds = (finished - committed).total_seconds()
     if seconds < 0:
@@ -236,7 +242,9 @@ def _failures(records: Iterable[dict[str, Any]]) -> list[tuple[datetime, str]]:
     return out
 
 
-def _recovery(f: RunFacts, state: RunState, records: list[dict[str, Any]], finished: datetime) -> None:
+def _recovery(
+    f: RunFacts, state: RunState, records: list[dict[str, Any]], finished: datetime
+) -> None:
     start_index = next((i for i, r in enumerate(records) if r["type"] == "rollback_started"), None)
     if start_index is None:  # rolled back without a recorded start: nothing to measure from
         return
@@ -246,7 +254,8 @@ def _recovery(f: RunFacts, state: RunState, records: list[dict[str, Any]], finis
     # A failure that was retried until it passed, or that the operator chose to go past, did not
     # lead to the rollback; the step the rollback started from, or one left failed, did.
     still_failed = {
-        sid for sid, s in state.steps.items()
+        sid
+        for sid, s in state.steps.items()
         if s.status == StepStatus.FAILED and s.decision != "continue" and not s.rollback
     }
     chosen = next((x for x in failures if from_step and x[1] == from_step), None)
@@ -265,7 +274,9 @@ def _recovery(f: RunFacts, state: RunState, records: list[dict[str, Any]], finis
 # -- the history ------------------------------------------------------------------------------
 
 
-def collect_runs(runs_dir: Path, *, deploy_phase: str = DEPLOY_PHASE) -> tuple[list[RunFacts], list[tuple[str, str]]]:
+def collect_runs(
+    runs_dir: Path, *, deploy_phase: str = DEPLOY_PHASE
+) -> tuple[list[RunFacts], list[tuple[str, str]]]:
     """Every readable run's facts, and (folder name, reason) for each run that cannot be read."""
     runs: list[RunFacts] = []
     unreadable: list[tuple[str, str]] = []
@@ -274,13 +285,21 @@ def collect_runs(runs_dir: Path, *, deploy_phase: str = DEPLOY_PHASE) -> tuple[l
     for folder in sorted(d for d in runs_dir.iterdir() if d.is_dir()):
         try:
             records = read_records(folder)
-            runs.append(run_facts(folder, records, live=RunLock.is_held(folder), deploy_phase=deploy_phase))
+            runs.append(
+                run_facts(folder, records, live=RunLock.is_held(folder), deploy_phase=deploy_phase)
+            )
         except ReportError as exc:
             unreadable.append((folder.name, str(exc)))
         except OSError as exc:
             unreadable.append((folder.name, f"{folder} cannot be read: {exc.strerror or exc}"))
-        except (KeyError, ValueError, TypeError) as exc:  # records that pass the chain but not the shape
-            unreadable.append((folder.name, f"{folder}: a record is not in the expected shape ({exc})"))
+        except (
+            KeyError,
+            ValueError,
+            TypeError,
+        ) as exc:  # records that pass the chain but not the shape
+            unreadable.append(
+                (folder.name, f"{folder}: a record is not in the expected shape ({exc})")
+            )
     return runs, unreadable
 
 
@@ -379,7 +398,10 @@ def _targets_of(runs: list[RunFacts]) -> tuple[Targets, str]:
         except (OSError, ChecklistError):
             continue
         version = loaded.checklist.checklist.version
-        return loaded.checklist.targets, f"the checklist pinned by run {run.run_id} (version {version})"
+        return (
+            loaded.checklist.targets,
+            f"the checklist pinned by run {run.run_id} (version {version})",
+        )
     return Targets(), "no run's pinned checklist could be read; no targets"
 
 
@@ -404,7 +426,9 @@ def _measure(
         point.change_failures += run.change_failure
     for point in weeks:
         in_week = [r for r in runs if iso_week(r.at) == point.week]
-        point.lead_time_hours = _median([h for r in in_week if (h := r.lead_time_hours) is not None])
+        point.lead_time_hours = _median(
+            [h for r in in_week if (h := r.lead_time_hours) is not None]
+        )
         point.mttr_minutes = _mean([m for r in in_week if (m := r.recovery_minutes) is not None])
 
     targets, targets_from = _targets_of(runs)
@@ -418,27 +442,51 @@ def _measure(
 
     metrics = {
         FREQUENCY: Metric(
-            FREQUENCY, len(succeeded) / len(weeks), targets.deployment_frequency_per_week, True,
-            len(succeeded), f"{len(succeeded)} successful of {len(runs)} runs in {len(weeks)} weeks",
+            FREQUENCY,
+            len(succeeded) / len(weeks),
+            targets.deployment_frequency_per_week,
+            True,
+            len(succeeded),
+            f"{len(succeeded)} successful of {len(runs)} runs in {len(weeks)} weeks",
         ),
         LEAD_TIME: Metric(
-            LEAD_TIME, _median(leads), targets.lead_time_hours, False, len(leads),
+            LEAD_TIME,
+            _median(leads),
+            targets.lead_time_hours,
+            False,
+            len(leads),
             f"median of {len(leads)} of {len(succeeded)} successful runs"
-            + (f"; unknown for {len(succeeded) - len(leads)}" if len(leads) < len(succeeded) else ""),
+            + (
+                f"; unknown for {len(succeeded) - len(leads)}"
+                if len(leads) < len(succeeded)
+                else ""
+            ),
         ),
         FAILURE_RATE: Metric(
-            FAILURE_RATE, len(failures) / len(deployments) if deployments else None,
-            targets.change_failure_rate, False, len(deployments),
+            FAILURE_RATE,
+            len(failures) / len(deployments) if deployments else None,
+            targets.change_failure_rate,
+            False,
+            len(deployments),
             f"{len(failures)} of {len(deployments)} deployments needed a rollback",
         ),
         MTTR: Metric(
-            MTTR, _mean(recoveries), targets.mttr_minutes, False, len(recoveries),
+            MTTR,
+            _mean(recoveries),
+            targets.mttr_minutes,
+            False,
+            len(recoveries),
             f"mean of {len(recoveries)} verified rollbacks"
-            + (f" ({len(rolled_back) - len(recoveries)} without a measurable recovery)"
-               if len(recoveries) < len(rolled_back) else ""),
+            + (
+                f" ({len(rolled_back) - len(recoveries)} without a measurable recovery)"
+                if len(recoveries) < len(rolled_back)
+                else ""
+            ),
         ),
     }
-    return ChecklistMetrics(checklist_id, title, start, end, targets, targets_from, runs, weeks, metrics)
+    return ChecklistMetrics(
+        checklist_id, title, start, end, targets, targets_from, runs, weeks, metrics
+    )
 
 
 def compute_metrics(
@@ -456,7 +504,8 @@ def compute_metrics(
     now = now or datetime.now(UTC)
     runs, unreadable = collect_runs(runs_dir, deploy_phase=deploy_phase)
     chosen = [
-        r for r in runs
+        r
+        for r in runs
         if (checklist_id is None or r.checklist_id == checklist_id)
         and (since is None or r.at >= since)
         and (until is None or r.at <= until)

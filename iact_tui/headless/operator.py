@@ -53,7 +53,9 @@ class Terminal:
             loop.remove_reader(fd)
 
     async def choice(self, prompt: str, options: dict[str, str]) -> str:
-        keys = "/".join(f"[{k}]{v[len(k):] if v.startswith(k) else ' ' + v}" for k, v in options.items())
+        keys = "/".join(
+            f"[{k}]{v[len(k) :] if v.startswith(k) else ' ' + v}" for k, v in options.items()
+        )
         for _ in range(20):  # bounded: a person who keeps typing nonsense gets a pause
             answer = (await self.ask(f"{prompt} {keys}: ")).lower()
             for key, word in options.items():
@@ -73,6 +75,8 @@ class HeadlessOperator:
         assume_yes: bool = False,
         auto_tick: str | None = None,
         auto_tick_note: str = "",
+        wait: bool = False,
+        out: TextIO | None = None,
     ) -> None:
         self.name = name
         self.on_failure = on_failure
@@ -80,6 +84,12 @@ class HeadlessOperator:
         self.assume_yes = assume_yes
         self.auto_tick = auto_tick
         self.auto_tick_note = auto_tick_note
+        # --wait: a step that waits for a person is shown and waited on (a tick through the inbox
+        # answers it: the runner then cancels the wait), instead of pausing the run
+        self.wait = wait
+        self.out: TextIO = out or (terminal.out if terminal is not None else sys.stdout)
+        self.run_id = ""
+        self.approver_keys: dict[str, Any] | None = None
 
     async def choose(self, phase: Phase, defaults: list[str]) -> list[str] | None:
         if defaults:
@@ -89,13 +99,17 @@ class HeadlessOperator:
         ids = [a.id for a in phase.alternatives]
         for alt in phase.alternatives:
             self.terminal.out.write(f"  {alt.id}: {alt.title}\n")
-        answer = await self.terminal.ask(f"{phase.title}: choose {'one or more of' if phase.multiple else 'one of'} {', '.join(ids)}: ")
+        answer = await self.terminal.ask(
+            f"{phase.title}: choose {'one or more of' if phase.multiple else 'one of'} {', '.join(ids)}: "
+        )
         chosen = [a.strip() for a in answer.split(",") if a.strip()]
         return chosen or None
 
     async def confirm(self, step: Any, command: str) -> bool | None:
         if self.assume_yes:
             return True
+        if self.wait:
+            return await self._wait_for_tick(step, f"{step.id} will run:\n{command}", confirm=True)
         if self.terminal is None:
             return None
         self.terminal.out.write(f"  {step.id} will run:\n    {command}\n")
@@ -104,6 +118,8 @@ class HeadlessOperator:
     async def manual(self, step: Any, instructions: str) -> Tick | None:
         if self.auto_tick:
             return auto_tick(step, self.auto_tick, self.auto_tick_note)
+        if self.wait:
+            return await self._wait_for_tick(step, instructions)
         if self.terminal is None:
             return None
         t = self.terminal
@@ -155,6 +171,20 @@ class HeadlessOperator:
 
     async def pace(self, step: Any) -> None:
         return None
+
+    async def _wait_for_tick(self, step: Any, asked: str, *, confirm: bool = False) -> Any:
+        """Print what the step asks and how to answer it, then wait: a tick arriving through the
+        run's inbox answers the runner, which cancels this wait (Ctrl-C pauses the run)."""
+        from iact_tui.engine.record.asks import awaited
+
+        how = awaited(step, self.run_id, self.approver_keys, confirm=confirm)
+        lines = [f"  waits for {how.who}"]
+        if asked.strip():
+            lines.append(_indent(asked))
+        lines.append(f"  tick it: {how.command}   ({how.options})")
+        self.out.write("\n".join(lines) + "\n")
+        self.out.flush()
+        await asyncio.Event().wait()  # only a tick (the runner cancels this) or a signal ends it
 
 
 def _indent(text: str) -> str:

@@ -8,8 +8,7 @@ from __future__ import annotations
 from typing import TextIO
 
 from iact_tui.engine import events as ev
-from iact_tui.engine.events import QuestionKind
-from iact_tui.engine.events import HostStepChanged
+from iact_tui.engine.events import HostStepChanged, QuestionKind
 from iact_tui.engine.status import StepStatus
 
 
@@ -55,7 +54,11 @@ class Printer:
                 text += " (will retry)"
             return text
         if isinstance(e, HostStepChanged):  # one line per host state change of a group step
-            batch = f" (batch {e.batch + 1})" if e.batch is not None and e.status == StepStatus.RUNNING else ""
+            batch = (
+                f" (batch {e.batch + 1})"
+                if e.batch is not None and e.status == StepStatus.RUNNING
+                else ""
+            )
             result = f" [{e.result}]" if e.result and e.result not in ("ok", "failed") else ""
             detail = f": {e.detail}" if e.detail else ""
             return f"  {e.host} {e.step_id}: {e.status}{batch}{result}{detail}"
@@ -65,7 +68,9 @@ class Printer:
             return f"{e.status.replace('_', ' ')} {e.step_id}{by}{detail}"
         if isinstance(e, ev.Waiting):
             if e.question == QuestionKind.MANUAL:
-                return f"waiting {e.step_id}: needs a person — iact-tui tick {self.run_id} {e.step_id}"
+                return (
+                    f"waiting {e.step_id}: needs a person — iact-tui tick {self.run_id} {e.step_id}"
+                )
             if e.question == QuestionKind.FAILURE:
                 return None
             if e.question == QuestionKind.CONFIRM:

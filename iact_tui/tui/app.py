@@ -255,8 +255,20 @@ class IactApp(App[int]):
         self.push_screen(RunsScreen(self.runs_dir))
 
     def show_run_record(self, folder: Path) -> None:
-        """A run read from its folder, read-only."""
+        """A run read from its folder, read-only: followed live (the watch screen) while another
+        process drives it, else as it was recorded."""
+        from iact_tui.engine.record.follow import is_driven
+
+        own = self.run_view is not None and self.run_view.folder.resolve() == folder.resolve()
+        if own and not self.can_start_run():
+            self.notify("This run is driven in this window: Escape goes back to it.")
+            return
         try:
+            if is_driven(folder):
+                from iact_tui.tui.screens.watch import WatchScreen
+
+                self.push_screen(WatchScreen(folder))
+                return
             view = RunView.from_folder(folder)
         except ReportError as exc:
             self.notify(str(exc), severity="error")

@@ -50,3 +50,18 @@ RUN_COLOURS: dict[str, str] = {
     "rolled_back": "warning",
     "aborted": "error",
 }
+
+
+def middle_ellipsis(text: str, room: int) -> str:
+    """``text`` in at most ``room`` cells: when it must be cut, from the middle, so that titles
+    that share a beginning ("3.2 Paso 2: Instalar …") keep the ends that tell them apart."""
+    from rich.cells import cell_len, set_cell_size
+
+    if cell_len(text) <= room:
+        return text
+    if room <= 1:
+        return "…"[: max(room, 0)]
+    head = max(1, (room - 1) // 3)
+    tail = room - 1 - head
+    ending = set_cell_size(text[::-1], tail)[::-1] if tail else ""
+    return set_cell_size(text, head) + "…" + ending

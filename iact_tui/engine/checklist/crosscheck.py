@@ -151,6 +151,34 @@ class CrossCheck:
                     f"unknown role '{role}'",
                     did_you_mean(role, roles) or "add it to roles",
                 )
+        for role, file in self.c.checklist.approvers.items():
+            if role not in roles:
+                self.problem(
+                    ("checklist", "approvers", role),
+                    f"unknown role '{role}'",
+                    did_you_mean(role, roles) or "add it to roles",
+                )
+                continue
+            self._approvers_file(role, file)
+
+    def _approvers_file(self, role: str, file: str) -> None:
+        """A role's allowed_signers file must be there and usable (read again when a run starts)."""
+        from pathlib import Path
+
+        from iact_tui.engine.checklist.approvers import ApproversError, pin_approvers
+
+        path = Path(self.filename)
+        if not path.is_file():
+            return  # a checklist given as text (a test, a template): checked when a run starts
+        try:
+            pin_approvers({role: file}, path)
+        except ApproversError as exc:
+            self.problem(
+                ("checklist", "approvers", role),
+                str(exc).removeprefix(f"[checklist.approvers] {role}: "),
+                "an OpenSSH allowed_signers file: one line per person, "
+                'e.g. bea@example.com namespaces="iact-tui-approval" ssh-ed25519 AAAA…',
+            )
 
     def _phases(self) -> None:
         c = self.c

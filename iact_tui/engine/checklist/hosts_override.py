@@ -31,7 +31,9 @@ from iact_tui.engine.checklist.model import Checklist
 from iact_tui.engine.checklist.problems import ChecklistError, shape_problems
 
 
-def with_hosts(loaded: LoadedChecklist, hosts: dict[str, Any] | None, source: str = "") -> LoadedChecklist:
+def with_hosts(
+    loaded: LoadedChecklist, hosts: dict[str, Any] | None, source: str = ""
+) -> LoadedChecklist:
     """``loaded`` with ``hosts`` (``[hosts.NAME]`` tables) over its own; the text and sha256
     (the pinned checklist) are kept. Raises ChecklistError naming ``source`` when the result is
     not a valid checklist (an unknown member, a bad port …)."""

@@ -74,6 +74,9 @@ class ChecklistInfo(Strict):
     scope: str = ""  # Markdown: what the procedure covers and what it does not
     prerequisites: list[str] = []
     responsibilities: dict[str, str] = {}  # role -> what that role does
+    # role -> an OpenSSH allowed_signers file (relative to the checklist) of the people whose signed
+    # approvals the role's steps take (`tick --sign`; docs/team.md)
+    approvers: dict[str, str] = {}
     references: list[str] = []  # related documents, links
     owner: str = ""
     source: str = ""  # the document the checklist encodes
@@ -509,7 +512,13 @@ class AnsibleStep(Rolling, StepBase):
     forks: int | None = Field(default=None, ge=1, le=500)
     sudo: bool = False  # --become
 
-    templated: ClassVar[tuple[str, ...]] = (*StepBase.templated, "inventory", "playbook", "args", "extra_vars")
+    templated: ClassVar[tuple[str, ...]] = (
+        *StepBase.templated,
+        "inventory",
+        "playbook",
+        "args",
+        "extra_vars",
+    )
 
     @model_validator(mode="after")
     def _what_and_where(self) -> AnsibleStep:
@@ -518,7 +527,9 @@ class AnsibleStep(Rolling, StepBase):
         if self.args is not None and not self.module:
             raise ValueError("'args' goes with 'module'")
         if not self.host and not self.inventory:
-            raise ValueError("an ansible step needs 'host' (a [hosts] host or group) or 'inventory'")
+            raise ValueError(
+                "an ansible step needs 'host' (a [hosts] host or group) or 'inventory'"
+            )
         return self
 
     def _default_changes(self) -> bool:

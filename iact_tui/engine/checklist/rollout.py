@@ -39,7 +39,9 @@ class RolloutError(ValueError):
 def parse_size(value: Size, what: str = "serial") -> tuple[int | None, float | None]:
     """``(count, None)`` or ``(None, percent)``; raises RolloutError for anything else."""
     if isinstance(value, bool):
-        raise RolloutError(f"{what} is a number of hosts or a percentage such as \"25%\", not {value!r}")
+        raise RolloutError(
+            f'{what} is a number of hosts or a percentage such as "25%", not {value!r}'
+        )
     if isinstance(value, int):
         if value < 0 or (value == 0 and what == "serial"):
             low = 1 if what == "serial" else 0
@@ -54,7 +56,7 @@ def parse_size(value: Size, what: str = "serial") -> tuple[int | None, float | N
             return None, pct
         if value.strip().isdigit():
             return parse_size(int(value.strip()), what)
-    raise RolloutError(f"{what} is a number of hosts or a percentage such as \"25%\", not {value!r}")
+    raise RolloutError(f'{what} is a number of hosts or a percentage such as "25%", not {value!r}')
 
 
 def _sizes(serial: Size | Sequence[Size]) -> list[Size]:
@@ -142,7 +144,9 @@ class FailBudget:
     def describe(self) -> str:
         names = ", ".join(self.failed)
         allowed = "no failed host" if self.limit == 0 else f"at most {self.limit} failed host(s)"
-        return f"{len(self.failed)} of {self.total} hosts failed ({names}); max_fail allows {allowed}"
+        return (
+            f"{len(self.failed)} of {self.total} hosts failed ({names}); max_fail allows {allowed}"
+        )
 
 
 @dataclass

@@ -112,8 +112,12 @@ def url_part(text: str, start: int) -> str:
     if start == 0:
         return "base"
     first = _TOKEN.match(text)
-    part = "path" if first is not None and first.group(1) else "scheme"  # after a base URL: its path
-    literal = _TOKEN.sub(lambda m: "{" if m.group(0) == "{{" else "}" if m.group(0) == "}}" else "\0", text[:start])
+    part = (
+        "path" if first is not None and first.group(1) else "scheme"
+    )  # after a base URL: its path
+    literal = _TOKEN.sub(
+        lambda m: "{" if m.group(0) == "{{" else "}" if m.group(0) == "}}" else "\0", text[:start]
+    )
     i = 0
     while i < len(literal):
         c = literal[i]
@@ -144,7 +148,9 @@ def url_quote(value: str, part: str, *, path: bool = False) -> str:
     parts the value is inserted as written."""
     if part in ("base", "authority"):
         return value
-    if path and part == "path":  # a variable declared url_path = true: its '/' stay, each segment is encoded
+    if (
+        path and part == "path"
+    ):  # a variable declared url_path = true: its '/' stay, each segment is encoded
         return "/".join(url_quote(segment, part) for segment in value.split("/"))
     quoted = urllib.parse.quote(value, safe="")
     if value and set(value) == {"."}:

@@ -87,7 +87,9 @@ class Values:
 
         def quote(name: str, value: str) -> str:
             if option_like(value) and not may_be_option(self.checklist, name):
-                raise UnsafeSubstitution(option_message(name, value, "", secret=self.is_secret(name)))
+                raise UnsafeSubstitution(
+                    option_message(name, value, "", secret=self.is_secret(name))
+                )
             return self.shell_quote(name, value)
 
         return template.render(text, self.lookup, quote=quote)
@@ -112,7 +114,9 @@ class Values:
         given (a resume runs with them). A value that a mask would change is never written
         masked: ``unsafe_values`` refuses it at start, and here it raises UnsafeValues."""
         out = {
-            k: v for k, v in self.values.items() if k in self.checklist.vars and k not in self.secret_names
+            k: v
+            for k, v in self.values.items()
+            if k in self.checklist.vars and k not in self.secret_names
         }
         problems = unsafe_values(self)
         if problems:
@@ -138,7 +142,9 @@ def unsafe_values(values: Values) -> list[str]:
     Only values present are checked (a secret asked later is checked when it is given)."""
     problems: list[str] = []
     secrets = {
-        n: values.values[n] for n in sorted(values.secret_names) if n in values.checklist.vars and values.values.get(n)
+        n: values.values[n]
+        for n in sorted(values.secret_names)
+        if n in values.checklist.vars and values.values.get(n)
     }
     for name, secret in secrets.items():
         if len(secret) < MIN_SECRET_LENGTH:
@@ -228,7 +234,9 @@ def injection_problems(values: Values) -> list[str]:
                     continue
                 if option_like(value):
                     seen.add(("option", name))
-                    problems.append(option_message(name, value, step.id, secret=values.is_secret(name)))
+                    problems.append(
+                        option_message(name, value, step.id, secret=values.is_secret(name))
+                    )
         elif step.kind == "http":
             for key, text in step.headers.items():
                 for where, part in (("header name", key), (f"header '{key}'", text)):

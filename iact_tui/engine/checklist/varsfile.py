@@ -163,8 +163,12 @@ def read_vars_file(path: str | Path) -> VarsFile:
             # servers where the checklist has one host); checked when applied
             bad = next((k for k, v in value.items() if not isinstance(v, dict)), None)
             if bad is not None:
-                raise VarsFileError(name, f"hosts.{bad} is not a table", line,
-                                    f"write [hosts.{bad}] with address, user … or members")
+                raise VarsFileError(
+                    name,
+                    f"hosts.{bad} is not a table",
+                    line,
+                    f"write [hosts.{bad}] with address, user … or members",
+                )
             hosts = value
             continue
         if isinstance(value, dict):

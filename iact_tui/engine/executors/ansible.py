@@ -121,7 +121,11 @@ def build_inventory(
     for name in members:
         host = hosts.get(name)
         hv: dict[str, Any] = {}
-        address = _filled(values, getattr(host, "address", None), f"address of host {name}") if host else None
+        address = (
+            _filled(values, getattr(host, "address", None), f"address of host {name}")
+            if host
+            else None
+        )
         hv["ansible_host"] = address or name
         port = getattr(host, "port", None) if host else None
         if port is not None:
@@ -130,21 +134,43 @@ def build_inventory(
                 if not port_text.isdigit():
                     raise ValueError(f"the port of host {name} is {port_text!r}, not a number")
                 hv["ansible_port"] = int(port_text)
-        user = _filled(values, getattr(host, "user", None), f"user of host {name}") if host else None
+        user = (
+            _filled(values, getattr(host, "user", None), f"user of host {name}") if host else None
+        )
         if user:
             hv["ansible_user"] = user
-        identity = _filled(values, getattr(host, "identity", None), f"identity of host {name}") if host else None
+        identity = (
+            _filled(values, getattr(host, "identity", None), f"identity of host {name}")
+            if host
+            else None
+        )
         if identity:
             hv["ansible_ssh_private_key_file"] = os.path.expanduser(identity)
         elif client_keys:
             hv["ansible_ssh_private_key_file"] = os.path.expanduser(client_keys[0])
-        own_known = _filled(values, getattr(host, "known_hosts", None), f"known_hosts of host {name}") if host else None
+        own_known = (
+            _filled(values, getattr(host, "known_hosts", None), f"known_hosts of host {name}")
+            if host
+            else None
+        )
         kh = os.path.expanduser(own_known or known_hosts or "~/.ssh/known_hosts")
-        args = ["-o", f"UserKnownHostsFile={kh}", "-o", "StrictHostKeyChecking=yes",
-                "-o", "GlobalKnownHostsFile=/dev/null", "-o", "BatchMode=yes"]
+        args = [
+            "-o",
+            f"UserKnownHostsFile={kh}",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "GlobalKnownHostsFile=/dev/null",
+            "-o",
+            "BatchMode=yes",
+        ]
         for cfg in ssh_config or []:
             args += ["-F", os.path.expanduser(cfg)]
-        jump = _filled(values, getattr(host, "proxy_jump", None), f"proxy_jump of host {name}") if host else None
+        jump = (
+            _filled(values, getattr(host, "proxy_jump", None), f"proxy_jump of host {name}")
+            if host
+            else None
+        )
         if jump:
             args += ["-o", f"ProxyJump={_jump_spec(hosts, values, jump)}"]
         hv["ansible_ssh_common_args"] = shlex.join(args)
@@ -245,7 +271,11 @@ class AnsibleExecutor(Automatic):
         if step.playbook:
             what = f"ansible-playbook {values.display_text(keep_jinja(step.playbook))}"
         else:
-            args = f" -a {shlex.quote(values.display_command(keep_jinja(step.args)))}" if step.args else ""
+            args = (
+                f" -a {shlex.quote(values.display_command(keep_jinja(step.args)))}"
+                if step.args
+                else ""
+            )
             what = f"ansible -m {step.module}{args}"
         batches = f" serial={step.serial}" if getattr(step, "serial", None) is not None else ""
         return f"{where}$ {what}{batches}"
@@ -275,7 +305,9 @@ class AnsibleExecutor(Automatic):
                     break
                 results = {h: collected.hosts[h].passed for h in batch if h in collected.hosts}
                 if budget.add(results) and index < len(batches) - 1:
-                    ctx.log.line(f"--- rollout stopped after batch {index + 1}: {budget.describe()}")
+                    ctx.log.line(
+                        f"--- rollout stopped after batch {index + 1}: {budget.describe()}"
+                    )
                     break
         finally:
             job.cleanup()
@@ -286,16 +318,31 @@ class AnsibleExecutor(Automatic):
         failed = [r for r in collected.hosts.values() if not r.passed]
         unseen = [h for h in hosts if h not in collected.hosts]
         if not collected.hosts and hosts:
-            return Outcome(False, f"ansible reported no host result (hosts: {', '.join(hosts)})",
-                           exit_status=job.rc, evidence=evidence)
+            return Outcome(
+                False,
+                f"ansible reported no host result (hosts: {', '.join(hosts)})",
+                exit_status=job.rc,
+                evidence=evidence,
+            )
         if failed and budget.exhausted:
-            message = "; ".join(f"on {r.host}: {r.result}" + (f": {r.message}" if r.message else "") for r in failed)
-            return Outcome(False, values.redactor(message), exit_status=job.rc or 2, evidence=evidence)
+            message = "; ".join(
+                f"on {r.host}: {r.result}" + (f": {r.message}" if r.message else "") for r in failed
+            )
+            return Outcome(
+                False, values.redactor(message), exit_status=job.rc or 2, evidence=evidence
+            )
         if unseen and not failed:
-            return Outcome(False, f"ansible did not reach {', '.join(unseen)}", exit_status=job.rc, evidence=evidence)
+            return Outcome(
+                False,
+                f"ansible did not reach {', '.join(unseen)}",
+                exit_status=job.rc,
+                evidence=evidence,
+            )
         warning = ""
         if failed:
-            warning = f"{len(failed)} host(s) failed within max_fail: {', '.join(r.host for r in failed)}"
+            warning = (
+                f"{len(failed)} host(s) failed within max_fail: {', '.join(r.host for r in failed)}"
+            )
         return Outcome(True, exit_status=0, evidence=evidence, warning=warning)
 
     # -- one ansible-runner invocation ---------------------------------------------------------
@@ -316,7 +363,9 @@ class AnsibleExecutor(Automatic):
                 job.pattern = step.host or "all"
             else:
                 inventory = build_inventory(
-                    values.checklist.hosts, step.host, values,
+                    values.checklist.hosts,
+                    step.host,
+                    values,
                     known_hosts=getattr(pool, "known_hosts", None),
                     ssh_config=getattr(pool, "ssh_config", None),
                     client_keys=getattr(pool, "client_keys", None),
@@ -351,7 +400,12 @@ class AnsibleExecutor(Automatic):
         return job
 
     async def _run_once(
-        self, ctx: StepContext, runner_mod: Any, job: _Job, batch: list[str], index: int,
+        self,
+        ctx: StepContext,
+        runner_mod: Any,
+        job: _Job,
+        batch: list[str],
+        index: int,
         collected: _Collected,
     ) -> str:
         """Run ansible on one batch; '' or the sentence of a failure of ansible itself."""
@@ -435,7 +489,9 @@ class AnsibleExecutor(Automatic):
         status = getattr(runner, "status", "")
         if status in ("failed", "successful") or collected.hosts:
             return ""
-        return f"ansible did not run ({status or 'no status'}, exit status {job.rc}); see the step log"
+        return (
+            f"ansible did not run ({status or 'no status'}, exit status {job.rc}); see the step log"
+        )
 
 
 async def _bounded(task: asyncio.Future[Any]) -> Any:
@@ -446,8 +502,15 @@ async def _bounded(task: asyncio.Future[Any]) -> Any:
         return None
 
 
-def _finish(ctx: Any, collected: _Collected, batch: list[str], finished: Callable[..., None] | None,
-            host_logs: dict[str, Any], out: Any, stopped: str) -> None:
+def _finish(
+    ctx: Any,
+    collected: _Collected,
+    batch: list[str],
+    finished: Callable[..., None] | None,
+    host_logs: dict[str, Any],
+    out: Any,
+    stopped: str,
+) -> None:
     out.close()
     for host in batch:
         r = collected.hosts.get(host)
@@ -457,10 +520,16 @@ def _finish(ctx: Any, collected: _Collected, batch: list[str], finished: Callabl
             r.failed += 1
             r.message = "cancelled" if stopped == "cancelled" else "ansible was stopped (timeout)"
         if finished is not None:
-            finished(host, ok=r.passed, result=r.result, changed=bool(r.changed),
-                     message=r.message, exit_status=r.exit_status,
-                     duration=round(max(0.0, (r.ended or time.monotonic()) - r.started), 3),
-                     log=host_logs.get(host))
+            finished(
+                host,
+                ok=r.passed,
+                result=r.result,
+                changed=bool(r.changed),
+                message=r.message,
+                exit_status=r.exit_status,
+                duration=round(max(0.0, (r.ended or time.monotonic()) - r.started), 3),
+                log=host_logs.get(host),
+            )
         elif host in host_logs:
             host_logs[host].close()
 
@@ -536,8 +605,12 @@ class _Job:
         """Stop the SSH ControlMaster processes ansible left for reuse (bounded)."""
         for sock in glob.glob(str(self.base / "cp" / "*")):
             with contextlib.suppress(OSError, subprocess.SubprocessError):
-                subprocess.run(["ssh", "-o", f"ControlPath={sock}", "-O", "exit", "x"],
-                               capture_output=True, timeout=5, check=False)
+                subprocess.run(
+                    ["ssh", "-o", f"ControlPath={sock}", "-O", "exit", "x"],
+                    capture_output=True,
+                    timeout=5,
+                    check=False,
+                )
 
     def cleanup(self) -> None:
         self.close_masters()
@@ -550,7 +623,11 @@ def _inventory_hosts(path: str, pattern: str) -> list[str]:
         raise ValueError(f"the inventory {path} does not exist")
     try:
         proc = subprocess.run(
-            [ansible_bin("ansible-inventory") or "ansible-inventory", "-i", path, "--list"], capture_output=True, text=True, timeout=60, check=False,
+            [ansible_bin("ansible-inventory") or "ansible-inventory", "-i", path, "--list"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
     except (OSError, subprocess.SubprocessError) as exc:
         raise ValueError(f"could not read the inventory {path}: {exc}") from None
@@ -568,7 +645,9 @@ def _inventory_hosts(path: str, pattern: str) -> list[str]:
             out += members(child, seen)
         return out
 
-    every = list(dict.fromkeys(members("all", set()) + list((data.get("_meta") or {}).get("hostvars", {}))))
+    every = list(
+        dict.fromkeys(members("all", set()) + list((data.get("_meta") or {}).get("hostvars", {})))
+    )
     if pattern in ("all", "*"):
         return every
     if pattern in data:

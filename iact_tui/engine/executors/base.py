@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import re
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -66,6 +67,9 @@ class Automatic:
         return False
 
 
+HAND_OVER_EVERY = 0.1  # seconds: how stale a log a watcher of the running step may read
+
+
 class LogWriter:
     """Appends to ``logs/<step>.log``; keeps its sha256 and size as it writes.
 
@@ -86,6 +90,7 @@ class LogWriter:
                     self.size += len(block)
                     self._line_start = block.endswith(b"\n")
         self._file = open(path, "ab")
+        self._handed_over = time.monotonic()
 
     def write(self, text: str) -> None:
         self.write_masked(self.redact(text) if self.redact is not None else text)
@@ -103,6 +108,12 @@ class LogWriter:
         self._file.write(data)
         self._hash.update(data)
         self.size += len(data)
+        now = time.monotonic()
+        if now - self._handed_over >= HAND_OVER_EVERY:
+            # into the file (not to the disk: that is close's fsync), for whoever watches the run
+            # (`iact-tui watch` follows the running step's log); at most every HAND_OVER_EVERY s
+            self._file.flush()
+            self._handed_over = now
 
     def flush(self) -> None:
         import os
@@ -117,6 +128,12 @@ class LogWriter:
     def close(self) -> None:
         self.flush()
         self._file.close()
+
+    def hand_over(self) -> Any:
+        """Written out, not yet synced: the open file, for a group commit to sync and close
+        before the record that names this log's sha256 (RunStore.append_soon's sync_files)."""
+        self._file.flush()
+        return self._file
 
 
 @dataclass
@@ -186,7 +203,11 @@ class OutputCollector:
         if block:
             self._take(block)
         if len(partial) > MAX_LINE:  # a line over 1 MiB: pass it on in pieces
-            end = redactor.safe_cut(partial, len(partial) - redactor.span) if redactor else len(partial)
+            end = (
+                redactor.safe_cut(partial, len(partial) - redactor.span)
+                if redactor
+                else len(partial)
+            )
             if end > 0:
                 self._take(partial[:end])
                 partial = partial[end:]
@@ -223,7 +244,9 @@ class OutputCollector:
             lines = masked.split("\n")
             unended = lines.pop()  # "" when the block ends with a newline
             first = "" if self._mid_line else self.prefix
-            masked = "".join(f"{first if i == 0 else self.prefix}{line}\n" for i, line in enumerate(lines))
+            masked = "".join(
+                f"{first if i == 0 else self.prefix}{line}\n" for i, line in enumerate(lines)
+            )
             if unended:
                 masked += (self.prefix if lines or not self._mid_line else "") + unended
         self._mid_line = not masked.endswith("\n")
@@ -242,7 +265,10 @@ class OutputCollector:
             want = " or ".join(str(c) for c in expected_exits)
             return False, f"the command exited with status {exit_status} (expected {want})"
         if self.rejected is not None:
-            return False, f"the output has a line that must not be there: {self.rejected.strip()[:200]!r}"
+            return (
+                False,
+                f"the output has a line that must not be there: {self.rejected.strip()[:200]!r}",
+            )
         if not self.expected_seen:
             return False, f"no line of the output matches {self.expect.expect_output.pattern!r}"  # type: ignore[union-attr]
         missing = [n for n in self._pending_captures]
@@ -255,8 +281,12 @@ class OutputCollector:
 def compile_expectations(step: Any) -> Expectations:
     flags = re.MULTILINE
     return Expectations(
-        expect_output=re.compile(step.expect_output, flags) if getattr(step, "expect_output", None) else None,
-        reject_output=re.compile(step.reject_output, flags) if getattr(step, "reject_output", None) else None,
+        expect_output=re.compile(step.expect_output, flags)
+        if getattr(step, "expect_output", None)
+        else None,
+        reject_output=re.compile(step.reject_output, flags)
+        if getattr(step, "reject_output", None)
+        else None,
         captures={n: re.compile(p, flags) for n, p in (getattr(step, "capture", {}) or {}).items()},
     )
 

@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from iact_tui.engine.checklist.values import Values
 from iact_tui.engine.errors import IactError
 from iact_tui.engine.executors.base import Automatic, Outcome, StepContext
-from iact_tui.engine.checklist.values import Values
 
 GIT_TIMEOUT = 60.0
 

@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 import httpx
 
+from iact_tui.engine.checklist.values import Values
 from iact_tui.engine.executors.base import Automatic, Outcome, StepContext
 from iact_tui.engine.executors.http import json_path
 from iact_tui.engine.executors.service import (
@@ -30,7 +31,6 @@ from iact_tui.engine.executors.service import (
     ServiceError,
     api_message,
 )
-from iact_tui.engine.checklist.values import Values
 
 API_VERSION = "2022-11-28"
 MISSING_GRACE_POLLS = 3  # looks at a commit whose required check does not exist, nothing running

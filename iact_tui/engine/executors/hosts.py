@@ -18,12 +18,20 @@ class HostHooks:
     event, and the host's own log ``logs/<step>@<host>.log``. Executors find these methods on
     their context (``ctx.host_started`` …); a context without them records nothing per host."""
 
-    def __init__(self, step_id: str, attempt: int, logs: Path, record: Callable[..., Any],
-                 emit: Callable[[Any], None], redact: Callable[[str], str] | None, *,
-                 done: Callable[[str], bool] | None = None,
-                 scope: Callable[[list[str]], list[str]] | None = None,
-                 checklist_dir: Path | None = None,
-                 record_soon: Callable[..., Any] | None = None) -> None:
+    def __init__(
+        self,
+        step_id: str,
+        attempt: int,
+        logs: Path,
+        record: Callable[..., Any],
+        emit: Callable[[Any], None],
+        redact: Callable[[str], str] | None,
+        *,
+        done: Callable[[str], bool] | None = None,
+        scope: Callable[[list[str]], list[str]] | None = None,
+        checklist_dir: Path | None = None,
+        record_soon: Callable[..., Any] | None = None,
+    ) -> None:
         self.step_id = step_id
         self.attempt = attempt
         self.logs = logs
@@ -51,13 +59,22 @@ class HostHooks:
         if self.batch_index is not None:
             batch = self.batch_index
         self._batch[host] = batch
-        return self._durably(HostStepChanged(self.step_id, host, "running", batch), "host_started",
-                             step=self.step_id, host=host, attempt=self.attempt, batch=batch)
+        return self._durably(
+            HostStepChanged(self.step_id, host, "running", batch),
+            "host_started",
+            (),
+            step=self.step_id,
+            host=host,
+            attempt=self.attempt,
+            batch=batch,
+        )
 
-    def _durably(self, event: Any, type_: str, **fields: Any) -> Any:
+    def _durably(self, event: Any, type_: str, files: tuple[Any, ...], **fields: Any) -> Any:
         """The record, durable, then the event: at once, or with the batch's group commit."""
         if self.record_soon is not None:
-            return self.record_soon(type_, lambda _rec: self._emit(event), **fields)
+            return self.record_soon(
+                type_, lambda _rec: self._emit(event), sync_files=files, **fields
+            )
         self._record(type_, **fields)
         self._emit(event)
         return None
@@ -68,22 +85,53 @@ class HostHooks:
         self.logs.mkdir(parents=True, exist_ok=True)
         return LogWriter(self.logs / f"{self.step_id}@{host}.log", self._redact)
 
-    def host_finished(self, host: str, *, ok: bool, result: str = "", changed: bool | None = None,
-                      message: str = "", exit_status: int | None = None, duration: float | None = None,
-                      log: Any = None) -> None:
+    def host_finished(
+        self,
+        host: str,
+        *,
+        ok: bool,
+        result: str = "",
+        changed: bool | None = None,
+        message: str = "",
+        exit_status: int | None = None,
+        duration: float | None = None,
+        log: Any = None,
+    ) -> None:
         sha, size = None, None
+        files: tuple[Any, ...] = ()
         if log is not None:
-            log.close()
+            if self.record_soon is not None:
+                files = (log.hand_over(),)  # synced and closed with the batch, before its record
+            else:
+                log.close()
             sha, size = log.sha256, log.size
         status = "passed" if ok else "failed"
         if ok:
-            detail = f"exit {exit_status} in {duration or 0:.2f} s" if exit_status is not None else f"in {duration or 0:.2f} s"
+            detail = (
+                f"exit {exit_status} in {duration or 0:.2f} s"
+                if exit_status is not None
+                else f"in {duration or 0:.2f} s"
+            )
         else:
             detail = message
-        self._durably(HostStepChanged(self.step_id, host, status, self._batch.get(host), detail, result),
-                      "host_finished", step=self.step_id, host=host, attempt=self.attempt, status=status,
-                      exit_status=exit_status, duration=duration, message=message or None,
-                      result=result or None, changed=changed, log_sha256=sha, log_bytes=size)
+        self._durably(
+            HostStepChanged(self.step_id, host, status, self._batch.get(host), detail, result),
+            "host_finished",
+            files,
+            step=self.step_id,
+            host=host,
+            attempt=self.attempt,
+            status=status,
+            exit_status=exit_status,
+            duration=duration,
+            message=message or None,
+            result=result or None,
+            changed=changed,
+            log_sha256=sha,
+            log_bytes=size,
+        )
 
     def rollout_stopped(self, reason: str, failed: list[str], limit: int) -> None:
-        self._record("rollout_stopped", step=self.step_id, failed=failed, limit=limit, reason=reason)
+        self._record(
+            "rollout_stopped", step=self.step_id, failed=failed, limit=limit, reason=reason
+        )

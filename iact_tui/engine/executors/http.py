@@ -14,13 +14,13 @@ from typing import Any, ClassVar
 
 import httpx
 
-from iact_tui.engine.errors import IactError
 from iact_tui.engine.checklist import template
+from iact_tui.engine.checklist.masking import MASK
+from iact_tui.engine.checklist.template import render_url
+from iact_tui.engine.checklist.values import Values
+from iact_tui.engine.errors import IactError
 from iact_tui.engine.events import StepOutput
 from iact_tui.engine.executors.base import Automatic, Outcome, StepContext
-from iact_tui.engine.checklist.template import render_url
-from iact_tui.engine.checklist.masking import MASK
-from iact_tui.engine.checklist.values import Values
 
 BODY_EXCERPT = 500
 LOG_BODY_MAX = 64 * 1024
@@ -77,7 +77,11 @@ def connection_message(exc: httpx.HTTPError, url: str) -> str:
         return f"{where} did not answer in time ({type(exc).__name__})"
     if isinstance(exc, httpx.ConnectError):
         root = _root_os_error(exc)
-        if isinstance(root, socket.gaierror) or "name or service not known" in lowered or "name resolution" in lowered:
+        if (
+            isinstance(root, socket.gaierror)
+            or "name or service not known" in lowered
+            or "name resolution" in lowered
+        ):
             return f"could not resolve the host name {host} (DNS)"
         if (root is not None and root.errno == errno.ECONNREFUSED) or "refused" in lowered:
             return f"could not connect to {where}: connection refused"
@@ -101,8 +105,12 @@ class HttpExecutor(Automatic):
     kind: ClassVar[str] = "http"
 
     def describe(self, step: Any, values: Values) -> str:
-        shown_url = render_url(step.url, values.masked_lookup, raw=lambda v: v == MASK or v.startswith("<"),
-                               paths=url_paths(values))
+        shown_url = render_url(
+            step.url,
+            values.masked_lookup,
+            raw=lambda v: v == MASK or v.startswith("<"),
+            paths=url_paths(values),
+        )
         text = f"{step.method} {values.redactor(shown_url)}"
         if step.json_body is not None:
             body = _render(step.json_body, values.masked_lookup)
@@ -125,7 +133,10 @@ class HttpExecutor(Automatic):
         if step.timeout:
             kwargs["timeout"] = step.timeout
         client = ctx.services.http_client(step.verify_tls)
-        shown_headers = {k: (MASK if k.lower() in ("authorization", "cookie") else values.redactor(v)) for k, v in headers.items()}
+        shown_headers = {
+            k: (MASK if k.lower() in ("authorization", "cookie") else values.redactor(v))
+            for k, v in headers.items()
+        }
         request_text = f"> {step.method} {values.redactor(url)}\n" + "".join(
             f"> {k}: {v}\n" for k, v in shown_headers.items()
         )
@@ -151,7 +162,9 @@ class HttpExecutor(Automatic):
         # captures first: a captured secret (a token) must be masked in everything written below
         capture_problems: list[str] = []
         for name, path in step.capture_json.items():
-            path = values.text(path)  # a path may be a variable; one that renders empty captures nothing
+            path = values.text(
+                path
+            )  # a path may be a variable; one that renders empty captures nothing
             if not path.strip():
                 continue
             try:
@@ -160,10 +173,15 @@ class HttpExecutor(Automatic):
                     raise KeyError(path)
                 ctx.capture(name, value if isinstance(value, str) else json.dumps(value))
             except KeyError:
-                capture_problems.append(f"the response has no JSON field '{path}' to capture as {name}")
+                capture_problems.append(
+                    f"the response has no JSON field '{path}' to capture as {name}"
+                )
         masked_body = values.redactor(body)
         excerpt = masked_body[:BODY_EXCERPT]
-        text = request_text + f"< HTTP {response.status_code} {response.reason_phrase} in {latency_ms} ms\n"
+        text = (
+            request_text
+            + f"< HTTP {response.status_code} {response.reason_phrase} in {latency_ms} ms\n"
+        )
         text += masked_body[:LOG_BODY_MAX]
         if not text.endswith("\n"):
             text += "\n"
@@ -171,13 +189,22 @@ class HttpExecutor(Automatic):
             text += f"[... {len(masked_body) - LOG_BODY_MAX} more characters not logged]\n"
         ctx.log.write(text)
         ctx.emit(StepOutput(step.id, text))
-        evidence = {"http_status": response.status_code, "latency_ms": latency_ms, "body_excerpt": excerpt, "url": values.redactor(url)}
+        evidence = {
+            "http_status": response.status_code,
+            "latency_ms": latency_ms,
+            "body_excerpt": excerpt,
+            "url": values.redactor(url),
+        }
         problems: list[str] = []
         if response.status_code not in step.statuses:
             want = " or ".join(str(s) for s in step.statuses)
-            problems.append(f"{step.method} {values.redactor(url)} answered HTTP {response.status_code} (expected {want})")
+            problems.append(
+                f"{step.method} {values.redactor(url)} answered HTTP {response.status_code} (expected {want})"
+            )
         for path, expected in step.expect_json.items():
-            path = values.text(path)  # a field may be a variable; one that renders empty is not checked
+            path = values.text(
+                path
+            )  # a field may be a variable; one that renders empty is not checked
             if not path.strip():
                 continue
             if not is_json:
@@ -189,11 +216,15 @@ class HttpExecutor(Automatic):
                 problems.append(f"the response has no field '{path}' (expected {expected!r})")
                 continue
             if not _same(actual, values.text(expected) if isinstance(expected, str) else expected):
-                problems.append(f"'{path}' is {values.redactor(json.dumps(actual))} (expected {expected!r})")
+                problems.append(
+                    f"'{path}' is {values.redactor(json.dumps(actual))} (expected {expected!r})"
+                )
         if step.expect_body and not re.search(step.expect_body, body, re.MULTILINE):
             problems.append(f"the body does not match {step.expect_body!r}")
         if step.max_latency_ms is not None and latency_ms > step.max_latency_ms:
-            problems.append(f"the answer took {latency_ms} ms (at most {step.max_latency_ms:g} ms allowed)")
+            problems.append(
+                f"the answer took {latency_ms} ms (at most {step.max_latency_ms:g} ms allowed)"
+            )
         problems.extend(capture_problems)
         if problems:
             return Outcome(False, "; ".join(problems), evidence=evidence)

@@ -17,9 +17,9 @@ from typing import Any, ClassVar
 
 import httpx
 
+from iact_tui.engine.checklist.values import Values
 from iact_tui.engine.executors.base import Automatic, Outcome, StepContext
 from iact_tui.engine.executors.service import Deadline, ServiceClient, ServiceError
-from iact_tui.engine.checklist.values import Values
 
 BUILDS_LOOKED_AT = 50
 MISSING_GRACE_POLLS = 3

@@ -8,9 +8,9 @@ import os
 import signal
 from typing import Any, ClassVar
 
+from iact_tui.engine.checklist.values import Values
 from iact_tui.engine.executors.base import Automatic, Outcome, StepContext
 from iact_tui.engine.executors.processes import GATE, local_identity
-from iact_tui.engine.checklist.values import Values
 
 CHUNK = 1 << 16
 KILL_GRACE = 3.0
@@ -36,7 +36,9 @@ class LocalExecutor(Automatic):
         try:
             proc = await asyncio.create_subprocess_shell(
                 command,
-                stdin=asyncio.subprocess.PIPE if recorder is not None else asyncio.subprocess.DEVNULL,
+                stdin=asyncio.subprocess.PIPE
+                if recorder is not None
+                else asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
                 cwd=cwd,
@@ -66,7 +68,11 @@ class LocalExecutor(Automatic):
         except TimeoutError:
             await _stop(proc)
             out.close()
-            return Outcome(False, f"the command did not finish within {step.timeout:g} s and was stopped", exit_status=None)
+            return Outcome(
+                False,
+                f"the command did not finish within {step.timeout:g} s and was stopped",
+                exit_status=None,
+            )
         except asyncio.CancelledError:
             await _stop(proc)
             out.close()

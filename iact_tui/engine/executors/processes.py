@@ -166,7 +166,7 @@ def remote_alive_script(ref: ProcessRef) -> str:
     checks = []
     if ref.boot_id:
         checks.append(
-            f"if read -r b 2>/dev/null < {BOOT_ID} && [ \"$b\" != {ref.boot_id} ]; then echo gone; exit 0; fi"
+            f'if read -r b 2>/dev/null < {BOOT_ID} && [ "$b" != {ref.boot_id} ]; then echo gone; exit 0; fi'
         )
     # the leader: same start time and not a zombie; once it is gone, any live member of its group
     checks.append(

@@ -24,9 +24,9 @@ from typing import Any, ClassVar
 import asyncssh
 
 from iact_tui.engine.checklist import template
+from iact_tui.engine.checklist.values import Values
 from iact_tui.engine.executors.base import Automatic, Outcome, OutputCollector, StepContext
 from iact_tui.engine.executors.ssh_pool import SshError, SshPool
-from iact_tui.engine.checklist.values import Values
 
 CHUNK = 1 << 16
 KILL_GRACE = 3.0  # seconds between TERM and KILL
@@ -61,13 +61,17 @@ class SshExecutor(Automatic):
             return await self._on_member(ctx, pool, step.host, command, False)
         return await self._rollout(ctx, pool, members, command)
 
-    async def _rollout(self, ctx: StepContext, pool: SshPool, members: list[str], command: str) -> Outcome:
+    async def _rollout(
+        self, ctx: StepContext, pool: SshPool, members: list[str], command: str
+    ) -> Outcome:
         """A group: batch after batch (``serial``), every host of a batch at once, until done or
         past ``max_fail``; one record per host where the context keeps them (docs/fleets.md)."""
         from iact_tui.engine.checklist.rollout import fail_limit, roll
 
         step = ctx.step
-        scope = getattr(ctx, "host_scope", None)  # the hosts this attempt is for (rollback: the changed)
+        scope = getattr(
+            ctx, "host_scope", None
+        )  # the hosts this attempt is for (rollback: the changed)
         if scope is not None:
             members = scope(members)
         started = getattr(ctx, "host_started", None)
@@ -82,16 +86,29 @@ class SshExecutor(Automatic):
             t0 = time.monotonic()
             log = ctx.host_log(member) if hasattr(ctx, "host_log") else None
             try:
-                on_member = _command_on(ctx.values, step.run, member) if "{host}" in step.run else command
+                on_member = (
+                    _command_on(ctx.values, step.run, member) if "{host}" in step.run else command
+                )
                 outcome = await self._on_member(ctx, pool, member, on_member, True, log)
             except asyncio.CancelledError:
                 if finished is not None:
-                    finished(member, ok=False, message="cancelled; the command was stopped",
-                             duration=round(time.monotonic() - t0, 3), log=log)
+                    finished(
+                        member,
+                        ok=False,
+                        message="cancelled; the command was stopped",
+                        duration=round(time.monotonic() - t0, 3),
+                        log=log,
+                    )
                 raise
             if finished is not None:
-                finished(member, ok=outcome.ok, message=outcome.message, exit_status=outcome.exit_status,
-                         duration=round(time.monotonic() - t0, 3), log=log)
+                finished(
+                    member,
+                    ok=outcome.ok,
+                    message=outcome.message,
+                    exit_status=outcome.exit_status,
+                    duration=round(time.monotonic() - t0, 3),
+                    log=log,
+                )
             elif log is not None:
                 log.close()
             return outcome
@@ -101,7 +118,9 @@ class SshExecutor(Automatic):
             outcomes.update(zip(batch, results, strict=True))
             return {m: o.ok for m, o in zip(batch, results, strict=True)}
 
-        done = getattr(ctx, "host_done", None)  # resume: a host that finished the step is not re-run
+        done = getattr(
+            ctx, "host_done", None
+        )  # resume: a host that finished the step is not re-run
         max_fail = getattr(ctx, "rollout_max_fail", None)  # a rolling phase's batch: what is left
         if max_fail is None:
             max_fail = getattr(step, "max_fail", None)
@@ -112,17 +131,28 @@ class SshExecutor(Automatic):
             return Outcome(True, exit_status=0, artifacts=artifacts)
         message = "; ".join(f"on {m}: {o.message}" for m, o in failed)
         if not result.stopped:  # within max_fail
-            return Outcome(True, exit_status=0, artifacts=artifacts,
-                           warning=f"{result.reason}; the rollout went on ({message})")
+            return Outcome(
+                True,
+                exit_status=0,
+                artifacts=artifacts,
+                warning=f"{result.reason}; the rollout went on ({message})",
+            )
         stop = getattr(ctx, "rollout_stopped", None)
         if stop is not None:
             stop(result.reason, result.failed, fail_limit(max_fail, len(members)))
         if result.untouched:
-            message += f"; rollout stopped ({result.reason}); not started on {', '.join(result.untouched)}"
+            message += (
+                f"; rollout stopped ({result.reason}); not started on {', '.join(result.untouched)}"
+            )
         return Outcome(False, message, exit_status=failed[0][1].exit_status, artifacts=artifacts)
 
     async def _on_member(
-        self, ctx: StepContext, pool: SshPool, member: str, command: str, group: bool,
+        self,
+        ctx: StepContext,
+        pool: SshPool,
+        member: str,
+        command: str,
+        group: bool,
         host_log: Any = None,
     ) -> Outcome:
         step = ctx.step
@@ -266,13 +296,21 @@ class RemoteCommand:
             # a group commit (a batch of hosts starting together): the gate opens once it is written
             durable.add_done_callback(lambda f: self._durable(index, f))
             return
-        if isinstance(durable, asyncio.Future) and (durable.cancelled() or durable.exception() is not None):
-            self.start_error = self.start_error or RuntimeError("the command's start was not recorded")
+        if isinstance(durable, asyncio.Future) and (
+            durable.cancelled() or durable.exception() is not None
+        ):
+            self.start_error = self.start_error or RuntimeError(
+                "the command's start was not recorded"
+            )
         self._open_gate(index)
 
     def _durable(self, index: int, future: asyncio.Future[Any]) -> None:
-        if future.cancelled() or future.exception() is not None:  # not recorded: the gate stays shut
-            self.start_error = self.start_error or RuntimeError("the command's start was not recorded")
+        if (
+            future.cancelled() or future.exception() is not None
+        ):  # not recorded: the gate stays shut
+            self.start_error = self.start_error or RuntimeError(
+                "the command's start was not recorded"
+            )
         self._open_gate(index)
 
     def _open_gate(self, index: int) -> None:

@@ -20,10 +20,10 @@ from typing import Any
 
 import asyncssh
 
-from iact_tui.engine.errors import IactError
 from iact_tui.engine.checklist import template
 from iact_tui.engine.checklist.model import Host
 from iact_tui.engine.checklist.values import Values
+from iact_tui.engine.errors import IactError
 
 DEFAULT_PORT = 22
 CONNECT_TIMEOUT = 20.0  # seconds to reach a host and log in

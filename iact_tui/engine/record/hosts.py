@@ -24,7 +24,9 @@ from typing import Any
 
 from iact_tui.engine.status import StepStatus
 
-HOST_RECORDS = frozenset({"host_started", "host_finished", "host_interrupted", "host_reset", "rollout_stopped"})
+HOST_RECORDS = frozenset(
+    {"host_started", "host_finished", "host_interrupted", "host_reset", "rollout_stopped"}
+)
 
 
 def host_log_name(step: str, host: str) -> str:
@@ -52,7 +54,9 @@ class HostRecord:
     order: int = 0  # the n-th host started in the run (rollback goes backwards)
 
     def to_toml(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if v not in (None, "", [], {}) and k != "order"}
+        return {
+            k: v for k, v in self.__dict__.items() if v not in (None, "", [], {}) and k != "order"
+        }
 
 
 @dataclass
@@ -69,7 +73,9 @@ class HostRecords:
         if kind not in HOST_RECORDS:
             return False
         if kind == "rollout_stopped":
-            self.stopped.append({k: v for k, v in r.items() if k not in ("seq", "hash", "prev", "type")})
+            self.stopped.append(
+                {k: v for k, v in r.items() if k not in ("seq", "hash", "prev", "type")}
+            )
             return True
         step = str(r["step"])
         if kind == "host_reset" and not r.get("host"):
@@ -130,7 +136,7 @@ class HostRecords:
 
     def hosts(self) -> list[str]:
         """Every host with a record, in the order first started."""
-        ordered = sorted(self.records.values(), key=lambda r: (r.order or 1 << 30))
+        ordered = sorted(self.records.values(), key=lambda r: r.order or 1 << 30)
         return list(dict.fromkeys(r.host for r in ordered))
 
     def finished(self, step: str) -> set[str]:
@@ -166,8 +172,11 @@ class HostRecords:
     def changed_hosts(self, steps: list[str] | None = None) -> list[str]:
         """Hosts that a step (of ``steps``) may have changed — started, whatever the result —
         newest first: the rollback's order, the last batch first."""
-        recs = [r for r in self.records.values() if (steps is None or r.step in steps)
-                and r.attempts > 0 and r.changed is not False]
+        recs = [
+            r
+            for r in self.records.values()
+            if (steps is None or r.step in steps) and r.attempts > 0 and r.changed is not False
+        ]
         recs.sort(key=lambda r: ((r.batch if r.batch is not None else -1), r.order), reverse=True)
         return list(dict.fromkeys(r.host for r in recs))
 
@@ -179,13 +188,22 @@ class HostRecords:
             row = []
             for step in steps:
                 rec = self.records.get((step, host))
-                row.append("" if rec is None else (rec.result if rec.result in ("changed", "unreachable") else str(rec.status)))
+                row.append(
+                    ""
+                    if rec is None
+                    else (
+                        rec.result if rec.result in ("changed", "unreachable") else str(rec.status)
+                    )
+                )
             rows.append(row)
         return hosts, rows
 
     def to_toml(self) -> list[dict[str, Any]]:
         """The ``[[hosts_steps]]`` tables of report.toml."""
-        return [r.to_toml() for r in sorted(self.records.values(), key=lambda r: (r.order or 1 << 30, r.step))]
+        return [
+            r.to_toml()
+            for r in sorted(self.records.values(), key=lambda r: (r.order or 1 << 30, r.step))
+        ]
 
 
 __all__ = ["HOST_RECORDS", "HostRecord", "HostRecords", "host_log_name"]

@@ -28,7 +28,19 @@ import functools
 import unicodedata
 
 # invisible characters that are not in category Cf (default-ignorable in Unicode)
-_IGNORABLE = {0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x180B, 0x180C, 0x180D, 0x180F, 0x3164, 0xFFA0}
+_IGNORABLE = {
+    0x034F,
+    0x115F,
+    0x1160,
+    0x17B4,
+    0x17B5,
+    0x180B,
+    0x180C,
+    0x180D,
+    0x180F,
+    0x3164,
+    0xFFA0,
+}
 _IGNORABLE_RANGES = ((0xFE00, 0xFE0F), (0xE0100, 0xE01EF))
 
 
@@ -87,7 +99,12 @@ def identity_keys(name: str) -> tuple[str, str, str, str]:
     """The forms of a name under which look-alike spellings of it are equal (see the module)."""
     base = _base(name)
     folded = base.casefold()
-    return (folded, _clean(skeleton(base)), _clean(skeleton(base.upper())), _clean(skeleton(folded)))
+    return (
+        folded,
+        _clean(skeleton(base)),
+        _clean(skeleton(base.upper())),
+        _clean(skeleton(folded)),
+    )
 
 
 def same_person(a: str, b: str) -> bool:

@@ -53,6 +53,10 @@ class StepRecord:
     ahead: str = ""  # an answer ticked ahead (`tick --ahead`) that waits for the run to get here
     ticked_ahead_at: str = ""  # when the answer that decided the step was ticked ahead
     approval_skipped: bool = False  # a four-eyes approval that was skipped
+    # a signed answer (`tick --sign`, docs/team.md): who signed, with which key
+    approval_signer: str = ""
+    approval_fingerprint: str = ""
+    approval_key_type: str = ""
 
     def to_toml(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -81,7 +85,12 @@ class RunState:
     hosts: dict[str, dict[str, Any]] = field(default_factory=dict)
     approvers: dict[str, str] = field(default_factory=dict)
     operators: list[str] = field(default_factory=list)  # who started or resumed the run (four eyes)
-    ahead: dict[str, dict[str, Any]] = field(default_factory=dict)  # answers ticked ahead, not yet used
+    # the fingerprints of the keys the operators' ssh-agents held when they started or resumed a
+    # run whose checklist has approvers: four eyes compares an approval's key with these
+    operator_keys: list[str] = field(default_factory=list)
+    ahead: dict[str, dict[str, Any]] = field(
+        default_factory=dict
+    )  # answers ticked ahead, not yet used
     rollback_started: bool = False
     rollback_reason: str = ""
     pause_reason: str = ""
@@ -102,7 +111,9 @@ class RunState:
     @property
     def skipped_approvals(self) -> list[StepRecord]:
         """Four-eyes approvals that were skipped (the run's final line, report and exports say so)."""
-        return [s for s in self.steps.values() if s.approval_skipped and s.status == StepStatus.SKIPPED]
+        return [
+            s for s in self.steps.values() if s.approval_skipped and s.status == StepStatus.SKIPPED
+        ]
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -113,10 +124,16 @@ class RunState:
     def progress(self) -> tuple[int, int]:
         """(done, total) over the steps that can still matter."""
         relevant = [
-            s for s in self.steps.values()
+            s
+            for s in self.steps.values()
             if s.status != StepStatus.NOT_APPLICABLE and (not s.rollback or self.rollback_started)
         ]
-        done = [s for s in relevant if s.status in DONE_STATES or (s.status == StepStatus.FAILED and s.decision == "continue")]
+        done = [
+            s
+            for s in relevant
+            if s.status in DONE_STATES
+            or (s.status == StepStatus.FAILED and s.decision == "continue")
+        ]
         return len(done), len(relevant)
 
     def apply(self, rec: dict[str, Any]) -> None:
@@ -140,6 +157,7 @@ class RunState:
         self.presets.update(r.get("presets", {}))
         self.on_failure = str(r.get("on_failure", "") or "")
         self.operators = [str(r["operator"])] if r.get("operator") else []
+        self.operator_keys = [str(k) for k in r.get("operator_keys", [])]
         self.status = RunStatus.RUNNING
         self._add_plan(r.get("plan", []))
 
@@ -162,6 +180,9 @@ class RunState:
             self.on_failure = str(r["on_failure"])
         if r.get("by") and str(r["by"]) not in self.operators:
             self.operators.append(str(r["by"]))
+        self.operator_keys += [
+            str(k) for k in r.get("operator_keys", []) if str(k) not in self.operator_keys
+        ]
         self.status = RunStatus.RUNNING
         self.finished_at = ""
         self.pause_reason = ""
@@ -184,7 +205,9 @@ class RunState:
 
     def _on_host_connected(self, r: dict[str, Any]) -> None:
         self.hosts[r["host"]] = {
-            k: v for k, v in r.items() if k in ("host", "address", "port", "user", "fingerprint", "key_type")
+            k: v
+            for k, v in r.items()
+            if k in ("host", "address", "port", "user", "fingerprint", "key_type")
         }
 
     def _on_alternative_chosen(self, r: dict[str, Any]) -> None:
@@ -199,7 +222,9 @@ class RunState:
     def _step(self, r: dict[str, Any]) -> StepRecord:
         sid = r["step"]
         if sid not in self.steps:  # a step unknown to the plan (changed checklist): keep it
-            self.steps[sid] = StepRecord(id=sid, phase=r.get("phase", ""), kind=r.get("kind", ""), title=sid)
+            self.steps[sid] = StepRecord(
+                id=sid, phase=r.get("phase", ""), kind=r.get("kind", ""), title=sid
+            )
         return self.steps[sid]
 
     def _on_step_started(self, r: dict[str, Any]) -> None:
@@ -248,7 +273,9 @@ class RunState:
 
     def _on_step_ticked_ahead(self, r: dict[str, Any]) -> None:
         s = self._step(r)
-        self.ahead[s.id] = {k: r[k] for k in ("action", "by", "note", "reason", "role", "at") if k in r}
+        self.ahead[s.id] = {
+            k: r[k] for k in ("action", "by", "note", "reason", "role", "at", "signed") if k in r
+        }
         s.ahead = f"{r.get('action', '')} by {r.get('by', '')}"
 
     def _on_step_ahead_dropped(self, r: dict[str, Any]) -> None:
@@ -278,10 +305,20 @@ class RunState:
             s.message = r.get("note", "") or "failed by the person who ticked it"
         if r.get("role"):
             self.approvers[s.id] = f"{r.get('by', '')} ({r['role']})"
+        self._signed(s, r)
+
+    @staticmethod
+    def _signed(s: StepRecord, r: dict[str, Any]) -> None:
+        signed = r.get("signed")
+        if isinstance(signed, dict):
+            s.approval_signer = str(signed.get("signer", ""))
+            s.approval_fingerprint = str(signed.get("fingerprint", ""))
+            s.approval_key_type = str(signed.get("key_type", ""))
 
     def _on_step_skipped(self, r: dict[str, Any]) -> None:
         s = self._step(r)
         self._used_ahead(s, r)
+        self._signed(s, r)
         s.approval_skipped = bool(r.get("approval"))
         s.status = StepStatus.SKIPPED
         s.skip_reason = r.get("reason", "")

@@ -21,6 +21,7 @@ Records form a hash chain: each carries ``prev`` (the previous record's hash) an
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import fcntl
 import hashlib
@@ -30,7 +31,7 @@ import re
 import socket
 import time
 import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,9 @@ PINNED = "checklist.toml"
 LOCK = ".lock"
 INBOX = "inbox"
 GENESIS = "0" * 64
-COMPACT_EVERY = 10.0  # seconds: how far report.toml may lag behind the journal while records are made
+COMPACT_EVERY = (
+    10.0  # seconds: how far report.toml may lag behind the journal while records are made
+)
 
 
 class ReportError(IactError):
@@ -85,18 +88,26 @@ def check_chain(records: list[dict[str, Any]]) -> list[str]:
             break
         seq = rec.get("seq")
         if seq != i + 1 or isinstance(seq, bool):
-            problems.append(f"event {i + 1} has sequence number {seq!r}: an event was removed, added or reordered")
+            problems.append(
+                f"event {i + 1} has sequence number {seq!r}: an event was removed, added or reordered"
+            )
             break
         if rec.get("prev") != prev:
-            problems.append(f"event {seq} ({rec.get('type')}) does not follow event {i}: an event was removed, added or reordered")
+            problems.append(
+                f"event {seq} ({rec.get('type')}) does not follow event {i}: an event was removed, added or reordered"
+            )
             break
         try:
             digest = record_hash(rec)
         except (TypeError, ValueError, RecursionError):
-            problems.append(f"event {seq} ({rec.get('type')}) holds a value JSON cannot hold (a date?): it was changed after it was recorded")
+            problems.append(
+                f"event {seq} ({rec.get('type')}) holds a value JSON cannot hold (a date?): it was changed after it was recorded"
+            )
             break
         if digest != rec.get("hash"):
-            problems.append(f"event {seq} ({rec.get('type')}) was changed after it was recorded (its hash does not match)")
+            problems.append(
+                f"event {seq} ({rec.get('type')}) was changed after it was recorded (its hash does not match)"
+            )
             break
         prev = rec["hash"]
     return problems
@@ -147,19 +158,28 @@ class RunLock:
 
     def acquire(self, run_id: str) -> None:
         if self.path.is_dir():
-            raise ReportError(f"{self.path} is a folder, not a lock file: the run folder is damaged")
+            raise ReportError(
+                f"{self.path} is a folder, not a lock file: the run folder is damaged"
+            )
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK, 0o644)
+            # group-writable as the umask allows: a shared runs folder (docs/team.md)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK, 0o664)
         except FileNotFoundError:
-            raise ReportError(f"{self.path.parent} is not a run folder (it does not exist)") from None
+            raise ReportError(
+                f"{self.path.parent} is not a run folder (it does not exist)"
+            ) from None
         except OSError as exc:
-            raise ReportError(f"{self.path} cannot be used as the run's lock: {exc.strerror or exc}") from None
+            raise ReportError(
+                f"{self.path} cannot be used as the run's lock: {exc.strerror or exc}"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.read(fd, 300).decode(errors="replace").strip() or "another process"
             os.close(fd)
-            raise RunLocked(f"run {run_id} is in use by {holder}; it can be driven by one process at a time") from None
+            raise RunLocked(
+                f"run {run_id} is in use by {holder}; it can be driven by one process at a time"
+            ) from None
         os.ftruncate(fd, 0)
         os.write(fd, f"pid {os.getpid()} on {socket.gethostname()} since {now()}".encode())
         self.fd = fd
@@ -222,7 +242,9 @@ def read_records(folder: Path, *, repair: bool = False) -> list[dict[str, Any]]:
             except (ValueError, RecursionError):
                 if is_last or all(not rest for rest in lines[i + 1 :]):
                     break  # torn tail: never acknowledged
-                raise ReportError(f"{journal} is damaged at byte {pos}: a record in the middle cannot be read") from None
+                raise ReportError(
+                    f"{journal} is damaged at byte {pos}: a record in the middle cannot be read"
+                ) from None
             if is_last:
                 break  # no newline yet: the write was not finished
             problem = _record_problem(rec)
@@ -278,7 +300,9 @@ def _report_events(report: Path) -> list[dict[str, Any]]:
     except (tomllib.TOMLDecodeError, RecursionError) as exc:
         raise ReportError(f"{report} cannot be read: {exc}") from None
     if data.get("schema_version") != SCHEMA_VERSION:
-        raise ReportError(f"{report} has schema_version {data.get('schema_version')!r}; this iact-tui reads {SCHEMA_VERSION}")
+        raise ReportError(
+            f"{report} has schema_version {data.get('schema_version')!r}; this iact-tui reads {SCHEMA_VERSION}"
+        )
     events = data.get("events", [])
     if not isinstance(events, list):
         raise ReportError(f"{report} is damaged: 'events' is not a list of tables ([[events]])")
@@ -313,7 +337,9 @@ def resolve_run(ref: str | None, runs_dir: Path) -> Path:
     if ref is None:
         raise ReportError("no run given")
     if not ref.strip():
-        raise ReportError("the run reference is empty: give a run id, its folder or its report.toml")
+        raise ReportError(
+            "the run reference is empty: give a run id, its folder or its report.toml"
+        )
     try:
         return _resolve_run(ref, runs_dir)
     except (OSError, ValueError, RuntimeError) as exc:
@@ -334,12 +360,18 @@ def _resolve_run(ref: str, runs_dir: Path) -> Path:
     candidate = runs_dir / ref
     if candidate.is_dir():
         return candidate
-    matches = sorted(d for d in runs_dir.iterdir() if ref in d.name and d.is_dir()) if runs_dir.is_dir() else []
+    matches = (
+        sorted(d for d in runs_dir.iterdir() if ref in d.name and d.is_dir())
+        if runs_dir.is_dir()
+        else []
+    )
     if len(matches) == 1:
         return matches[0]
     if len(matches) > 1:
         raise ReportError(f"'{ref}' matches {len(matches)} runs in {runs_dir}; give more of the id")
-    raise ReportError(f"no run '{ref}' (looked for a folder, a report file, and an id in {runs_dir})")
+    raise ReportError(
+        f"no run '{ref}' (looked for a folder, a report file, and an id in {runs_dir})"
+    )
 
 
 def read_state(folder: Path) -> RunState:
@@ -383,9 +415,15 @@ def list_runs(runs_dir: Path) -> list[tuple[Path, RunState | None, str]]:
     damaged folder never stops the listing of the others."""
     out: list[tuple[Path, RunState | None, str]] = []
     try:
-        folders = sorted((d for d in runs_dir.iterdir() if d.is_dir()), reverse=True) if runs_dir.is_dir() else []
+        folders = (
+            sorted((d for d in runs_dir.iterdir() if d.is_dir()), reverse=True)
+            if runs_dir.is_dir()
+            else []
+        )
     except OSError as exc:
-        raise ReportError(f"the runs folder {runs_dir} cannot be read: {exc.strerror or exc}") from None
+        raise ReportError(
+            f"the runs folder {runs_dir} cannot be read: {exc.strerror or exc}"
+        ) from None
     for folder in folders:
         try:
             out.append((folder, read_state(folder), ""))
@@ -411,10 +449,11 @@ class RunStore:
         self._compacted = self.clock()
         self._behind = False  # report.toml lacks records that are in the journal
         self._events_toml: list[str] = []  # records[i] as its [[events]] table, made once
-        # group commit (append_soon): records made, not yet written; what waits on them
-        self._pending: list[bytes] = []
-        self._pending_records: list[dict[str, Any]] = []
-        self._waiting: list[tuple[dict[str, Any], Any, Any]] = []
+        # group commit (append_soon): (line, record, on_durable, future, files) made, not yet
+        # written; the group being written and synced on the journal's thread
+        self._pending: list[tuple[bytes, dict[str, Any], Any, Any, tuple[Any, ...]]] = []
+        self._inflight: tuple[list[Any], concurrent.futures.Future[Any]] | None = None
+        self._group_thread: concurrent.futures.ThreadPoolExecutor | None = None
         self._tail: tuple[int, str] | None = None  # (seq, hash) of the last record made
         self._scheduled = False
         self._failed: OSError | None = None
@@ -422,7 +461,9 @@ class RunStore:
     # -- opening ------------------------------------------------------------------------------
 
     @classmethod
-    def create(cls, runs_dir: Path, run_id: str, checklist_text: str, created: dict[str, Any]) -> RunStore:
+    def create(
+        cls, runs_dir: Path, run_id: str, checklist_text: str, created: dict[str, Any]
+    ) -> RunStore:
         folder = runs_dir / run_id
         try:
             folder.mkdir(parents=True)
@@ -452,7 +493,9 @@ class RunStore:
                 raise ReportError(_uninterpretable(folder, exc)) from None
             logs = folder / "logs"
             if logs.exists() and not logs.is_dir():
-                raise ReportError(f"{logs} is a file, not the folder of the step logs: the run folder is damaged")
+                raise ReportError(
+                    f"{logs} is a file, not the folder of the step logs: the run folder is damaged"
+                )
             logs.mkdir(exist_ok=True)
         except OSError as exc:
             lock.release()
@@ -468,40 +511,57 @@ class RunStore:
     def append(self, type_: str, **fields: Any) -> dict[str, Any]:
         """Make one record durable, then fold it into the state. Returns the record. Records
         waiting for a group commit (``append_soon``) are written first, in one write with it."""
-        rec = self._make(type_, fields)
+        rec = self._make(type_, fields, None, None, ())
         self._commit()
         return rec
 
-    def append_soon(self, type_: str, on_durable: Callable[[dict[str, Any]], None] | None = None,
-                    **fields: Any) -> asyncio.Future[dict[str, Any]] | None:
-        """Group commit: the record joins the others made in this turn of the event loop (the
-        hosts of one batch starting or finishing together); at the end of the turn — or at the
-        next ``append``, ``compact`` or ``commit``, whichever comes first — they are written with
-        one write and one fdatasync, folded into the state in order, and only then is each one's
-        ``on_durable`` called (durable before shown). Returns a future done when the record is
-        durable (None without a running loop: then it is written before this returns). A failed
-        write is raised by the next append or commit."""
+    def append_soon(
+        self,
+        type_: str,
+        on_durable: Callable[[dict[str, Any]], None] | None = None,
+        *,
+        sync_files: Sequence[Any] = (),
+        **fields: Any,
+    ) -> asyncio.Future[dict[str, Any]] | None:
+        """Group commit, for records that arrive together (the hosts of a batch starting or
+        finishing): the record is written with the others made in this turn of the event loop,
+        and while one group is written and synced (in a thread) the next one gathers. Each
+        record is folded into the state, in order, and its ``on_durable`` called only once it is
+        durable (durable before shown). ``sync_files`` (open files, e.g. the host's log that the
+        record gives the sha256 of) are synced and closed before the record is written. Returns
+        a future done when the record is durable (None without a running loop: the record is
+        written before this returns). An ``append`` writes what waits first: the records are in
+        the order they were made. A failed group is raised by the next ``append``; none of its
+        records is folded or announced."""
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             loop = None
-        rec = self._make(type_, fields)
-        future: asyncio.Future[dict[str, Any]] | None = loop.create_future() if loop is not None else None
-        self._waiting.append((rec, on_durable, future))
+        future: asyncio.Future[dict[str, Any]] | None = (
+            loop.create_future() if loop is not None else None
+        )
+        self._make(type_, fields, on_durable, future, tuple(sync_files))
         if loop is None:
             self._commit()
-        elif not self._scheduled:
+        elif not self._scheduled and self._inflight is None:
             self._scheduled = True
             loop.call_soon(self._commit_soon)
         return future
 
     def commit(self) -> None:
-        """Write the records waiting for a group commit now (and raise a failed one's error)."""
+        """Write every record waiting for a group commit now (raises a failed group's error)."""
         self._commit()
 
-    def _make(self, type_: str, fields: dict[str, Any]) -> dict[str, Any]:
-        """A record chained after the last one made (written or waiting), added to the pending
-        write; nothing is written or folded yet."""
+    def _make(
+        self,
+        type_: str,
+        fields: dict[str, Any],
+        on_durable: Any,
+        future: Any,
+        files: tuple[Any, ...],
+    ) -> dict[str, Any]:
+        """A record chained after the last one made (written or waiting), queued to be written;
+        nothing is written or folded yet."""
         if self._failed is not None:  # a group commit failed: its records were not written
             failed, self._failed = self._failed, None
             raise failed
@@ -517,13 +577,121 @@ class RunStore:
         }
         rec["hash"] = record_hash(rec)
         self._tail = (rec["seq"], rec["hash"])
-        self._pending.append(json.dumps(rec, sort_keys=True, ensure_ascii=False).encode() + b"\n")
-        self._pending_records.append(rec)
+        line = json.dumps(rec, sort_keys=True, ensure_ascii=False).encode() + b"\n"
+        self._pending.append((line, rec, on_durable, future, files))
         return rec
 
+    def _persist(self, items: list[Any]) -> None:
+        """Sync the files the records vouch for, then write the records and sync the journal.
+        One group at a time (on the group thread, or here when nothing is in flight). A failure
+        cuts the journal back to what was durable before and raises."""
+        for *_, files in items:
+            for f in files:
+                f.flush()
+                os.fdatasync(f.fileno())
+                f.close()
+        if self._journal is None:
+            self._journal = open(self.folder / JOURNAL, "ab")
+        size = os.fstat(self._journal.fileno()).st_size
+        try:
+            self._journal.write(b"".join(item[0] for item in items))
+            self._journal.flush()
+            os.fdatasync(self._journal.fileno())
+        except OSError:
+            self._drop_unwritten(size)
+            raise
+
+    def _commit(self) -> None:
+        """Write and sync what waits, here and now, after the group in flight (if any) ends."""
+        self._settle()
+        if self._failed is not None:
+            failed, self._failed = self._failed, None
+            self._fail(self._pending, failed)
+            self._pending, self._tail = [], None
+            raise failed
+        if not self._pending:
+            return
+        items, self._pending = self._pending, []
+        try:
+            self._persist(items)
+        except OSError as exc:
+            self._fail(items, exc)
+            self._tail = None
+            raise
+        self._fold(items)
+
+    def _settle(self) -> None:
+        """Wait for the group in flight (a millisecond or so) and fold it: an ``append`` comes
+        after it, and the journal has one writer at a time."""
+        inflight = self._inflight
+        if inflight is None:
+            return
+        items, done = inflight
+        with contextlib.suppress(BaseException):  # its error is _synced's to handle
+            done.result()
+        self._synced(items, done, go_on=False)  # what waits is written by the caller, here
+
+    def _commit_soon(self) -> None:
+        """The end of the loop's turn: the group goes to the thread; the next gathers meanwhile."""
+        self._scheduled = False
+        if self._inflight is not None or not self._pending:
+            return
+        items, self._pending = self._pending, []
+        if self._group_thread is None:
+            self._group_thread = concurrent.futures.ThreadPoolExecutor(
+                1, thread_name_prefix="iact-journal"
+            )
+        done = self._group_thread.submit(self._persist, items)
+        self._inflight = (items, done)
+        loop = asyncio.get_running_loop()
+
+        def back_on_the_loop(_f: Any) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop has ended: close() settles it
+                loop.call_soon_threadsafe(self._synced, items, done)
+
+        done.add_done_callback(back_on_the_loop)
+
+    def _synced(
+        self, items: list[Any], done: concurrent.futures.Future[Any], go_on: bool = True
+    ) -> None:
+        if self._inflight is None or self._inflight[0] is not items:
+            return  # settled already (an append waited for it)
+        self._inflight = None
+        error = done.exception()
+        if error is not None:
+            failed = error if isinstance(error, OSError) else OSError(str(error))
+            self._fail(items + self._pending, failed)
+            self._pending, self._failed, self._tail = [], failed, None
+            return
+        self._fold(items)
+        if go_on and self._pending and not self._scheduled:
+            self._commit_soon()
+
+    def _fold(self, items: list[Any]) -> None:
+        """Durable: into the records and the state in order, then tell whoever waits."""
+        for item in items:
+            self.records.append(item[1])
+            self.state.apply(item[1])
+        if not self._pending and self._inflight is None:
+            self._tail = None
+        self._behind = True
+        for _, rec, on_durable, future, _ in items:
+            if future is not None and not future.done():
+                future.set_result(rec)
+            if on_durable is not None:
+                on_durable(rec)
+        self.compact_if_due()
+
+    @staticmethod
+    def _fail(items: list[Any], exc: BaseException) -> None:
+        for item in items:
+            future = item[3]
+            if future is not None and not future.done():
+                future.set_exception(exc)
+
     def _drop_unwritten(self, size: int | None) -> None:
-        """After a failed write, cut the journal back to what was durable before it: records that
-        were not folded must not stay in the file (a later record takes their seq)."""
+        """After a failed write or sync, cut the journal back to what was durable before it:
+        records that were not folded must not stay in the file (a later record takes their seq)."""
         journal, self._journal = self._journal, None
         with contextlib.suppress(OSError, ValueError):
             if journal is not None:
@@ -531,53 +699,6 @@ class RunStore:
         if size is not None:
             with contextlib.suppress(OSError):
                 os.truncate(self.folder / JOURNAL, size)
-
-    def _commit_soon(self) -> None:
-        self._scheduled = False
-        try:
-            self._commit(sticky=True)
-        except OSError:
-            pass  # kept in self._failed: the next append (the step's end) raises it
-
-    def _commit(self, *, sticky: bool = False) -> None:
-        """Write what is pending. A failed write drops it (nothing of it is folded or shown);
-        from a group commit nobody waits on (``sticky``), the error is kept for the next call."""
-        if self._failed is not None:  # a group commit failed: its records were not written
-            failed, self._failed = self._failed, None
-            raise failed
-        if not self._pending:
-            return
-        data = b"".join(self._pending)
-        records, waiting = self._pending_records, self._waiting
-        self._pending, self._pending_records, self._waiting = [], [], []
-        size = None
-        try:
-            if self._journal is None:
-                self._journal = open(self.folder / JOURNAL, "ab")
-            size = os.fstat(self._journal.fileno()).st_size
-            self._journal.write(data)
-            self._journal.flush()
-            os.fdatasync(self._journal.fileno())
-        except OSError as exc:
-            self._tail = None
-            self._drop_unwritten(size)
-            if sticky:
-                self._failed = exc
-            for _, _, future in waiting:
-                if future is not None and not future.done():
-                    future.set_exception(exc)
-            raise
-        self._tail = None
-        for rec in records:
-            self.records.append(rec)
-            self.state.apply(rec)
-        self._behind = True
-        for rec, on_durable, future in waiting:
-            if future is not None and not future.done():
-                future.set_result(rec)
-            if on_durable is not None:
-                on_durable(rec)
-        self.compact_if_due()
 
     def report_data(self) -> dict[str, Any]:
         return build_report(self.records, self.state)
@@ -634,6 +755,9 @@ class RunStore:
         try:
             self.compact()
         finally:
+            if self._group_thread is not None:
+                self._group_thread.shutdown(wait=True)
+                self._group_thread = None
             self.lock.release()
 
     # -- logs and inbox -----------------------------------------------------------------------

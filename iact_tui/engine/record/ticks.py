@@ -12,7 +12,8 @@ import json
 import os
 import stat
 import uuid
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +35,28 @@ class Tick:
     reason: str = ""  # required for skip
     id: str = ""
     ahead: bool = False  # for a step the run has not reached yet (`tick --ahead`)
+    # a signed answer (`tick --sign`; docs/team.md): the armored SSHSIG signature over the
+    # approval payload, and the run's newest record hash it was signed over
+    signature: str = ""
+    chain_head: str = ""
 
 
 class TickRefused(IactError):
     pass
+
+
+# Checks a signed answer and returns what to record of it (``signed``: signer, key fingerprint, the
+# signature …), or None when the step's role takes no signed approvals; raises an IactError saying
+# why it is refused. engine/report/approvals.py's ``check_signed_tick`` is the one there is: the
+# record layer cannot check SSH signatures itself, so whoever records a tick passes it in.
+ApprovalCheck = Callable[[RunState, set[str], Any, "Tick"], "dict[str, str] | None"]
+
+
+def needs_signature(state: RunState, step: Any) -> bool:
+    """Whether the step's role lists approvers (``[checklist.approvers]``, pinned at the start)."""
+    keys = state.info.get("approver_keys")
+    role = getattr(step, "role", None)
+    return bool(role and isinstance(keys, dict) and role in keys)
 
 
 WAITS_FOR_A_PERSON = (StepStatus.WAITING, StepStatus.INTERRUPTED, StepStatus.FAILED)
@@ -60,7 +79,9 @@ def check_tick(state: RunState, checklist: Checklist, tick: Tick) -> None:
         hint = f"; did you mean '{close[0]}'?" if close else ""
         raise TickRefused(f"run {state.run_id} has no step '{tick.step}'{hint}")
     if state.status in FINAL_RUN_STATES:
-        raise TickRefused(f"run {state.run_id} is {state.status.replace('_', ' ')}; it takes no more ticks")
+        raise TickRefused(
+            f"run {state.run_id} is {state.status.replace('_', ' ')}; it takes no more ticks"
+        )
     if not tick.by.strip():
         raise TickRefused("a tick needs the name of the person giving it")
     rec = state.steps[tick.step]
@@ -73,9 +94,13 @@ def check_tick(state: RunState, checklist: Checklist, tick: Tick) -> None:
     except KeyError:
         step = None
     # a person may answer a manual step, a notice (sent by hand), or any step that waits for one
-    manual = rec.status == StepStatus.WAITING or (step is not None and step.kind in ("manual", "notify"))
+    manual = rec.status == StepStatus.WAITING or (
+        step is not None and step.kind in ("manual", "notify")
+    )
     if rec.status == StepStatus.RUNNING:
-        raise TickRefused(f"step '{tick.step}' is running now; it can be ticked when it waits for a person")
+        raise TickRefused(
+            f"step '{tick.step}' is running now; it can be ticked when it waits for a person"
+        )
     if rec.rollback and not state.rollback_started:
         raise TickRefused(
             f"step '{tick.step}' is a rollback step and no rollback has started; it cannot be ticked "
@@ -120,7 +145,11 @@ def check_four_eyes(state: RunState, step: Any, tick: Tick) -> None:
 
     for operator in state.operators or [state.operator]:
         if operator and same_person(tick.by, operator):
-            alike = "" if tick.by.strip().casefold() == operator.strip().casefold() else f" reads as {operator}, and"
+            alike = (
+                ""
+                if tick.by.strip().casefold() == operator.strip().casefold()
+                else f" reads as {operator}, and"
+            )
             verb = "approve" if tick.action == "pass" else "skip"
             raise TickRefused(
                 f"step '{tick.step}' needs four eyes: {tick.by}{alike} is an operator of the run, so another "
@@ -128,23 +157,62 @@ def check_four_eyes(state: RunState, step: Any, tick: Tick) -> None:
             )
 
 
-def record_tick(store: RunStore, checklist: Checklist, tick: Tick) -> dict[str, Any]:
-    """Check and record a tick; returns the record. Raises TickRefused."""
+def record_tick(
+    store: RunStore, checklist: Checklist, tick: Tick, check_approval: ApprovalCheck | None = None
+) -> dict[str, Any]:
+    """Check and record a tick; returns the record. Raises TickRefused.
+
+    A step whose role lists approvers takes only a signed answer, checked by ``check_approval``
+    (without one, such a tick is refused: fail closed); the signer it names is who answered."""
+    signed = _check_signed(store, checklist, tick, check_approval)
+    if signed is not None:
+        tick = replace(tick, by=signed["signer"])
     check_tick(store.state, checklist, tick)
     if tick.ahead and store.state.steps[tick.step].status not in WAITS_FOR_A_PERSON:
         return store.append(
-            "step_ticked_ahead", step=tick.step, action=tick.action, by=tick.by, note=tick.note or None,
-            reason=tick.reason or None, role=_role(checklist, tick.step),
+            "step_ticked_ahead",
+            step=tick.step,
+            action=tick.action,
+            by=tick.by,
+            note=tick.note or None,
+            reason=tick.reason or None,
+            role=_role(checklist, tick.step),
+            signed=signed,
         )
-    return _append(store, checklist, tick)
+    return _append(store, checklist, tick, signed=signed)
+
+
+def _check_signed(
+    store: RunStore, checklist: Checklist, tick: Tick, check_approval: ApprovalCheck | None
+) -> dict[str, str] | None:
+    try:
+        step = checklist.step(tick.step)
+    except KeyError:
+        step = None
+    if step is None or not (tick.signature or needs_signature(store.state, step)):
+        return None
+    if check_approval is None:
+        raise TickRefused(
+            f"step '{tick.step}' takes a signed answer, and signatures cannot be checked here"
+        )
+    try:
+        return check_approval(store.state, {str(r.get("hash")) for r in store.records}, step, tick)
+    except IactError as exc:
+        raise TickRefused(str(exc)) from None
 
 
 def apply_ahead(store: RunStore, checklist: Checklist, step_id: str) -> dict[str, Any]:
     """The run reached a step ticked ahead: record the answer given then (four eyes still apply to
     who gave it). Raises TickRefused, after recording why the answer is not used."""
     ahead = store.state.ahead[step_id]
-    tick = Tick(step_id, str(ahead.get("action", "")), str(ahead.get("by", "")),
-                note=str(ahead.get("note") or ""), reason=str(ahead.get("reason") or ""))
+    tick = Tick(
+        step_id,
+        str(ahead.get("action", "")),
+        str(ahead.get("by", "")),
+        note=str(ahead.get("note") or ""),
+        reason=str(ahead.get("reason") or ""),
+    )
+    signed = ahead.get("signed") if isinstance(ahead.get("signed"), dict) else None
     try:
         step = checklist.step(step_id)
     except KeyError:
@@ -156,7 +224,7 @@ def apply_ahead(store: RunStore, checklist: Checklist, step_id: str) -> dict[str
     except TickRefused as exc:
         store.append("step_ahead_dropped", step=step_id, reason=str(exc))
         raise
-    return _append(store, checklist, tick, ahead_at=str(ahead.get("at", "")))
+    return _append(store, checklist, tick, ahead_at=str(ahead.get("at", "")), signed=signed)
 
 
 def _role(checklist: Checklist, step_id: str) -> str | None:
@@ -166,39 +234,66 @@ def _role(checklist: Checklist, step_id: str) -> str | None:
         return None
 
 
-def _append(store: RunStore, checklist: Checklist, tick: Tick, ahead_at: str = "") -> dict[str, Any]:
+def _append(
+    store: RunStore,
+    checklist: Checklist,
+    tick: Tick,
+    ahead_at: str = "",
+    signed: dict[str, str] | None = None,
+) -> dict[str, Any]:
     try:
         approval = bool(getattr(checklist.step(tick.step), "four_eyes", False))
     except KeyError:
         approval = False
     if tick.action == "skip":
-        return store.append("step_skipped", step=tick.step, reason=tick.reason, by=tick.by, note=tick.note or None,
-                            approval=approval or None, ahead_at=ahead_at or None)
+        return store.append(
+            "step_skipped",
+            step=tick.step,
+            reason=tick.reason,
+            by=tick.by,
+            note=tick.note or None,
+            approval=approval or None,
+            ahead_at=ahead_at or None,
+            signed=signed,
+        )
     role = _role(checklist, tick.step)
     result = StepStatus.PASSED if tick.action == "pass" else StepStatus.FAILED
-    how = "confirmed done" if store.state.steps[tick.step].status == StepStatus.INTERRUPTED else None
+    how = (
+        "confirmed done" if store.state.steps[tick.step].status == StepStatus.INTERRUPTED else None
+    )
     if ahead_at:
         how = "ticked ahead"
     return store.append(
-        "step_ticked", step=tick.step, result=result, by=tick.by, note=tick.note or None, role=role, how=how,
+        "step_ticked",
+        step=tick.step,
+        result=result,
+        by=tick.by,
+        note=tick.note or None,
+        role=role,
+        how=how,
         ahead_at=ahead_at or None,
+        signed=signed,
     )
 
 
 def describe(store: RunStore, tick: Tick, rec: dict[str, Any]) -> str:
     """The line that tells the person what was recorded."""
     if rec.get("type") == "step_ticked_ahead":
-        return (f"recorded ahead: {tick.step} {tick.action} by {tick.by} at {rec.get('at', '')}; "
-                "it is applied when the run reaches the step")
+        return (
+            f"recorded ahead: {tick.step} {tick.action} by {tick.by} at {rec.get('at', '')}; "
+            "it is applied when the run reaches the step"
+        )
     status = store.state.steps[tick.step].status
-    return f"recorded: {tick.step} {status.replace('_', ' ')} by {tick.by}"
+    signed = rec.get("signed")
+    key = f", signed with {signed.get('fingerprint')}" if isinstance(signed, dict) else ""
+    return f"recorded: {tick.step} {status.replace('_', ' ')} by {rec.get('by') or tick.by}{key}"
 
 
 # -- the inbox: ticks from another process while a run is live ---------------------------------
 
 MAX_REQUEST_BYTES = 64 * 1024
 REJECTED = "rejected"  # inbox/rejected/: requests that could not be read, moved aside
-_TEXT_FIELDS = ("step", "action", "by", "note", "reason", "id")
+_TEXT_FIELDS = ("step", "action", "by", "note", "reason", "id", "signature", "chain_head")
 _REQUIRED = ("step", "action", "by")
 
 
@@ -222,7 +317,11 @@ def read_result(inbox: Path, rid: str) -> dict[str, Any] | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
-        return {"id": rid, "ok": False, "message": f"the answer {path.name} cannot be read: {exc.strerror}"}
+        return {
+            "id": rid,
+            "ok": False,
+            "message": f"the answer {path.name} cannot be read: {exc.strerror}",
+        }
     try:
         data = json.loads(raw)
         ok, message = data["ok"], data["message"]
@@ -239,14 +338,20 @@ def read_request(path: Path) -> Tick:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as exc:
-        what = "is a symbolic link" if exc.errno == errno.ELOOP else f"cannot be read ({exc.strerror})"
+        what = (
+            "is a symbolic link" if exc.errno == errno.ELOOP else f"cannot be read ({exc.strerror})"
+        )
         raise BadRequest(what) from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise BadRequest("is a directory" if stat.S_ISDIR(info.st_mode) else "is not a regular file")
+            raise BadRequest(
+                "is a directory" if stat.S_ISDIR(info.st_mode) else "is not a regular file"
+            )
         if info.st_size > MAX_REQUEST_BYTES:
-            raise BadRequest(f"is {info.st_size} bytes; a request is at most {MAX_REQUEST_BYTES // 1024} KiB")
+            raise BadRequest(
+                f"is {info.st_size} bytes; a request is at most {MAX_REQUEST_BYTES // 1024} KiB"
+            )
         raw = b""
         while len(raw) <= MAX_REQUEST_BYTES:  # bounded: it stops one byte past the limit
             chunk = os.read(fd, MAX_REQUEST_BYTES + 1 - len(raw))
@@ -264,7 +369,9 @@ def read_request(path: Path) -> Tick:
     except (ValueError, RecursionError):
         raise BadRequest("is not JSON") from None
     if not isinstance(data, dict):
-        raise BadRequest(f"holds a JSON {type(data).__name__}, not an object with step, action and by")
+        raise BadRequest(
+            f"holds a JSON {type(data).__name__}, not an object with step, action and by"
+        )
     missing = [k for k in _REQUIRED if k not in data]
     if missing:
         raise BadRequest(f"has no {', '.join(missing)}")
@@ -299,7 +406,10 @@ def pending_requests(inbox: Path) -> list[tuple[Path, Tick | None, str]]:
 
 def answer_request(path: Path, ok: bool, message: str) -> None:
     rid = path.stem
-    atomic_write(path.with_name(f"{rid}.result"), json.dumps({"id": rid, "ok": ok, "message": message}).encode())
+    atomic_write(
+        path.with_name(f"{rid}.result"),
+        json.dumps({"id": rid, "ok": ok, "message": message}).encode(),
+    )
     try:
         os.unlink(path)
     except FileNotFoundError:
@@ -322,6 +432,8 @@ def reject_request(path: Path, why: str) -> str:
     message = f"the request {path.name} {why}; {where}"
     with contextlib.suppress(OSError):
         rid = path.stem
-        atomic_write(path.with_name(f"{rid}.result"),
-                     json.dumps({"id": rid, "ok": False, "message": message}).encode())
+        atomic_write(
+            path.with_name(f"{rid}.result"),
+            json.dumps({"id": rid, "ok": False, "message": message}).encode(),
+        )
     return message

@@ -297,7 +297,9 @@ def _logs_to_copy(folder: Path, state: RunState) -> list[str]:
         out.append(s.log)
     for h in _host_logs(state):  # logs/<step>@<host>.log of the steps on host groups
         if not is_inside(h.log):
-            raise ExportError(f"host {h.host} of step '{h.step}' names a log outside the run folder ({h.log})")
+            raise ExportError(
+                f"host {h.host} of step '{h.step}' names a log outside the run folder ({h.log})"
+            )
         path = os.path.join(folder, h.log)
         if h.status in HOST_SEALED:
             try:
@@ -308,7 +310,9 @@ def _logs_to_copy(folder: Path, state: RunState) -> list[str]:
                     f"{h.log} is missing from the run folder (the report records its sha256)"
                 ) from None
             if digest != h.log_sha256:
-                raise ExportError(f"{h.log} was changed after host {h.host} of step '{h.step}' recorded its sha256")
+                raise ExportError(
+                    f"{h.log} was changed after host {h.host} of step '{h.step}' recorded its sha256"
+                )
         elif not os.path.isfile(path):
             continue
         out.append(h.log)

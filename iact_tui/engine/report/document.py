@@ -362,6 +362,16 @@ def _step_item(src: RenderInput, s: StepRecord) -> Item:
         head.append(plain(f"running since {utc_time(s.started_at)} (not finished)"))
     else:
         head.append(plain(STATUS_WORDS.get(s.status, s.status)))
+    if s.approval_fingerprint:  # a signed answer (tick --sign): who signed, with which key
+        details.append(
+            [
+                plain("signed by "),
+                strong(s.approval_signer),
+                plain(f" with {s.approval_key_type} key "),
+                code(s.approval_fingerprint),
+                plain(" (SSHSIG, namespace iact-tui-approval)"),
+            ]
+        )
     if s.status == "skipped":
         details.append([plain("Reason: " + (s.skip_reason or "none given"))])
     if s.ticked_ahead_at:
@@ -468,15 +478,21 @@ def _hosts_and_logs(src: RenderInput) -> list[Section]:
         )
     out.extend(_fleet_grid(src))
     logged = [s for s in state.steps.values() if s.log_sha256]
-    host_logged = sorted((r for r in state.fleet.records.values() if r.log_sha256),
-                         key=lambda r: (r.order or 1 << 30, r.step))
+    host_logged = sorted(
+        (r for r in state.fleet.records.values() if r.log_sha256),
+        key=lambda r: (r.order or 1 << 30, r.step),
+    )
     if logged or host_logged:
         rows = [
             [[code(s.id)], [code(s.log)], [plain(f"{s.log_bytes or 0:,}")], [code(s.log_sha256)]]
             for s in logged
         ] + [
-            [[code(r.step), plain(" on "), code(r.host)], [code(r.log)], [plain(f"{r.log_bytes or 0:,}")],
-             [code(r.log_sha256)]]
+            [
+                [code(r.step), plain(" on "), code(r.host)],
+                [code(r.log)],
+                [plain(f"{r.log_bytes or 0:,}")],
+                [code(r.log_sha256)],
+            ]
             for r in host_logged
         ]
         out.append(
@@ -517,14 +533,23 @@ def _fleet_grid(src: RenderInput) -> list[Section]:
             row.append([plain(word)])
         rows.append(row)
     stopped = [
-        [plain(f"The rollout of {r.get('step') or r.get('phase') or 'a step'} stopped: "
-               f"{r.get('reason', '')}")]
+        [
+            plain(
+                f"The rollout of {r.get('step') or r.get('phase') or 'a step'} stopped: "
+                f"{r.get('reason', '')}"
+            )
+        ]
         for r in fleet.stopped
     ]
-    intro: list[Line] = [[
-        plain("Each step on a host group, host by host (the step's own status summarises them; "
-              "each host's log is listed under the step logs)."),
-    ], *stopped]
+    intro: list[Line] = [
+        [
+            plain(
+                "Each step on a host group, host by host (the step's own status summarises them; "
+                "each host's log is listed under the step logs)."
+            ),
+        ],
+        *stopped,
+    ]
     return [Section(2, [plain("Hosts × steps")], intro=intro, table=Table(["Host", *steps], rows))]
 
 

@@ -57,6 +57,7 @@ from iact_tui.engine.status import FINAL_RUN_STATES
 if TYPE_CHECKING:  # asyncssh is imported only when there is a signature to check
     from iact_tui.engine.report.signing import AllowedSigners, SignatureCheck
 
+
 class VerifyInputError(IactError):
     """Nothing to verify: a missing file, a report that cannot be read, a bad allowed_signers."""
 
@@ -64,7 +65,7 @@ class VerifyInputError(IactError):
 @dataclass
 class Check:
     ok: bool
-    topic: str  # signature | report | events | tables | logs | checklist | export
+    topic: str  # signature | report | events | tables | logs | checklist | approval | export
     text: str
 
 
@@ -334,6 +335,7 @@ def verify(
             )
         )
 
+    _check_approvals(result, records, state)
     unfinished = _check_logs(result, folder, state)
     _check_host_logs(result, folder, state)
     listed = _check_exported_files(result, folder, report, extra, allowed, identity, state)
@@ -388,6 +390,60 @@ def _check_signature_of(
         # an unsigned report.toml: Verification.shortfall says so; a file beside a signed one:
         # the coverage check names it unless a signed export.toml lists it
         result.notes.append(f"{name} is not signed (no {name}{SIG_SUFFIX})")
+
+
+def _check_approvals(result: Verification, records: list[dict[str, Any]], state: RunState) -> None:
+    """Every signed answer (tick --sign) again: its signature over the payload its record names,
+    by a key the allowed_signers the run pinned lists for the role, over this run's history."""
+    from iact_tui.engine.report.approvals import ApprovalError, check_recorded
+
+    approver_keys = state.info.get("approver_keys") or {}
+    checklist_sha256 = ""
+    before: set[str] = set()
+    for rec in records:
+        kind = rec.get("type")
+        if kind == "run_created":
+            checklist_sha256 = str(rec.get("checklist_sha256", ""))
+        elif kind == "checklist_changed" and rec.get("decision") == "use-new":
+            checklist_sha256 = str(rec.get("sha256_new", checklist_sha256))
+        signed = rec.get("signed")
+        if isinstance(signed, dict):
+            step = rec.get("step", "")
+            try:
+                checked = check_recorded(
+                    rec,
+                    state.run_id,
+                    approver_keys,
+                    str(signed.get("role", "")),
+                    before,
+                    checklist_sha256,
+                )
+            except ApprovalError as exc:
+                result.checks.append(
+                    Check(
+                        False,
+                        "approval",
+                        f"step '{step}' (event {rec.get('seq')}): the signed answer does not hold: {exc}",
+                    )
+                )
+            else:
+                result.checks.append(
+                    Check(
+                        True,
+                        "approval",
+                        f"step '{step}': {result_word(rec)} signed by {checked.signer} with "
+                        f"{checked.key_type} key {checked.fingerprint}",
+                    )
+                )
+        before.add(str(rec.get("hash", "")))
+
+
+def result_word(rec: dict[str, Any]) -> str:
+    from iact_tui.engine.report.approvals import result_of_record
+
+    return {"pass": "passed", "fail": "failed", "skip": "skipped"}.get(
+        result_of_record(rec), "answered"
+    )
 
 
 def _check_logs(result: Verification, folder: Path, state: RunState) -> list[str]:
@@ -445,7 +501,11 @@ HOST_SEALED = ("passed", "failed")  # a host's log is final (its sha256 recorded
 
 
 def _sealed_host_logs(state: RunState) -> list[Any]:
-    return [h for h in state.fleet.records.values() if h.log and h.log_sha256 and h.status in HOST_SEALED]
+    return [
+        h
+        for h in state.fleet.records.values()
+        if h.log and h.log_sha256 and h.status in HOST_SEALED
+    ]
 
 
 def _check_host_logs(result: Verification, folder: Path, state: RunState) -> None:
@@ -463,19 +523,25 @@ def _check_host_logs(result: Verification, folder: Path, state: RunState) -> Non
                 with open(os.path.join(folder, h.log), "rb") as f:
                     digest = hashlib.file_digest(f, "sha256").hexdigest()
             except FileNotFoundError:
-                problem = f"{h.log} is missing (host {h.host} of step '{h.step}' recorded its sha256)"
+                problem = (
+                    f"{h.log} is missing (host {h.host} of step '{h.step}' recorded its sha256)"
+                )
             except OSError as exc:
                 problem = f"cannot read {h.log}: {exc.strerror}"
             else:
                 if digest != h.log_sha256:
-                    problem = (f"{h.log} does not match the sha256 recorded for host {h.host} of step "
-                               f"'{h.step}' (recorded {h.log_sha256[:16]}…, file {digest[:16]}…): the log was changed")
+                    problem = (
+                        f"{h.log} does not match the sha256 recorded for host {h.host} of step "
+                        f"'{h.step}' (recorded {h.log_sha256[:16]}…, file {digest[:16]}…): the log was changed"
+                    )
         if problem:
             bad += 1
             result.checks.append(Check(False, "logs", problem))
     good = len(sealed) - bad
     result.checks.append(
-        Check(True, "logs", f"{good} host log{'s' if good != 1 else ''} match their recorded sha256")
+        Check(
+            True, "logs", f"{good} host log{'s' if good != 1 else ''} match their recorded sha256"
+        )
     )
 
 

@@ -10,8 +10,10 @@ from iact_tui.engine.executors import executor_for
 
 def dry_run_lines(loaded: LoadedChecklist, values: Values) -> list[str]:
     """Every resolved command and request (secrets masked), marking what changes the target."""
-    out = [f"dry run of {loaded.checklist.checklist.id} {loaded.checklist.checklist.version}: nothing is executed",
-           "  [changes] marks steps that change the target; <name> is a value captured at run time"]
+    out = [
+        f"dry run of {loaded.checklist.checklist.id} {loaded.checklist.checklist.version}: nothing is executed",
+        "  [changes] marks steps that change the target; <name> is a value captured at run time",
+    ]
     for phase in outline_of(loaded.checklist).phases.values():
         tag = " (only when a rollback is started)" if phase.rollback else ""
         out.append(f"phase {phase.id}: {phase.title}{tag}")

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from iact_tui.engine.checklist.approvers import ApproversError
 from iact_tui.engine.checklist.diff import checklist_changes
 from iact_tui.engine.checklist.hosts_override import recorded_hosts, with_hosts
 from iact_tui.engine.checklist.load import LoadedChecklist, load_checklist, parse_checklist
@@ -64,6 +65,7 @@ class Launch:
     operator: str | None = None
     on_failure: str | None = None  # None: the run's remembered choice, else stop
     assume_yes: bool = False
+    wait: bool = False  # headless: stay alive at a step that waits for a person until it is ticked
     verbose: bool = False
     rerun: tuple[str, ...] = ()
     wait_running: tuple[str, ...] = ()  # resume: an interrupted step whose process still runs
@@ -118,7 +120,11 @@ def default_operator() -> str:
     if shutil.which("git"):
         try:
             out = subprocess.run(
-                ["git", "config", "--get", "user.name"], capture_output=True, text=True, timeout=3, check=False
+                ["git", "config", "--get", "user.name"],
+                capture_output=True,
+                text=True,
+                timeout=3,
+                check=False,
             )
             if out.returncode == 0 and out.stdout.strip():
                 return out.stdout.strip()
@@ -165,7 +171,9 @@ def refuse_injection(values: Values) -> None:
 
     problems = injection_problems(values)
     if problems:
-        raise BadInput(problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
+        raise BadInput(
+            problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
+        )
 
 
 def _check_names(loaded: LoadedChecklist, spec: SessionSpec) -> None:
@@ -179,24 +187,38 @@ def _check_names(loaded: LoadedChecklist, spec: SessionSpec) -> None:
             raise BadInput(f"--var {name}: the checklist declares no variable '{name}'{hint}")
         choices = c.vars[name].choices
         if choices and spec.overrides[name] not in choices:
-            raise BadInput(f"--var {name}: {spec.overrides[name]!r} is not one of {', '.join(choices)}")
+            raise BadInput(
+                f"--var {name}: {spec.overrides[name]!r} is not one of {', '.join(choices)}"
+            )
     for phase_id, alts in spec.options.choices.items():
         try:
             phase = c.phase(phase_id)
         except KeyError:
             having = [p.id for p in c.phases if p.alternatives]
-            raise BadInput(f"--choose {phase_id}: no such phase; "
-                           + ("phases with alternatives: " + ", ".join(having) if having
-                              else "this checklist has no phase with alternatives")) from None
+            raise BadInput(
+                f"--choose {phase_id}: no such phase; "
+                + (
+                    "phases with alternatives: " + ", ".join(having)
+                    if having
+                    else "this checklist has no phase with alternatives"
+                )
+            ) from None
         ids = [a.id for a in phase.alternatives]
         if not ids:
             having = [p.id for p in c.phases if p.alternatives]
-            raise BadInput(f"--choose {phase_id}: phase '{phase_id}' has no alternatives to choose; "
-                           + ("phases with alternatives: " + ", ".join(having) if having
-                              else "this checklist has no phase with alternatives"))
+            raise BadInput(
+                f"--choose {phase_id}: phase '{phase_id}' has no alternatives to choose; "
+                + (
+                    "phases with alternatives: " + ", ".join(having)
+                    if having
+                    else "this checklist has no phase with alternatives"
+                )
+            )
         for alt in alts:
             if alt not in ids:
-                raise BadInput(f"--choose {phase_id}={alt}: no such alternative; they are {', '.join(ids)}")
+                raise BadInput(
+                    f"--choose {phase_id}={alt}: no such alternative; they are {', '.join(ids)}"
+                )
         if len(alts) > 1 and not phase.multiple:
             raise BadInput(f"--choose {phase_id}: this phase takes one alternative")
     for sid in spec.options.rerun:
@@ -205,7 +227,12 @@ def _check_names(loaded: LoadedChecklist, spec: SessionSpec) -> None:
 
 
 def resolve_values(
-    loaded: LoadedChecklist, spec: SessionSpec, ask: AskValue | None, *, operator: str, prompt_all: bool
+    loaded: LoadedChecklist,
+    spec: SessionSpec,
+    ask: AskValue | None,
+    *,
+    operator: str,
+    prompt_all: bool,
 ) -> Values:
     """Values for a run; asks for what is missing (and for `prompt` variables when prompt_all)."""
     c = loaded.checklist
@@ -224,12 +251,22 @@ def resolve_values(
         present = name in values.values
         if (name in later or name in unneeded) and not present:
             continue  # captured during the run, or not needed by this run
-        wants_prompt = var.prompt is not None and prompt_all and name not in spec.overrides and not (var.env and os.environ.get(var.env))
+        wants_prompt = (
+            var.prompt is not None
+            and prompt_all
+            and name not in spec.overrides
+            and not (var.env and os.environ.get(var.env))
+        )
         if present and not wants_prompt:
             continue
         answer = None
         if ask is not None:
-            answer = ask(name, var.prompt or name, var.secret, None if var.secret else values.values.get(name))
+            answer = ask(
+                name,
+                var.prompt or name,
+                var.secret,
+                None if var.secret else values.values.get(name),
+            )
         if answer is not None:
             values.set(name, answer)
         elif not present:
@@ -251,7 +288,9 @@ class ValueQuestion:
     choices: tuple[str, ...] = ()
 
 
-def value_questions(loaded: LoadedChecklist, spec: SessionSpec, *, prompt_all: bool) -> list[ValueQuestion]:
+def value_questions(
+    loaded: LoadedChecklist, spec: SessionSpec, *, prompt_all: bool
+) -> list[ValueQuestion]:
     """The values `new_session` (or `resume_session`) would ask for, in the order it asks, so that a
     front end can show them in one form first and answer them from it. Raises BadInput for bad
     --var/--choose/--rerun input. Asks nobody: it only records the questions."""
@@ -261,15 +300,26 @@ def value_questions(loaded: LoadedChecklist, spec: SessionSpec, *, prompt_all: b
     return _recorded_questions(loaded, spec, prompt_all=prompt_all)
 
 
-def _recorded_questions(loaded: LoadedChecklist, spec: SessionSpec, *, prompt_all: bool) -> list[ValueQuestion]:
+def _recorded_questions(
+    loaded: LoadedChecklist, spec: SessionSpec, *, prompt_all: bool
+) -> list[ValueQuestion]:
     c = loaded.checklist
     present = set(Values.resolve(c, spec.overrides).values)
     asked: list[ValueQuestion] = []
 
     def record(name: str, prompt: str, secret: bool, default: str | None) -> str:
         var = c.vars[name]
-        asked.append(ValueQuestion(name, prompt, secret, default, required=name not in present,
-                                   description=var.description, choices=tuple(var.choices or ())))
+        asked.append(
+            ValueQuestion(
+                name,
+                prompt,
+                secret,
+                default,
+                required=name not in present,
+                description=var.description,
+                choices=tuple(var.choices or ()),
+            )
+        )
         return default if default is not None else ""
 
     resolve_values(loaded, spec, record, operator=spec.operator, prompt_all=prompt_all)
@@ -292,13 +342,17 @@ def resume_value_questions(folder: Path, spec: SessionSpec) -> list[ValueQuestio
         try:
             loaded = load_checklist(path)
         except ChecklistError as exc:
-            raise BadInput(f"the checklist {path} has changed and no longer loads:\n{exc}") from None
+            raise BadInput(
+                f"the checklist {path} has changed and no longer loads:\n{exc}"
+            ) from None
     spec, given = with_vars_file(loaded, spec)
     loaded = resumed_hosts(loaded, state.info, given)
     _check_names(loaded, spec)
     recorded: dict[str, str] = dict(state.info.get("variables", {}))
     recorded.update(spec.overrides)
-    resume_spec = SessionSpec(spec.runs_dir, state.operator or spec.operator, recorded, spec.options)
+    resume_spec = SessionSpec(
+        spec.runs_dir, state.operator or spec.operator, recorded, spec.options
+    )
     return _recorded_questions(loaded, resume_spec, prompt_all=False)
 
 
@@ -322,14 +376,24 @@ def new_session(
     refuse_unsafe_values(values)
     refuse_injection(values)
     try:
-        store = create_run(loaded, spec.runs_dir, values, spec.operator, spec.options.mode,
-                           presets=spec.options.choices, on_failure=spec.options.on_failure, vars_file=vars_file)
-    except ReportError as exc:
+        store = create_run(
+            loaded,
+            spec.runs_dir,
+            values,
+            spec.operator,
+            spec.options.mode,
+            presets=spec.options.choices,
+            on_failure=spec.options.on_failure,
+            vars_file=vars_file,
+        )
+    except (ReportError, ApproversError) as exc:
         raise BadInput(str(exc)) from None
     return Runner(loaded, store, values, operator, emit, spec.options)
 
 
-def with_vars_file(loaded: LoadedChecklist, spec: SessionSpec) -> tuple[SessionSpec, dict[str, Any] | None]:
+def with_vars_file(
+    loaded: LoadedChecklist, spec: SessionSpec
+) -> tuple[SessionSpec, dict[str, Any] | None]:
     """``spec`` with its --vars FILE's values under its --var ones, and the file's record (path,
     sha256) for run_created; a bad file is bad input (exit 2, one line naming file and line)."""
     try:
@@ -348,13 +412,19 @@ def hosts_over(loaded: LoadedChecklist, vars_file: dict[str, Any] | None) -> Loa
         raise BadInput(str(exc)) from None
 
 
-def resumed_hosts(loaded: LoadedChecklist, info: dict[str, Any], given: dict[str, Any] | None) -> LoadedChecklist:
+def resumed_hosts(
+    loaded: LoadedChecklist, info: dict[str, Any], given: dict[str, Any] | None
+) -> LoadedChecklist:
     """On resume, the hosts the run started with: a vars file given now may not change them."""
     recorded = recorded_hosts(info)
     if given is not None and given.get("hosts") and given.get("hosts") != recorded:
-        raise BadInput(f"{given.get('path')} has other [hosts] than the run started with; a run keeps its hosts "
-                       "(start a new run for other hosts)")
-    return hosts_over(loaded, {"hosts": recorded, "path": (info.get("vars_file") or {}).get("path", "")})
+        raise BadInput(
+            f"{given.get('path')} has other [hosts] than the run started with; a run keeps its hosts "
+            "(start a new run for other hosts)"
+        )
+    return hosts_over(
+        loaded, {"hosts": recorded, "path": (info.get("vars_file") or {}).get("path", "")}
+    )
 
 
 def refuse_unsafe_values(values: Values) -> None:
@@ -362,10 +432,14 @@ def refuse_unsafe_values(values: Values) -> None:
     that contains a secret (see values.unsafe_values)."""
     problems = unsafe_values(values)
     if problems:
-        raise BadInput(problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
+        raise BadInput(
+            problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
+        )
 
 
-def _refuse_masked_records(recorded: dict[str, str], spec: SessionSpec, loaded: LoadedChecklist) -> None:
+def _refuse_masked_records(
+    recorded: dict[str, str], spec: SessionSpec, loaded: LoadedChecklist
+) -> None:
     """A run started before values were recorded exactly may hold a plain value recorded with a
     secret masked in it ('release-***.2'); resuming with that text would deploy it. Refuse, and say
     how to give the real value back."""
@@ -406,7 +480,9 @@ def resume_session(
     try:
         state = store.state
         if state.status in FINAL_RUN_STATES:
-            raise BadInput(f"run {state.run_id} is {state.status.replace('_', ' ')}; there is nothing to resume")
+            raise BadInput(
+                f"run {state.run_id} is {state.status.replace('_', ' ')}; there is nothing to resume"
+            )
         loaded = _checklist_for_resume(store, spec, ask_change)
         spec, given = with_vars_file(loaded, spec)
         loaded = resumed_hosts(loaded, state.info, given)
@@ -416,7 +492,9 @@ def resume_session(
         _refuse_masked_records(recorded, spec, loaded)
         recorded.update(spec.overrides)
         resume_spec = SessionSpec(spec.runs_dir, spec.operator, recorded, spec.options)
-        values = resolve_values(loaded, resume_spec, ask, operator=state.operator or spec.operator, prompt_all=False)
+        values = resolve_values(
+            loaded, resume_spec, ask, operator=state.operator or spec.operator, prompt_all=False
+        )
         refuse_unsafe_values(values)
         refuse_injection(values)
         return Runner(loaded, store, values, operator, emit, spec.options)
@@ -441,10 +519,14 @@ def pending_checklist_changes(folder: Path) -> list[str] | None:
         return None
     if current.sha256 == state.checklist_sha256:
         return None
-    return checklist_changes(pinned.checklist, current.checklist) or ["the file changed (no step changed)"]
+    return checklist_changes(pinned.checklist, current.checklist) or [
+        "the file changed (no step changed)"
+    ]
 
 
-def _checklist_for_resume(store: RunStore, spec: SessionSpec, ask_change: AskChange | None) -> LoadedChecklist:
+def _checklist_for_resume(
+    store: RunStore, spec: SessionSpec, ask_change: AskChange | None
+) -> LoadedChecklist:
     state = store.state
     pinned_path = store.folder / PINNED
     try:
@@ -460,7 +542,9 @@ def _checklist_for_resume(store: RunStore, spec: SessionSpec, ask_change: AskCha
         raise BadInput(f"the checklist {path} has changed and no longer loads:\n{exc}") from None
     if current.sha256 == state.checklist_sha256:
         return current
-    changes = checklist_changes(pinned.checklist, current.checklist) or ["the file changed (no step changed)"]
+    changes = checklist_changes(pinned.checklist, current.checklist) or [
+        "the file changed (no step changed)"
+    ]
     decision = spec.checklist_changed
     if decision is None and ask_change is not None:
         decision = ask_change(changes)
@@ -487,6 +571,12 @@ def _checklist_for_resume(store: RunStore, spec: SessionSpec, ask_change: AskCha
         )
         atomic_write(pinned_path, current.text.encode())
         return current
-    store.append("checklist_changed", decision="keep-pinned", sha256_old=state.checklist_sha256,
-                 sha256_new=current.sha256, changes=changes, by=spec.operator)
+    store.append(
+        "checklist_changed",
+        decision="keep-pinned",
+        sha256_old=state.checklist_sha256,
+        sha256_new=current.sha256,
+        changes=changes,
+        by=spec.operator,
+    )
     return pinned

@@ -7,16 +7,23 @@ from pathlib import Path
 from typing import Any
 
 from iact_tui import __version__
+from iact_tui.engine.checklist.approvers import pin_approvers
 from iact_tui.engine.checklist.load import LoadedChecklist
 from iact_tui.engine.checklist.model import Checklist
 from iact_tui.engine.checklist.values import Values
 from iact_tui.engine.record.store import RunStore, new_run_id
+from iact_tui.engine.report.approvals import agent_fingerprints
 
 
 def plan_of(checklist: Checklist) -> list[dict[str, Any]]:
     out = []
     for phase, alt, step in checklist.iter_steps():
-        item: dict[str, Any] = {"id": step.id, "phase": phase.id, "kind": step.kind, "title": step.display_title}
+        item: dict[str, Any] = {
+            "id": step.id,
+            "phase": phase.id,
+            "kind": step.kind,
+            "title": step.display_title,
+        }
         if alt is not None:
             item["alternative"] = alt.id
         if phase.rollback:
@@ -55,4 +62,9 @@ def create_run(
         "on_failure": on_failure or None,
         "vars_file": vars_file or None,
     }
+    if (
+        c.checklist.approvers
+    ):  # signed approvals (docs/team.md): the lists pinned, the operator's keys
+        created["approver_keys"] = pin_approvers(c.checklist.approvers, loaded.path)
+        created["operator_keys"] = agent_fingerprints() or None
     return RunStore.create(runs_dir, run_id, loaded.text, created)

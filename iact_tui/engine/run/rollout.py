@@ -61,48 +61,94 @@ async def rolling_phase(runner: Any, phase: Any, steps: Sequence[Any], in_rollba
     budget = FailBudget(len(members), phase.max_fail)
     try:
         for index, batch in enumerate(batches):
-            if all((r := state.fleet.get(s.id, h)) is not None and r.status == "passed"
-                   for s in grouped for h in batch):
+            if all(
+                (r := state.fleet.get(s.id, h)) is not None and r.status == "passed"
+                for s in grouped
+                for h in batch
+            ):
                 continue  # this batch finished before (resume)
-            runner.phase_batch = PhaseBatch(phase.id, group, index, tuple(batch),
-                                            max(0, budget.limit - len(budget.failed)))
-            runner.emit(Notice(f"{phase.id}: batch {index + 1} of {len(batches)}: {', '.join(batch)}"))
+            runner.phase_batch = PhaseBatch(
+                phase.id, group, index, tuple(batch), max(0, budget.limit - len(budget.failed))
+            )
+            runner.emit(
+                Notice(f"{phase.id}: batch {index + 1} of {len(batches)}: {', '.join(batch)}")
+            )
             for step in steps:
                 rec = state.steps[step.id]
                 if rec.status in DONE_STATES and rec.status != "not_applicable" and index > 0:
                     pending = step not in grouped or any(
-                        (r := state.fleet.get(step.id, h)) is None or r.status != "passed" for h in batch)
+                        (r := state.fleet.get(step.id, h)) is None or r.status != "passed"
+                        for h in batch
+                    )
                     if pending:
-                        runner.record("step_reset", step=step.id, reason=f"batch {index + 1} of phase {phase.id}",
-                                      by="iact-tui")
+                        runner.record(
+                            "step_reset",
+                            step=step.id,
+                            reason=f"batch {index + 1} of phase {phase.id}",
+                            by="iact-tui",
+                        )
                 await runner._step(step, in_rollback)
-            budget.add({h: all((r := state.fleet.get(s.id, h)) is None or r.status == "passed" for s in grouped)
-                        for h in batch})
+            budget.add(
+                {
+                    h: all(
+                        (r := state.fleet.get(s.id, h)) is None or r.status == "passed"
+                        for s in grouped
+                    )
+                    for h in batch
+                }
+            )
             if budget.exhausted and index < len(batches) - 1:
-                untouched = [h for b in batches[index + 1:] for h in b]
-                runner.record("rollout_stopped", phase=phase.id, failed=budget.failed, limit=budget.limit,
-                              reason=budget.describe())
-                runner.emit(Notice(f"{phase.id}: rollout stopped: {budget.describe()}; not started on "
-                                   f"{', '.join(untouched)}", "warning"))
+                untouched = [h for b in batches[index + 1 :] for h in b]
+                runner.record(
+                    "rollout_stopped",
+                    phase=phase.id,
+                    failed=budget.failed,
+                    limit=budget.limit,
+                    reason=budget.describe(),
+                )
+                runner.emit(
+                    Notice(
+                        f"{phase.id}: rollout stopped: {budget.describe()}; not started on "
+                        f"{', '.join(untouched)}",
+                        "warning",
+                    )
+                )
                 break
     finally:
         runner.phase_batch = None
 
 
-def hooks_for(step: Any, attempt: int, *, state: Any, checklist: Any, logs: Path,
-              record: Callable[..., Any], emit: Callable[[Any], None],
-              redact: Callable[[str], str] | None, checklist_dir: Path | None = None,
-              batch: PhaseBatch | None = None,
-              record_soon: Callable[..., Any] | None = None) -> HostHooks | None:
+def hooks_for(
+    step: Any,
+    attempt: int,
+    *,
+    state: Any,
+    checklist: Any,
+    logs: Path,
+    record: Callable[..., Any],
+    emit: Callable[[Any], None],
+    redact: Callable[[str], str] | None,
+    checklist_dir: Path | None = None,
+    batch: PhaseBatch | None = None,
+    record_soon: Callable[..., Any] | None = None,
+) -> HostHooks | None:
     """The per-host hooks for one attempt of a step that may run on several hosts."""
     if getattr(step, "kind", "") not in ("ssh", "ansible"):
         return None
     fleet = state.fleet
     if batch is not None and getattr(step, "host", None) == batch.group:
-        hooks = HostHooks(step.id, attempt, logs, record, emit, redact, checklist_dir=checklist_dir,
-                          record_soon=record_soon,
-                          done=lambda h: (r := fleet.get(step.id, h)) is not None and r.status == "passed",
-                          scope=lambda members: [h for h in members if h in batch.hosts])
+        hooks = HostHooks(
+            step.id,
+            attempt,
+            logs,
+            record,
+            emit,
+            redact,
+            checklist_dir=checklist_dir,
+            record_soon=record_soon,
+            done=lambda h: (r := fleet.get(step.id, h)) is not None and r.status == "passed",
+            scope=lambda members: [h for h in members if h in batch.hosts],
+        )
         hooks.batch_index = batch.index
         hooks.rollout_max_fail = batch.max_fail
         return hooks
@@ -125,9 +171,18 @@ def hooks_for(step: Any, attempt: int, *, state: Any, checklist: Any, logs: Path
                 return members
             return [h for h in changed if h in members]
 
-    return HostHooks(step.id, attempt, logs, record, emit, redact, done=done, scope=scope,
-                     record_soon=record_soon,
-                     checklist_dir=checklist_dir)
+    return HostHooks(
+        step.id,
+        attempt,
+        logs,
+        record,
+        emit,
+        redact,
+        done=done,
+        scope=scope,
+        record_soon=record_soon,
+        checklist_dir=checklist_dir,
+    )
 
 
 def rollback_order(started: Sequence[tuple[int, str]]) -> list[str]:

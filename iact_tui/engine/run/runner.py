@@ -49,10 +49,12 @@ from iact_tui.engine.record.ticks import (
     apply_ahead,
     check_tick,
     describe,
+    needs_signature,
     pending_requests,
     record_tick,
     reject_request,
 )
+from iact_tui.engine.report.approvals import agent_fingerprints, check_tick_signature
 from iact_tui.engine.run.operator import Decision, Failure, Operator, Pause, RunOptions
 from iact_tui.engine.run.rollout import PhaseBatch, hooks_for, rolling_phase
 from iact_tui.engine.run.services import ExecutorContext, Services
@@ -105,6 +107,8 @@ class Runner:
         self._cancel_requested = False
         self._t0 = time.monotonic()
         self._waiting_on: str = ""
+        self._confirming: str = ""  # the step whose confirmation the run asks for now
+        self._declined: dict[str, str] = {}  # step -> who declined its confirmation by a tick
         self._request: tuple[str, str, str] | None = None  # (rollback|abort, reason, by)
         self._request_event = asyncio.Event()
         self._rejected: set[str] = set()  # inbox files that could not be moved aside
@@ -141,8 +145,9 @@ class Runner:
         """A record that no front end is told about (a decision, a confirmation, a process)."""
         return self.store.append(type_, **fields)  # masked by the store (see _masked_fields)
 
-    def _change(self, type_: str, /, *, detail: str | None = None, anonymous: bool = False,
-                **fields: Any) -> dict[str, Any]:
+    def _change(
+        self, type_: str, /, *, detail: str | None = None, anonymous: bool = False, **fields: Any
+    ) -> dict[str, Any]:
         """A state change: recorded (durable) first, then announced with the event built from the
         record. ``detail`` replaces the record's note or reason as the event's words; an
         ``anonymous`` event does not name who made the change."""
@@ -150,14 +155,18 @@ class Runner:
         self._announce(rec, detail, anonymous=anonymous)
         return rec
 
-    def _announce(self, rec: dict[str, Any], detail: str | None = None, *, anonymous: bool = False) -> None:
+    def _announce(
+        self, rec: dict[str, Any], detail: str | None = None, *, anonymous: bool = False
+    ) -> None:
         """The event of a record just made (here, or by the ticks' module), with what the front
         ends show: the step and the run as they are after it."""
         kind = rec["type"]
         run = ev.RunProgress.of(self.state)
         event: ev.Event
         if kind == "host_connected":
-            event = ev.HostConnected(rec["host"], f"{rec.get('address')}:{rec.get('port')}", rec.get("fingerprint", ""))
+            event = ev.HostConnected(
+                rec["host"], f"{rec.get('address')}:{rec.get('port')}", rec.get("fingerprint", "")
+            )
         elif kind == "run_paused":
             event = ev.RunPaused(rec.get("reason", ""), run)
         elif kind == "run_finished":
@@ -168,11 +177,21 @@ class Runner:
             if kind == "step_started":
                 event = ev.StepStarted(sid, rec["attempt"], rec.get("command", ""), view, run)
             elif kind == "step_finished":
-                event = ev.StepFinished(sid, rec["status"], rec["attempt"], rec.get("message") or "",
-                                        rec["duration"], bool(rec.get("will_retry")), view, run)
+                event = ev.StepFinished(
+                    sid,
+                    rec["status"],
+                    rec["attempt"],
+                    rec.get("message") or "",
+                    rec["duration"],
+                    bool(rec.get("will_retry")),
+                    view,
+                    run,
+                )
             else:
                 words = detail if detail is not None else rec.get("note") or rec.get("reason") or ""
-                event = ev.StepChanged(sid, view.status, words, "" if anonymous else rec.get("by", ""), view, run)
+                event = ev.StepChanged(
+                    sid, view.status, words, "" if anonymous else rec.get("by", ""), view, run
+                )
         self.emit(event)
 
     def _masked_fields(self, fields: dict[str, Any]) -> dict[str, Any]:
@@ -187,8 +206,12 @@ class Runner:
         known = self.state.hosts.get(info.host)
         if known and known.get("fingerprint") == info.fingerprint:
             return
-        self._change(
+        # with the other hosts connecting in the same batch: one write (group commit); durable
+        # before it is announced, and before the host's command passes its start gate (its
+        # step_process record comes after it)
+        self.store.append_soon(
             "host_connected",
+            self._announce,
             host=info.host,
             address=info.address,
             port=info.port,
@@ -230,7 +253,9 @@ class Runner:
             raise _Abort()
 
     def add_note(self, step_id: str, note: str, by: str) -> None:
-        self._change("note_added", detail="note added", step=step_id, note=self.values.redactor(note), by=by)
+        self._change(
+            "note_added", detail="note added", step=step_id, note=self.values.redactor(note), by=by
+        )
 
     # -- the run --------------------------------------------------------------------------------
 
@@ -240,8 +265,19 @@ class Runner:
         inbox_task = asyncio.create_task(self._inbox_loop())
         try:
             if resumed:
-                self.record("run_resumed", by=self.operator.name, mode=self.options.mode,
-                            presets=self.options.choices or None, on_failure=self.options.on_failure or None)
+                keys = (
+                    await asyncio.to_thread(agent_fingerprints)
+                    if self.checklist.checklist.approvers
+                    else []
+                )
+                self.record(
+                    "run_resumed",
+                    by=self.operator.name,
+                    mode=self.options.mode,
+                    presets=self.options.choices or None,
+                    on_failure=self.options.on_failure or None,
+                    operator_keys=keys or None,
+                )
                 self._mark_interrupted()
             status = await self._drive()
             return status
@@ -289,7 +325,9 @@ class Runner:
                 for phase in self.checklist.phases:
                     if phase.rollback:
                         self._not_applicable_phase(phase, "no rollback was needed")
-                return self._finish(RunStatus.SUCCEEDED if not self._failed_steps() else RunStatus.FAILED)
+                return self._finish(
+                    RunStatus.SUCCEEDED if not self._failed_steps() else RunStatus.FAILED
+                )
         except _StartRollback as r:
             if not self._changed_steps():
                 return self._nothing_to_roll_back(r.reason, r.by, r.step)
@@ -312,7 +350,11 @@ class Runner:
         return self._finish(RunStatus.ROLLED_BACK)
 
     def _failed_steps(self) -> list[str]:
-        return [s.id for s in self.state.steps.values() if s.status == StepStatus.FAILED and s.decision != "continue"]
+        return [
+            s.id
+            for s in self.state.steps.values()
+            if s.status == StepStatus.FAILED and s.decision != "continue"
+        ]
 
     def _finish(self, status: RunStatus) -> str:
         self._change("run_finished", status=status, counts=self.state.counts())
@@ -327,7 +369,11 @@ class Runner:
             rec = self.state.steps.get(step.id)
             if phase.rollback or rec is None or not step.changes:
                 continue
-            if rec.attempts > 0 or rec.status in (StepStatus.PASSED, StepStatus.RUNNING, StepStatus.INTERRUPTED):
+            if rec.attempts > 0 or rec.status in (
+                StepStatus.PASSED,
+                StepStatus.RUNNING,
+                StepStatus.INTERRUPTED,
+            ):
                 out.append(step.id)
         return out
 
@@ -336,7 +382,11 @@ class Runner:
         resumable), with no rollback step run, and say so."""
         why = "no step that changes the target has run yet, so there is nothing to roll back"
         self.record("rollback_not_needed", reason=reason, by=by, step=step or None, why=why)
-        self.emit(ev.Notice(f"nothing to roll back: {why} (asked: {reason}); the run ends failed", "warning"))
+        self.emit(
+            ev.Notice(
+                f"nothing to roll back: {why} (asked: {reason}); the run ends failed", "warning"
+            )
+        )
         return self._finish(RunStatus.FAILED)
 
     def _start_rollback(self, reason: str, by: str, step: str) -> None:
@@ -364,7 +414,9 @@ class Runner:
         else:
             steps = list(phase.steps)
         if phase.serial is not None and phase.batch == "phase":
-            await rolling_phase(self, phase, steps, in_rollback)  # batch after batch (run/rollout.py)
+            await rolling_phase(
+                self, phase, steps, in_rollback
+            )  # batch after batch (run/rollout.py)
         else:
             for step in steps:
                 await self._step(step, in_rollback)
@@ -382,20 +434,37 @@ class Runner:
             preset = await self.operator.choose(phase, phase.defaults)
             how = "operator"
             if preset is None:
-                raise Pause(f"phase '{phase.id}' needs a choice between {', '.join(ids)} (use --choose {phase.id}=ALTERNATIVE)")
+                raise Pause(
+                    f"phase '{phase.id}' needs a choice between {', '.join(ids)} (use --choose {phase.id}=ALTERNATIVE)"
+                )
         unknown = [c for c in preset if c not in ids]
         if unknown or not preset:
-            raise Pause(f"phase '{phase.id}' has no alternative '{', '.join(unknown)}'; the alternatives are {', '.join(ids)}")
+            raise Pause(
+                f"phase '{phase.id}' has no alternative '{', '.join(unknown)}'; the alternatives are {', '.join(ids)}"
+            )
         if len(preset) > 1 and not phase.multiple:
             raise Pause(f"phase '{phase.id}' takes one alternative, not {len(preset)}")
         chosen = [i for i in ids if i in preset]  # file order
-        self.record("alternative_chosen", phase=phase.id, alternatives=chosen, by=self.operator.name, how=how)
+        self.record(
+            "alternative_chosen",
+            phase=phase.id,
+            alternatives=chosen,
+            by=self.operator.name,
+            how=how,
+        )
         for alt in phase.alternatives:
             if alt.id not in chosen:
                 for step in alt.steps:
-                    if self.state.steps.get(step.id) and self.state.steps[step.id].status == StepStatus.PENDING:
-                        self._change("step_not_applicable", detail=f"alternative '{alt.id}' not chosen",
-                                     step=step.id, reason=f"alternative '{alt.id}' was not chosen")
+                    if (
+                        self.state.steps.get(step.id)
+                        and self.state.steps[step.id].status == StepStatus.PENDING
+                    ):
+                        self._change(
+                            "step_not_applicable",
+                            detail=f"alternative '{alt.id}' not chosen",
+                            step=step.id,
+                            reason=f"alternative '{alt.id}' was not chosen",
+                        )
         self.emit(ev.Notice(f"{phase.id}: chose {', '.join(chosen)}"))
         return chosen
 
@@ -403,7 +472,9 @@ class Runner:
 
     async def _step(self, step: Any, in_rollback: bool) -> None:
         rec = self.state.steps[step.id]
-        if rec.status in DONE_STATES or (rec.status == StepStatus.FAILED and rec.decision == "continue"):
+        if rec.status in DONE_STATES or (
+            rec.status == StepStatus.FAILED and rec.decision == "continue"
+        ):
             return
         if rec.status == StepStatus.INTERRUPTED:
             await self._resolve_interrupted(step)
@@ -434,23 +505,47 @@ class Runner:
         if step.confirm and step.id not in self.state.confirmed:
             command = self._describe(step)
             self.emit(ev.Waiting(QuestionKind.CONFIRM, step.id, detail=command))
-            answer = await self._ask(step.id, self.operator.confirm(step, command))
+            self._confirming = (
+                step.id
+            )  # a tick from the inbox answers it (headless --wait, a watcher)
+            try:
+                answer = await self._ask(step.id, self.operator.confirm(step, command))
+            finally:
+                self._confirming = ""
             if answer is None:
-                raise Pause(f"step '{step.id}' needs a confirmation before it runs (--yes on a terminal-less run)")
+                raise Pause(
+                    f"step '{step.id}' needs a confirmation before it runs (--yes on a terminal-less run)"
+                )
             if answer is _EXTERNAL:
-                return
-            if not answer:
+                declined = self._declined.pop(step.id, "")
+                if declined:
+                    raise Pause(f"{declined} did not confirm step '{step.id}'")
+                if step.id not in self.state.confirmed:
+                    return  # skipped (a tick --skip)
+            elif not answer:
                 raise Pause(f"the operator did not confirm step '{step.id}'")
-            self.record("step_confirmed", step=step.id, by=self.operator.name)
+            else:
+                self.record("step_confirmed", step=step.id, by=self.operator.name)
         while True:
             outcome, hints = await self._attempts(step)
             if outcome.ok:
                 return
             if step.on_failure == "continue":
-                self.record("failure_decision", step=step.id, decision="continue", by="checklist", reason="on_failure = continue")
+                self.record(
+                    "failure_decision",
+                    step=step.id,
+                    decision="continue",
+                    by="checklist",
+                    reason="on_failure = continue",
+                )
                 return
-            failure = self._failure(step, outcome.message, list(self.state.steps[step.id].output_tail),
-                                    hints, in_rollback)
+            failure = self._failure(
+                step,
+                outcome.message,
+                list(self.state.steps[step.id].output_tail),
+                hints,
+                in_rollback,
+            )
             self.emit(ev.Waiting(QuestionKind.FAILURE, step.id, detail=outcome.message))
             decision = await self._ask(step.id, self.operator.failure(step, failure))
             if decision is _EXTERNAL:
@@ -469,19 +564,34 @@ class Runner:
         has not captured (none for manual steps and notices: those are shown or sent regardless)."""
         if step.kind in ("manual", "notify"):
             return []
-        fields = [getattr(step, f, None) for f in type(step).templated if f not in ("title", "instructions", "checks")]
+        fields = [
+            getattr(step, f, None)
+            for f in type(step).templated
+            if f not in ("title", "instructions", "checks")
+        ]
         captured = {
-            n for _, _, s in self.checklist.iter_steps()
-            for n in (*(getattr(s, "capture", {}) or {}), *(getattr(s, "capture_json", {}) or {}),
-                      *(getattr(s, "capture_run", {}) or {}))
+            n
+            for _, _, s in self.checklist.iter_steps()
+            for n in (
+                *(getattr(s, "capture", {}) or {}),
+                *(getattr(s, "capture_json", {}) or {}),
+                *(getattr(s, "capture_run", {}) or {}),
+            )
         }
         return [
-            n for n in template.names_in([f for f in fields if f])
+            n
+            for n in template.names_in([f for f in fields if f])
             if n in captured and n not in self.values.values and n not in self.state.secret_captures
         ]
 
-    def _failure(self, step: Any, message: str, tail: list[str], hints: list[tuple[str, str]],
-                 in_rollback: bool) -> Failure:
+    def _failure(
+        self,
+        step: Any,
+        message: str,
+        tail: list[str],
+        hints: list[tuple[str, str]],
+        in_rollback: bool,
+    ) -> Failure:
         return Failure(
             step.id,
             self.values.redactor(message),
@@ -496,7 +606,9 @@ class Runner:
         reason = self.values.redactor(d.reason)
         if d.action == "rollback" and not failure.can_rollback:
             d = Decision("stop", by, reason)
-        self.record("failure_decision", step=step.id, decision=d.action, reason=reason or None, by=by)
+        self.record(
+            "failure_decision", step=step.id, decision=d.action, reason=reason or None, by=by
+        )
         if d.action == "retry":
             return
         if d.action == "skip":
@@ -505,7 +617,9 @@ class Runner:
             self._change("step_skipped", step=step.id, reason=reason, by=by)
             raise _Skipped()
         if d.action == "rollback":
-            raise _StartRollback(reason or f"step '{step.id}' failed: {failure.message}", by, step.id)
+            raise _StartRollback(
+                reason or f"step '{step.id}' failed: {failure.message}", by, step.id
+            )
         if d.action == "abort":
             raise _Abort()
         raise _StopRun()
@@ -519,7 +633,11 @@ class Runner:
             why = "--rerun" if step.id in self.options.rerun else "idempotent = true"
             decision = Decision("rerun", self.operator.name, why)
         else:
-            self.emit(ev.Waiting(QuestionKind.INTERRUPTED, step.id, detail=self.state.steps[step.id].message))
+            self.emit(
+                ev.Waiting(
+                    QuestionKind.INTERRUPTED, step.id, detail=self.state.steps[step.id].message
+                )
+            )
             decision = await self._ask(step.id, self.operator.interrupted(step))
             if decision is _EXTERNAL:
                 return
@@ -529,16 +647,32 @@ class Runner:
                     f" or re-run it with `iact-tui resume {self.run_id} --rerun {step.id}`"
                 )
         if decision.action == "rerun":
-            self._change("step_reset", detail="will re-run", anonymous=True, step=step.id,
-                         reason=f"re-run after interruption ({decision.reason or 'operator'})",
-                         by=decision.by or self.operator.name)
+            self._change(
+                "step_reset",
+                detail="will re-run",
+                anonymous=True,
+                step=step.id,
+                reason=f"re-run after interruption ({decision.reason or 'operator'})",
+                by=decision.by or self.operator.name,
+            )
         elif decision.action == "done":
-            tick = Tick(step.id, "pass", decision.by or self.operator.name, note=decision.note or "confirmed done after interruption")
+            tick = Tick(
+                step.id,
+                "pass",
+                decision.by or self.operator.name,
+                note=decision.note or "confirmed done after interruption",
+            )
             self._record_tick(tick)
         elif decision.action == "skip":
-            self._record_tick(Tick(step.id, "skip", decision.by or self.operator.name, reason=decision.reason))
+            self._record_tick(
+                Tick(step.id, "skip", decision.by or self.operator.name, reason=decision.reason)
+            )
         else:
-            raise _Abort() if decision.action == "abort" else Pause(f"step '{step.id}' is still interrupted")
+            raise (
+                _Abort()
+                if decision.action == "abort"
+                else Pause(f"step '{step.id}' is still interrupted")
+            )
 
     async def _settle_running(self, step: Any) -> bool:
         """First of all: a process the interrupted step started that still runs (its driver was
@@ -556,7 +690,9 @@ class Runner:
             elif step.id in self.options.wait_running:
                 decision = Decision("wait", self.operator.name, "--wait-running")
             else:
-                self.emit(ev.Waiting(QuestionKind.INTERRUPTED, step.id, detail=f"still running: {what}"))
+                self.emit(
+                    ev.Waiting(QuestionKind.INTERRUPTED, step.id, detail=f"still running: {what}")
+                )
                 decision = await self._ask(step.id, self.operator.interrupted(step, running=what))
                 if decision is _EXTERNAL:
                     if self.state.steps[step.id].status != StepStatus.INTERRUPTED:
@@ -579,11 +715,19 @@ class Runner:
                     gone = await self._wait_process(step, ref)
                 if not gone:
                     how = "be stopped" if decision.action == "stop" else "end in time"
-                    raise Pause(f"step '{step.id}' is still running: {ref.describe()} did not {how}")
-                self._change("step_process_ended", detail=f"{ref.describe()} has ended", anonymous=True,
-                             step=step.id, pid=ref.pid, host=ref.host or None,
-                             how="stopped" if decision.action == "stop" else "waited",
-                             by=decision.by or self.operator.name)
+                    raise Pause(
+                        f"step '{step.id}' is still running: {ref.describe()} did not {how}"
+                    )
+                self._change(
+                    "step_process_ended",
+                    detail=f"{ref.describe()} has ended",
+                    anonymous=True,
+                    step=step.id,
+                    pid=ref.pid,
+                    host=ref.host or None,
+                    how="stopped" if decision.action == "stop" else "waited",
+                    by=decision.by or self.operator.name,
+                )
         raise Pause(f"step '{step.id}' is still running")
 
     async def _process_alive(self, step: Any, ref: ProcessRef) -> bool:
@@ -617,9 +761,13 @@ class Runner:
         return not await self._process_alive(step, ref)
 
     def _record_tick(self, tick: Tick) -> dict[str, Any]:
-        rec = record_tick(self.store, self.checklist, tick)
+        rec = record_tick(self.store, self.checklist, tick, check_tick_signature)
         if rec["type"] == "step_ticked_ahead":
-            self.emit(ev.Notice(f"{tick.step}: {tick.action} ticked ahead by {tick.by}; used when the run gets there"))
+            self.emit(
+                ev.Notice(
+                    f"{tick.step}: {tick.action} ticked ahead by {tick.by}; used when the run gets there"
+                )
+            )
             return rec
         self._announce(rec)  # recorded by the ticks' module (the same for `iact-tui tick`)
         return rec
@@ -629,7 +777,9 @@ class Runner:
         try:
             rec = apply_ahead(self.store, self.checklist, step_id)
         except TickRefused as exc:
-            self.emit(ev.Notice(f"the answer ticked ahead for '{step_id}' is not used: {exc}", "warning"))
+            self.emit(
+                ev.Notice(f"the answer ticked ahead for '{step_id}' is not used: {exc}", "warning")
+            )
             return
         detail = f"ticked ahead at {rec.get('ahead_at', '')}"
         why = rec.get("note") or rec.get("reason")
@@ -643,8 +793,13 @@ class Runner:
             if rec.status in DONE_STATES:
                 return
             if rec.status == StepStatus.FAILED:
-                failure = self._failure(step, rec.message or "ticked as failed", [],
-                                        self._hints(step, rec.message), in_rollback)
+                failure = self._failure(
+                    step,
+                    rec.message or "ticked as failed",
+                    [],
+                    self._hints(step, rec.message),
+                    in_rollback,
+                )
                 self.emit(ev.Waiting(QuestionKind.FAILURE, step.id, detail=failure.message))
                 decision = await self._ask(step.id, self.operator.failure(step, failure))
                 if decision is _EXTERNAL:
@@ -652,14 +807,35 @@ class Runner:
                 if decision is None:
                     raise _StopRun()
                 if decision.action == "retry":
-                    self.record("failure_decision", step=step.id, decision="retry", by=decision.by or self.operator.name)
-                    self.record("step_reset", step=step.id, reason="asked again", by=decision.by or self.operator.name)
+                    self.record(
+                        "failure_decision",
+                        step=step.id,
+                        decision="retry",
+                        by=decision.by or self.operator.name,
+                    )
+                    self.record(
+                        "step_reset",
+                        step=step.id,
+                        reason="asked again",
+                        by=decision.by or self.operator.name,
+                    )
                     continue
-                if decision.action == "skip":  # a skip is a tick: a reason, and four eyes for an approval
-                    skip = Tick(step.id, "skip", decision.by or self.operator.name,
-                                reason=self.values.redactor(decision.reason))
+                if (
+                    decision.action == "skip"
+                ):  # a skip is a tick: a reason, and four eyes for an approval
+                    skip = Tick(
+                        step.id,
+                        "skip",
+                        decision.by or self.operator.name,
+                        reason=self.values.redactor(decision.reason),
+                    )
                     try:
                         check_tick(self.state, self.checklist, skip)
+                        if needs_signature(self.state, step):  # a decision carries no signature
+                            raise TickRefused(
+                                f"step '{step.id}' takes only a signed answer: iact-tui tick {self.run_id} "
+                                f"{step.id} --skip --reason TEXT --sign KEY|agent"
+                            )
                     except TickRefused as exc:
                         self.emit(ev.Notice(str(exc), "error"))
                         refusals += 1
@@ -667,7 +843,13 @@ class Runner:
                             raise Pause(f"step '{step.id}' waits for a person: {exc}") from None
                         last_refused = skip
                         continue
-                    self.record("failure_decision", step=step.id, decision="skip", reason=skip.reason, by=skip.by)
+                    self.record(
+                        "failure_decision",
+                        step=step.id,
+                        decision="skip",
+                        reason=skip.reason,
+                        by=skip.by,
+                    )
                     self._record_tick(skip)
                     return
                 try:
@@ -685,7 +867,9 @@ class Runner:
             if tick is None:
                 role = getattr(step, "role", None)
                 who = f" (role: {role})" if role else ""
-                raise Pause(f"step '{step.id}' waits for a person{who}: iact-tui tick {self.run_id} {step.id}")
+                raise Pause(
+                    f"step '{step.id}' waits for a person{who}: iact-tui tick {self.run_id} {step.id}"
+                )
             try:
                 self._record_tick(tick)
             except TickRefused as exc:
@@ -702,7 +886,9 @@ class Runner:
             text = (text + "\n\n" if text else "") + step.message
         checks = getattr(step, "checks", None) or []
         if checks:
-            text = (text.rstrip() + "\n\n" if text else "") + "\n".join(f"- [ ] {c}" for c in checks)
+            text = (text.rstrip() + "\n\n" if text else "") + "\n".join(
+                f"- [ ] {c}" for c in checks
+            )
         try:
             return self.values.display_text(text)
         except Exception:
@@ -711,15 +897,28 @@ class Runner:
     async def _recover_secret_captures(self, step: Any) -> None:
         """A secret capture (a login token) is never written down; after a resume, re-run the
         idempotent step that captures it, or fail with a sentence that says what to do."""
-        needed = [n for n in _step_names(step) if n not in self.values.values and n in self.state.secret_captures]
+        needed = [
+            n
+            for n in _step_names(step)
+            if n not in self.values.values and n in self.state.secret_captures
+        ]
         for name in needed:
             producer = next(
-                (s for _, _, s in self.checklist.iter_steps()
-                 if name in (getattr(s, "capture", {}) or {}) or name in (getattr(s, "capture_json", {}) or {})),
+                (
+                    s
+                    for _, _, s in self.checklist.iter_steps()
+                    if name in (getattr(s, "capture", {}) or {})
+                    or name in (getattr(s, "capture_json", {}) or {})
+                ),
                 None,
             )
             if producer is not None and producer.idempotent:
-                self.record("step_reset", step=producer.id, reason=f"re-run to recover the secret capture '{name}' after resume", by="iact-tui")
+                self.record(
+                    "step_reset",
+                    step=producer.id,
+                    reason=f"re-run to recover the secret capture '{name}' after resume",
+                    by="iact-tui",
+                )
                 await self._attempts(producer)
 
     def _describe(self, step: Any) -> str:
@@ -740,19 +939,40 @@ class Runner:
             log = LogWriter(self.store.log_path(step.id), self.values.redactor)  # masks every write
             stamp = datetime.now(UTC).isoformat(timespec="seconds")
             log.line(f"--- {step.id} attempt {attempt} at {stamp}: {command}")
-            hosts = hooks_for(step, attempt, state=self.state, checklist=self.checklist,
-                              logs=self.store.log_path(step.id).parent, record=self.record, emit=self.emit,
-                              redact=self.values.redactor, checklist_dir=self.loaded.path.resolve().parent,
-                              batch=self.phase_batch, record_soon=self.store.append_soon)
-            ctx = ExecutorContext(step, attempt, log, values=self.values, emit=self.emit,
-                                  services=self.services, record=self.record, hosts=hosts)
+            hosts = hooks_for(
+                step,
+                attempt,
+                state=self.state,
+                checklist=self.checklist,
+                logs=self.store.log_path(step.id).parent,
+                record=self.record,
+                emit=self.emit,
+                redact=self.values.redactor,
+                checklist_dir=self.loaded.path.resolve().parent,
+                batch=self.phase_batch,
+                record_soon=self.store.append_soon,
+            )
+            ctx = ExecutorContext(
+                step,
+                attempt,
+                log,
+                values=self.values,
+                emit=self.emit,
+                services=self.services,
+                record=self.record,
+                hosts=hosts,
+            )
             t0 = time.monotonic()
             outcome = await self._execute(executor, ctx)
             duration = round(time.monotonic() - t0, 3)
             if not outcome.ok:
                 log.line(f"--- failed: {outcome.message}")
             log.close()
-            hints = [] if outcome.ok else self._hints(step, outcome.message, log_tail=self._log_tail(ctx))
+            hints = (
+                []
+                if outcome.ok
+                else self._hints(step, outcome.message, log_tail=self._log_tail(ctx))
+            )
             public = {k: v for k, v in ctx.captured.items() if not self.values.is_secret(k)}
             secret = sorted(k for k in ctx.captured if self.values.is_secret(k))
             will_retry = not outcome.ok and i < step.retries
@@ -783,7 +1003,11 @@ class Runner:
             if outcome.ok:
                 return outcome, []
             if will_retry:
-                self.emit(ev.Notice(f"{step.id}: retrying in {step.retry_delay:g} s ({i + 1}/{step.retries})"))
+                self.emit(
+                    ev.Notice(
+                        f"{step.id}: retrying in {step.retry_delay:g} s ({i + 1}/{step.retries})"
+                    )
+                )
                 await asyncio.sleep(step.retry_delay)
         return outcome, hints
 
@@ -797,7 +1021,10 @@ class Runner:
                 return Outcome(False, "cancelled by the operator; the command was stopped")
             raise
         except template.MissingValue as exc:
-            return Outcome(False, f"{exc}: it is captured by an earlier step that has not run (or failed) in this run")
+            return Outcome(
+                False,
+                f"{exc}: it is captured by an earlier step that has not run (or failed) in this run",
+            )
         except Exception as exc:
             message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
             if not _is_plain_error(exc):
@@ -813,7 +1040,9 @@ class Runner:
             return list(ctx.collectors[0].tail)
         return _file_tail(ctx.log.path)
 
-    def _hints(self, step: Any, message: str, log_tail: list[str] | None = None) -> list[tuple[str, str]]:
+    def _hints(
+        self, step: Any, message: str, log_tail: list[str] | None = None
+    ) -> list[tuple[str, str]]:
         haystack = "\n".join([message or "", *(log_tail or [])])
         found: list[tuple[str, str]] = []
         for hint in getattr(step, "hints", []) or []:
@@ -842,7 +1071,9 @@ class Runner:
         wait_ext = asyncio.ensure_future(external.wait())
         wait_req = asyncio.ensure_future(self._request_event.wait())
         try:
-            done, _ = await asyncio.wait({ask, wait_ext, wait_req}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(
+                {ask, wait_ext, wait_req}, return_when=asyncio.FIRST_COMPLETED
+            )
         finally:
             self._waiting_on = ""
             for f in (ask, wait_ext, wait_req):
@@ -876,24 +1107,58 @@ class Runner:
                 if os.path.lexists(path):
                     self._rejected.add(str(path))
                 continue
+            if tick.step == self._confirming and tick.step == self._waiting_on and not tick.ahead:
+                if tick.action != "skip":
+                    self._confirm_from_inbox(path, tick)
+                    continue
+                tick = dataclasses.replace(
+                    tick, ahead=True
+                )  # skipped before it runs: as ticked ahead
             try:
                 rec = self._record_tick(tick)
             except TickRefused as exc:
                 self._answer(path, False, str(exc))
                 continue
             if rec["type"] == "step_ticked_ahead" and tick.step == self._waiting_on:
-                self._apply_ahead(tick.step)  # the run asks about this very step now (a confirmation)
+                self._apply_ahead(
+                    tick.step
+                )  # the run asks about this very step now (a confirmation)
             self._answer(path, True, describe(self.store, tick, rec))
             event = self._external.get(tick.step)
-            if event is not None and (rec["type"] != "step_ticked_ahead" or tick.step == self._waiting_on):
+            if event is not None and (
+                rec["type"] != "step_ticked_ahead" or tick.step == self._waiting_on
+            ):
                 event.set()
+
+    def _confirm_from_inbox(self, path: Path, tick: Tick) -> None:
+        """A tick for the step that asks for a confirmation now: pass runs it, fail declines it
+        (the run pauses). Who confirmed is recorded, as when the operator confirms."""
+        if tick.action == "pass":
+            self.record(
+                "step_confirmed", step=tick.step, by=tick.by, note=tick.note or None, how="tick"
+            )
+            self._answer(path, True, f"confirmed: {tick.step} runs now (by {tick.by})")
+        else:
+            self._declined[tick.step] = tick.by
+            self._answer(
+                path,
+                True,
+                f"not confirmed: {tick.step} does not run; the run pauses (by {tick.by})",
+            )
+        event = self._external.get(tick.step)
+        if event is not None:
+            event.set()
 
     def _answer(self, path: Path, ok: bool, message: str) -> None:
         try:
             answer_request(path, ok, message)
-        except OSError as exc:  # the answer cannot be written: the run goes on, the tick is recorded
+        except (
+            OSError
+        ) as exc:  # the answer cannot be written: the run goes on, the tick is recorded
             self._rejected.add(str(path))
-            self.emit(ev.Notice(f"inbox: cannot answer {path.name}: {exc.strerror or exc}", "warning"))
+            self.emit(
+                ev.Notice(f"inbox: cannot answer {path.name}: {exc.strerror or exc}", "warning")
+            )
 
 
 class _Skipped(Exception):
@@ -903,11 +1168,25 @@ class _Skipped(Exception):
 _EXTERNAL = object()
 
 
-_KEPT_FIELDS = frozenset({"step", "phase", "alternatives", "plan", "run_id", "status", "decision", "attempt"})
-_KEPT_EVENT_FIELDS = frozenset({
-    "step_id", "phase_id", "status", "question", "level", "attempt", "run_id",  # events
-    "id", "phase", "kind", "alternative",  # StepView
-})
+# "signed": a signature and its key must stay byte for byte what was signed (nothing secret is in them)
+_KEPT_FIELDS = frozenset(
+    {"step", "phase", "alternatives", "plan", "run_id", "status", "decision", "attempt", "signed"}
+)
+_KEPT_EVENT_FIELDS = frozenset(
+    {
+        "step_id",
+        "phase_id",
+        "status",
+        "question",
+        "level",
+        "attempt",
+        "run_id",  # events
+        "id",
+        "phase",
+        "kind",
+        "alternative",  # StepView
+    }
+)
 
 T_Masked = TypeVar("T_Masked")
 

@@ -27,7 +27,11 @@ class Services:
     """Connections shared by the steps of a run: one SSH connection per host, one HTTP client."""
 
     def __init__(
-        self, checklist: Checklist, values: Values, host_connected: Callable[[Any], None], options: RunOptions
+        self,
+        checklist: Checklist,
+        values: Values,
+        host_connected: Callable[[Any], None],
+        options: RunOptions,
     ) -> None:
         self._checklist = checklist
         self._values = values
@@ -113,7 +117,13 @@ class ExecutorContext:
 
     def output(self, prefix: str = "") -> OutputCollector:
         collector = OutputCollector(
-            self.step.id, self.log, self.emit, self.values, compile_expectations(self.step), self.capture, prefix
+            self.step.id,
+            self.log,
+            self.emit,
+            self.values,
+            compile_expectations(self.step),
+            self.capture,
+            prefix,
         )
         self.collectors.append(collector)
         return collector
@@ -129,12 +139,20 @@ class ExecutorContext:
         self.values.set(name, value, secret=contains_secret or None)
         self.captured[name] = value
 
-    def process_started(self, pid: int, *, host: str = "", start: str = "", boot_id: str = "",
-                        sudo: bool = False) -> Any:
+    def process_started(
+        self, pid: int, *, host: str = "", start: str = "", boot_id: str = "", sudo: bool = False
+    ) -> Any:
         """The step's command started as process group ``pid`` (locally, or on ``host``):
         durable before the command goes past its start gate, so a resume can find it."""
-        fields = dict(step=self.step.id, attempt=self.attempt, host=host or None, pid=pid,
-                      start=start or None, boot_id=boot_id or None, sudo=sudo or None)
+        fields = dict(
+            step=self.step.id,
+            attempt=self.attempt,
+            host=host or None,
+            pid=pid,
+            start=start or None,
+            boot_id=boot_id or None,
+            sudo=sudo or None,
+        )
         soon = getattr(self.__dict__.get("_hosts"), "record_soon", None) if host else None
         if soon is not None:  # a host of a group step: with the others of its batch, one write
             return soon("step_process", None, **fields)  # a future: the start gate waits on it

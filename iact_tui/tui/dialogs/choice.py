@@ -27,12 +27,14 @@ class ChoiceDialog(Dialog[list[str] | None]):
             yield Label(f"{self.phase_title}: choose {many}", classes="dialog-title", markup=False)
             options = [
                 Selection(
-                    f"{alt.title}" + (" (default)" if alt.id in self.defaults else ""),
+                    self._prompt(alt.id, chosen),
                     alt.id,
-                    alt.id in self.defaults[:1]
-                    or (self.phase.multiple and alt.id in self.defaults),
+                    chosen,
                 )
                 for alt in self.phase.alternatives
+                for chosen in [
+                    alt.id in self.defaults[:1] or (self.phase.multiple and alt.id in self.defaults)
+                ]
             ]
             yield SelectionList[str](*options, id="choice-list")
             yield Label("", id="choice-error", classes="dialog-error", markup=False)
@@ -43,6 +45,21 @@ class ChoiceDialog(Dialog[list[str] | None]):
     def on_mount(self) -> None:
         self.query_one("#choice-error", Label).display = False
         self.query_one("#choice-list").focus()
+
+    def _prompt(self, alt_id: str, chosen: bool) -> str:
+        """An alternative's line: a symbol says whether it is chosen (not the colour alone)."""
+        alt = next(a for a in self.phase.alternatives if a.id == alt_id)
+        mark = ("☑ " if chosen else "☐ ") if self.phase.multiple else ("◉ " if chosen else "○ ")
+        return mark + alt.title + (" (default)" if alt_id in self.defaults else "")
+
+    @on(SelectionList.SelectedChanged)
+    def _mark(self) -> None:
+        selection_list = self.query_one("#choice-list", SelectionList)
+        chosen = set(selection_list.selected)
+        for index, alt in enumerate(self.phase.alternatives):
+            selection_list.replace_option_prompt_at_index(
+                index, self._prompt(alt.id, alt.id in chosen)
+            )
 
     @on(SelectionList.SelectionToggled)
     def _one_only(self, event: SelectionList.SelectionToggled) -> None:

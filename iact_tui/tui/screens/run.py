@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from textual import on
+from textual import on, work
 from textual.actions import parse
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -24,7 +24,7 @@ from textual.widgets import Footer, Header, Static, Tree
 
 from iact_tui.engine import events as ev
 from iact_tui.engine.events import QuestionKind
-from iact_tui.engine.record.ticks import Tick
+from iact_tui.engine.record.ticks import Tick, needs_signature
 from iact_tui.engine.run.operator import Decision
 from iact_tui.engine.status import RunStatus, StepStatus
 from iact_tui.tui import format as fmt
@@ -239,10 +239,12 @@ class RunScreen(Screen[None]):
             self.follow = True
             if question.step_id:
                 self._attend(question.step_id)
-            status.activity = questions.ACTIVITY[question.kind]
+            status.activity = questions.activity(question, self.view)
         if question.kind == QuestionKind.MANUAL:
             self._last_manual = question.step_id
-            detail.ask_manual(question.step, self.operator_name)
+            detail.ask_manual(
+                question.step, self.operator_name, questions.tick_command(question, self.view)
+            )
             refusal = self._refusals.pop(question.step_id, "")
             if refusal:
                 self.query_one(ManualPanel).refuse(refusal)
@@ -315,7 +317,25 @@ class RunScreen(Screen[None]):
         if q is None or q.kind != QuestionKind.MANUAL:
             return
         panel = self.query_one(ManualPanel)
-        self._answer(q, Tick(q.step_id, action, panel.approver, note=panel.note))
+        tick = Tick(q.step_id, action, panel.approver, note=panel.note)
+        if needs_signature(self.view.state, q.step):
+            # the role's approvers sign: with the key in this person's ssh-agent (a thread: the
+            # agent is asked on a loop of its own); the runner checks it like any signed tick
+            self._sign_and_answer(q, tick)
+            return
+        refusal = questions.refusal(tick, self.view)  # four eyes, said here: the question stays
+        if refusal:
+            panel.refuse(refusal)
+            return
+        self._answer(q, tick)
+
+    @work(thread=True, group="sign-tick", exit_on_error=False)
+    def _sign_and_answer(self, q: Question, tick: Tick) -> None:
+        signed, problem = questions.sign_with_agent(tick, self.view)
+        if signed is None:
+            self.app.call_from_thread(self.query_one(ManualPanel).refuse, problem)
+            return
+        self.app.call_from_thread(self._answer, q, signed)
 
     @on(ManualPanel.Answered)
     def _panel_answer(self, message: ManualPanel.Answered) -> None:
@@ -333,7 +353,11 @@ class RunScreen(Screen[None]):
         def skipped(reason: str | None) -> None:
             if reason:
                 note = self.query_one(ManualPanel).note
-                self._answer(q, questions.skip(q, self.operator_name, reason, note))
+                answer = questions.skip(q, self.operator_name, reason, note)
+                if isinstance(answer, Tick) and needs_signature(self.view.state, q.step):
+                    self._sign_and_answer(q, answer)
+                    return
+                self._answer(q, answer)
 
         self.app.push_screen(
             TextPrompt(

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from iact_tui.engine.events import QuestionKind
-from iact_tui.engine.record.ticks import Tick
+from iact_tui.engine.record.asks import awaited
+from iact_tui.engine.record.ticks import Tick, TickRefused, check_tick
 from iact_tui.engine.run.operator import Decision
 from iact_tui.tui.dialogs.base import Dialog
 from iact_tui.tui.dialogs.choice import ChoiceDialog
@@ -32,6 +33,59 @@ ACTIVITY: dict[QuestionKind, str] = {
     QuestionKind.CHOICE: "choose an alternative",
     QuestionKind.INTERRUPTED: "an interrupted step: decide",
 }
+
+
+def activity(question: Question, view: RunView) -> str:
+    """The status bar's words for a question; a step that waits for a person says who it waits
+    for and the exact command that answers it from any terminal."""
+    words = ACTIVITY[question.kind]
+    command = tick_command(question, view)
+    if not command:
+        return words
+    role = getattr(question.step, "role", None)
+    who = f"waits for {role}" if question.kind == QuestionKind.MANUAL and role else words
+    return f"{who} · {command}"
+
+
+def tick_command(question: Question, view: RunView) -> str:
+    """The command that answers the question from any terminal ('' for a question none does)."""
+    if question.kind not in (QuestionKind.MANUAL, QuestionKind.CONFIRM) or question.step is None:
+        return ""
+    return awaited(
+        question.step,
+        view.run_id,
+        view.state.info.get("approver_keys"),
+        confirm=question.kind == QuestionKind.CONFIRM,
+    ).command
+
+
+def refusal(tick: Tick, view: RunView) -> str:
+    """Why the run would refuse this tick (four eyes), said before it is sent: the question then
+    stays open, for another person (or another terminal) to answer ('' when it would be taken)."""
+    try:
+        check_tick(view.state, view.checklist, tick)
+    except TickRefused as exc:
+        return str(exc)  # (the panel shows the command that answers it from another terminal)
+    return ""
+
+
+def sign_with_agent(tick: Tick, view: RunView) -> tuple[Tick | None, str]:
+    """The tick signed with the key in this person's ssh-agent, or (None, why it cannot be)."""
+    import dataclasses
+
+    from iact_tui.engine.report.approvals import ApprovalError, payload_for, sign_payload
+
+    state = view.state
+    try:
+        made = sign_payload(
+            "agent", payload_for(state, tick.step, tick.action, tick.note, tick.reason)
+        )
+    except ApprovalError as exc:
+        return None, (
+            f"this step takes a signed answer and ssh-agent cannot sign it ({exc}); answer from a "
+            f"terminal: iact-tui tick {view.run_id} {tick.step} --sign KEY"
+        )
+    return dataclasses.replace(tick, signature=made.signature, chain_head=state.last_hash), ""
 
 
 def dialog_for(question: Question, view: RunView, operator_name: str) -> Dialog[Any]:

@@ -60,15 +60,17 @@ def host_table(view: RunView, step_id: str, colour: Callable[[str], Style]) -> T
         result = rec.result if rec.result and rec.result != status else ""
         if rec.status in (StepStatus.FAILED, StepStatus.INTERRUPTED) and rec.message:
             result = f"{result}: {rec.message}" if result else rec.message
-        rows.append((
-            host,
-            f"{fmt.STEP_ICONS.get(status, '?')} {fmt.words(status)}",
-            "" if rec.batch is None else str(rec.batch + 1),
-            str(rec.attempts) if rec.attempts else "",
-            fmt.duration(rec.duration) if rec.duration is not None else "",
-            "" if rec.exit_status is None else str(rec.exit_status),
-            result,
-        ))
+        rows.append(
+            (
+                host,
+                f"{fmt.STEP_ICONS.get(status, '?')} {fmt.words(status)}",
+                "" if rec.batch is None else str(rec.batch + 1),
+                str(rec.attempts) if rec.attempts else "",
+                fmt.duration(rec.duration) if rec.duration is not None else "",
+                "" if rec.exit_status is None else str(rec.exit_status),
+                result,
+            )
+        )
     widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(COLUMNS[:-1])]
     text.append(_row(COLUMNS, widths), QUIET)
     text.append("\n")
@@ -81,5 +83,5 @@ def host_table(view: RunView, step_id: str, colour: Callable[[str], Style]) -> T
 
 def _row(cells: tuple[str, ...], widths: list[int]) -> str:
     out = [f"{c:<{w}}" for c, w in zip(cells, widths, strict=False)]
-    out.extend(cells[len(widths):])
+    out.extend(cells[len(widths) :])
     return "  ".join(out)

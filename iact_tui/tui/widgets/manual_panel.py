@@ -1,4 +1,4 @@
-"""The answer to a manual step: note, evidence link, approver, and pass / fail / skip."""
+"""The answer to a manual step: approver, note, evidence link, and pass / fail / skip."""
 
 from __future__ import annotations
 
@@ -27,11 +27,17 @@ class ManualPanel(Vertical):
     def compose(self) -> ComposeResult:
         yield Label("", id="manual-prompt", markup=False)
         yield Label("", id="manual-refusal", markup=False)
-        yield Input(placeholder="note (optional)", id="manual-note", compact=True)
-        yield Input(
-            placeholder="evidence: a link, or where to find it", id="manual-evidence", compact=True
-        )
-        yield Input(id="manual-approver", compact=True)
+        # inputs that look like inputs (a border, a visible focus), each with a label saying what
+        # goes in; in focus order: who signs it off, the note, the evidence, then the buttons
+        with Horizontal(id="manual-approver-row", classes="manual-field"):
+            yield Label("Approver", classes="manual-label", markup=False)
+            yield Input(id="manual-approver")
+        with Horizontal(id="manual-note-row", classes="manual-field"):
+            yield Label("Note", classes="manual-label", markup=False)
+            yield Input(placeholder="optional; recorded with your name", id="manual-note")
+        with Horizontal(id="manual-evidence-row", classes="manual-field"):
+            yield Label("Evidence", classes="manual-label", markup=False)
+            yield Input(placeholder="a link, or where to find it", id="manual-evidence")
         with Horizontal(id="manual-buttons"):
             yield Button(
                 "✔ Pass",
@@ -57,9 +63,10 @@ class ManualPanel(Vertical):
     def on_mount(self) -> None:
         self.refuse("")
 
-    def ask(self, step: Any, operator_name: str) -> None:
+    def ask(self, step: Any, operator_name: str, tick_command: str = "") -> None:
         """Show the panel for ``step``; keeps what was typed if it is the same step again (a
-        refused approver is corrected, not retyped from scratch)."""
+        refused approver is corrected, not retyped from scratch). ``tick_command``: how another
+        person answers it from their own terminal."""
         same = self.step is not None and step is not None and self.step.id == step.id
         self.step = step
         self.operator_name = operator_name
@@ -67,14 +74,17 @@ class ManualPanel(Vertical):
         four_eyes = bool(getattr(step, "four_eyes", False))
         prompt = "This step waits for a person: check it, then tick it."
         if role:
-            prompt = f"This step needs a sign-off (role: {role}): type who signs it off."
-            if four_eyes:
-                prompt += f" Four eyes: not the operator ({operator_name})."
+            prompt = f"A sign-off by {role}" + (
+                f" (four eyes: not the operator, {operator_name})" if four_eyes else ""
+            )
+            prompt += ": type who signs it off."
+        if tick_command:
+            prompt += f"\nOr from any terminal: {tick_command}"
         self.query_one("#manual-prompt", Label).update(prompt)
         approver = self.query_one("#manual-approver", Input)
-        approver.display = bool(role)
-        approver.placeholder = f"approver's name ({role})" if role else ""
-        self.query_one("#manual-evidence", Input).display = bool(getattr(step, "evidence", False))
+        self.query_one("#manual-approver-row").display = bool(role)
+        approver.placeholder = f"who signs it off as {role}" if role else ""
+        self.query_one("#manual-evidence-row").display = bool(getattr(step, "evidence", False))
         if not same:
             for field in ("#manual-note", "#manual-evidence", "#manual-approver"):
                 self.query_one(field, Input).value = ""
@@ -100,8 +110,8 @@ class ManualPanel(Vertical):
         return typed or self.operator_name
 
     def focus_first(self) -> None:
-        approver = self.query_one("#manual-approver", Input)
-        (approver if approver.display else self.query_one("#manual-note", Input)).focus()
+        shown = self.query_one("#manual-approver-row").display
+        self.query_one("#manual-approver" if shown else "#manual-note", Input).focus()
 
     @on(Button.Pressed, "#manual-pass")
     def _pass(self) -> None:
@@ -116,6 +126,19 @@ class ManualPanel(Vertical):
         self.post_message(ManualPanel.Answered("skip"))
 
     @on(Input.Submitted)
-    def _submitted(self) -> None:
-        # Enter never ticks by itself: it leads to the buttons, a tick is a deliberate press
-        self.query_one("#manual-pass", Button).focus()
+    def _submitted(self, event: Input.Submitted) -> None:
+        # Enter never ticks by itself: it goes to the next field, from the last one to the
+        # buttons; a tick is a deliberate press
+        event.stop()
+        order = [
+            ("#manual-approver-row", "#manual-approver"),
+            ("#manual-note-row", "#manual-note"),
+            ("#manual-evidence-row", "#manual-evidence"),
+        ]
+        fields = [field for row, field in order if self.query_one(row).display]
+        here = f"#{event.input.id}"
+        after = fields[fields.index(here) + 1 :] if here in fields else []
+        if after:
+            self.query_one(after[0], Input).focus()
+        else:
+            self.query_one("#manual-pass", Button).focus()

@@ -77,7 +77,9 @@ class RunStatusBar(Horizontal):
         if self._shown.get("progress") != (done, total):
             self._shown["progress"] = (done, total)
             self.query_one("#run-progress", ProgressBar).update(total=max(total, 1), progress=done)
-        self._set("#run-count", f"{done}/{total}")
+        count = f"{done}/{total}"
+        longer = len(count) != len(str(self._shown.get("#run-count", "")))
+        self._set("#run-count", count, layout=longer)  # never cut: the label grows with it
         self._set("#run-hosts", self._hosts(), layout=True)
 
     def set_note(self, note: str) -> None:

@@ -150,11 +150,7 @@ class StepDetail(Vertical):
             text.append(value, style or Style())
             text.append("\n")
 
-        if (
-            rec is not None
-            and rec.message
-            and rec.status in EXPLAINED
-        ):
+        if rec is not None and rec.message and rec.status in EXPLAINED:
             line(
                 "why",
                 rec.message,
@@ -233,9 +229,9 @@ class StepDetail(Vertical):
 
     # -- the manual answer ------------------------------------------------------------------------
 
-    def ask_manual(self, step: Any, operator_name: str) -> None:
+    def ask_manual(self, step: Any, operator_name: str, tick_command: str = "") -> None:
         panel = self.query_one("#manual", ManualPanel)
-        panel.ask(step, operator_name)
+        panel.ask(step, operator_name, tick_command)
         panel.display = True
         self.refresh_facts()
 

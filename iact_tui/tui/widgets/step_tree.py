@@ -27,6 +27,7 @@ class StepTree(Tree[str]):
         self._steps: dict[str, TreeNode[str]] = {}
         self._phases: dict[str, TreeNode[str]] = {}
         self._alternatives: dict[str, TreeNode[str]] = {}
+        self._depths: dict[str, int] = {}  # step id -> its depth in the tree (0: under the root)
 
     def on_mount(self) -> None:
         self.build()
@@ -57,7 +58,23 @@ class StepTree(Tree[str]):
                 self._add_step(self.root, step_id)
 
     def _add_step(self, parent: TreeNode[str], step_id: str) -> None:
+        depth = 0 if parent is self.root else (1 if parent.parent is self.root else 2)
+        self._depths[step_id] = depth
         self._steps[step_id] = parent.add_leaf(self._step_label(step_id), data=f"step:{step_id}")
+
+    # -- fitting: a title is shortened (from the middle) so that what follows it is never cut ------
+
+    def on_resize(self) -> None:
+        self.refresh_all()
+
+    def _fit(self, title: str, rest: int, depth: int, expandable: bool = False) -> str:
+        """``title`` in what the line leaves it: the tree's width less the guides, the expand
+        icon and ``rest`` (the icon, counts, durations that follow). Unchanged before layout."""
+        width = self.scrollable_content_region.width
+        if width <= 0:
+            return title
+        room = width - self.guide_depth * depth - (2 if expandable else 0) - rest
+        return fmt.middle_ellipsis(title, max(room, 1))
 
     # -- labels (rich Text: titles come from the checklist and are never parsed as markup) ---------
 
@@ -77,30 +94,46 @@ class StepTree(Tree[str]):
             self._colour(fmt.STEP_COLOURS.get(status, "foreground")),
         )
         label.append(" ")
-        label.append(self.view.display(title))
         extra = []
-        if rec is not None and rec.duration is not None and status not in (StepStatus.PENDING, StepStatus.RUNNING):
+        if (
+            rec is not None
+            and rec.duration is not None
+            and status not in (StepStatus.PENDING, StepStatus.RUNNING)
+        ):
             extra.append(fmt.duration(rec.duration))
         if rec is not None and rec.attempts > 1:
             extra.append(f"×{rec.attempts}")
+        tail = Text()
         if extra:
-            label.append("  " + " ".join(extra), Style(dim=True))
+            tail.append("  " + " ".join(extra), Style(dim=True))
         counts = host_counts(self.view, step_id, self._colour)  # a group step: "web 2/3 ✔ 1 ✘"
         if counts is not None:
-            label.append("  ")
-            label.append_text(counts)
+            tail.append("  ")
+            tail.append_text(counts)
+        rest = label.cell_len + tail.cell_len
+        label.append(self._fit(self.view.display(title), rest, self._depths.get(step_id, 1)))
+        label.append_text(tail)
         return label
 
     def _phase_label(self, phase_id: str) -> Text:
         phase = self.view.checklist.phase(phase_id)
         steps = [s for _, s in phase.all_steps()]
         records = [self.view.state.steps.get(s.id) for s in steps]
-        done = sum(1 for r in records if r is not None and r.status in (StepStatus.PASSED, StepStatus.SKIPPED))
+        done = sum(
+            1
+            for r in records
+            if r is not None and r.status in (StepStatus.PASSED, StepStatus.SKIPPED)
+        )
         relevant = sum(1 for r in records if r is None or r.status != StepStatus.NOT_APPLICABLE)
-        label = Text(self.view.display(phase.title), Style(bold=True))
+        tail = Text()
         if phase.rollback:
-            label.append(" (rollback)", self._colour("warning"))
-        label.append(f"  {done}/{relevant}", Style(dim=True))
+            tail.append(" (rollback)", self._colour("warning"))
+        tail.append(f"  {done}/{relevant}", Style(dim=True))
+        label = Text(
+            self._fit(self.view.display(phase.title), tail.cell_len, 0, expandable=True),
+            Style(bold=True),
+        )
+        label.append_text(tail)
         return label
 
     def _alt_label(self, phase_id: str, alt_id: str) -> Text:
@@ -108,13 +141,19 @@ class StepTree(Tree[str]):
         alt = next(a for a in phase.alternatives if a.id == alt_id)
         chosen = self.view.state.choices.get(phase_id)
         label = Text("option: ", Style(dim=True))
-        label.append(self.view.display(alt.title))
+        tail = Text()
         if chosen is not None:
-            label.append(
+            tail.append(
                 " ✔ chosen" if alt_id in chosen else " not chosen", Style(dim=alt_id not in chosen)
             )
         elif alt_id in phase.defaults:
-            label.append(" (default)", Style(dim=True))
+            tail.append(" (default)", Style(dim=True))
+        label.append(
+            self._fit(
+                self.view.display(alt.title), label.cell_len + tail.cell_len, 1, expandable=True
+            )
+        )
+        label.append_text(tail)
         return label
 
     # -- updates ----------------------------------------------------------------------------------

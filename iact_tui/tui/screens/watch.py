@@ -1,0 +1,567 @@
+"""Watching a run another process drives (``iact-tui watch RUN``, the runs screen on a live run,
+``iact-tui serve`` in a browser): the same tree, step pane and status bar as the run screen,
+fed by ``engine/record/follow.py`` instead of a runner.
+
+Read-only and lock-free: the statuses come from the run's journal as it is written, the running
+step's output from its log as it grows. The one thing a watcher does to the run is answer the
+step that waits for a person (p / f / s): the answer goes through the run's inbox, exactly as
+``iact-tui tick`` does, and the process driving the run records it (or says why not).
+
+Following runs on a thread (a look is a couple of ``stat`` calls, but a look after a compaction
+reads report.toml, which on a long run takes a moment); the screen applies each update on its
+own thread, to its own copy of the state, so no state is shared between threads.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.coordinate import Coordinate
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import DataTable, Footer, Header, Label, Tree
+
+from iact_tui.engine.record.follow import POLL, RunFollower, Update, is_driven
+from iact_tui.engine.record.state import RunState, reduce
+from iact_tui.engine.record.store import ReportError, list_runs
+from iact_tui.tui.run_model import RunView
+from iact_tui.tui.widgets.status_bar import RunStatusBar
+from iact_tui.tui.widgets.step_detail import StepDetail
+from iact_tui.tui.widgets.step_tree import StepTree
+
+KEEP_LINES = 5_000  # output lines of each followed step kept for the screen
+FLOOD_LINES = 200  # at most this many new lines drawn at once (as the run screen does)
+FOLLOW_BYTES = 32 * 1024  # of a flood of output, the newest this many bytes are read as lines
+RENDER_GAP = 0.08  # seconds: at most this often the screen draws what changed in the run
+OUTPUT_GAP = 0.25  # ... and the running step's new output (a flood is drawn at this pace)
+ANSWER_WAIT = 15.0  # seconds the driving process gets to answer a tick
+WAITS = ("waiting", "interrupted", "failed")
+
+
+@dataclass
+class WatchedRun(RunView):
+    """A RunView whose state and output come from following the run's files."""
+
+    outputs: dict[str, deque[str]] = field(default_factory=dict)
+    printed: dict[str, int] = field(default_factory=dict)
+
+    def set_state(self, state: RunState) -> None:
+        self._state = state
+
+    def add_lines(self, step_id: str, lines: list[str]) -> None:
+        self.outputs.setdefault(step_id, deque(maxlen=KEEP_LINES)).extend(lines)
+        self.printed[step_id] = self.printed.get(step_id, 0) + len(lines)
+
+    def output_lines(self, step_id: str) -> list[str]:
+        if step_id in self.outputs:
+            return list(self.outputs[step_id])
+        return super().output_lines(step_id)
+
+    def lines_printed(self, step_id: str) -> int:
+        return self.printed.get(step_id, 0)
+
+
+def waiting_step(state: RunState, selected: str = "") -> str:
+    """The step a watcher's p / f / s answers: the selected one if it waits for a person, else
+    the first that does ('' when none does)."""
+    rec = state.steps.get(selected)
+    if rec is not None and rec.status in WAITS:
+        return selected
+    return next((s.id for s in state.steps.values() if s.status == "waiting"), "")
+
+
+class WatchScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "p",
+            "tick('pass')",
+            "Pass",
+            id="watch-pass",
+            tooltip="Tick the step that waits for a person as passed (through the run's inbox)",
+        ),
+        Binding(
+            "f",
+            "tick('fail')",
+            "Fail",
+            id="watch-fail",
+            tooltip="Tick the step that waits for a person as failed (through the run's inbox)",
+        ),
+        Binding(
+            "s",
+            "tick('skip')",
+            "Skip",
+            id="watch-skip",
+            tooltip="Skip the step that waits for a person; asks for a reason",
+        ),
+        Binding(
+            "g",
+            "follow",
+            "Follow",
+            id="watch-follow",
+            tooltip="Follow the run's current step again",
+        ),
+        Binding("escape", "back", "Back", id="watch-back", tooltip="Stop watching"),
+        Binding("q", "app.quit", "Quit", id="watch-quit", tooltip="Quit; the run goes on"),
+    ]
+
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        name_as: str = "",
+        sign: str = "",
+        poll: float = POLL,
+        closable: bool = True,
+        acts: bool = True,
+    ) -> None:
+        super().__init__()
+        self.acts = acts  # False: a watch that only shows (a browser session has no identity)
+        self.folder = Path(folder)
+        self.follower = RunFollower(self.folder, poll=poll, keep_bytes=FOLLOW_BYTES)
+        self.follower.open()  # ReportError, with the reason, when it cannot be watched
+        view = RunView.from_folder(self.folder)
+        self.view = WatchedRun(view.checklist, view.values, self.folder)
+        self.view.set_state(reduce(list(self.follower.records)))
+        self.name_as = name_as
+        self.sign = sign
+        self.closable = closable
+        self.follow = True
+        self.active_step = ""
+        self._stop = threading.Event()
+        # what updates changed and the screen has not drawn yet (see _apply and _flush)
+        self._pending_records: list[dict[str, Any]] = []
+        self._pending_steps: set[str] = set()
+        self._pending_all = False
+        self._pending_output: dict[str, list[str]] = {}
+        self._pending_printed: dict[str, int] = {}
+        self._problem = ""
+        self._flush_timer: Timer | None = None
+        self._last_flush = 0.0
+        self._last_output = 0.0  # when the output pane was last given new lines
+        self._expected: set[str] = set()
+        # (seq of the newest record shown, when it was drawn): the watch benchmark reads these
+        self.shown: list[tuple[int, float]] = []
+        self.live = is_driven(self.folder)
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="panes"):
+            yield StepTree(self.view, id="steps")
+            yield StepDetail(self.view, id="detail")
+        yield RunStatusBar(self.view, id="status")
+        yield Label("", id="watch-hint", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        state = self.view.state
+        self.title = str(state.info.get("checklist_title") or self.view.checklist.checklist.title)
+        self.sub_title = f"watching run {state.run_id} (read-only)"
+        self.query_one(StepTree).focus()
+        first = self._current_step(state) or next(iter(state.steps), "")
+        if first:
+            self._select(first)
+        self._say_what_waits()
+        self._follow_worker()
+
+    def on_unmount(self) -> None:
+        self._stop.set()
+
+    # -- following (a thread) ---------------------------------------------------------------------
+
+    @work(thread=True, group="watch", exit_on_error=False)
+    def _follow_worker(self) -> None:
+        follower = self.follower
+        while not self._stop.is_set():
+            update = follower.look()
+            if update:
+                fresh = reduce(list(follower.records)) if update.reloaded else None
+                try:
+                    self.app.call_from_thread(self._apply, update, fresh)
+                except RuntimeError:  # the app is gone
+                    return
+            self._stop.wait(follower.poll_interval)
+
+    def _apply(self, update: Update, fresh: RunState | None) -> None:
+        """Take an update into the screen's copy of the state (cheap, at once); what it changes on
+        screen is drawn by ``_flush``, at most every RENDER_GAP seconds."""
+        if not self.is_mounted:
+            return
+        view = self.view
+        if fresh is not None:
+            view.set_state(fresh)
+            self._pending_all = True
+        else:
+            for rec in update.records:
+                view.state.apply(rec)
+        for rec in update.records:
+            step = rec.get("step")
+            if isinstance(step, str):
+                self._pending_steps.add(step)
+            else:
+                self._pending_all = True  # a choice, a rollback: phases and alternatives change
+        self._pending_records += update.records
+        for step_id, count in update.skipped.items():  # a flood: counted, not read
+            view.printed[step_id] = view.printed.get(step_id, 0) + count
+        for step_id, lines in update.output.items():
+            view.add_lines(step_id, lines)
+            self._pending_output.setdefault(step_id, []).extend(lines)
+            del self._pending_output[step_id][:-FLOOD_LINES]  # bounded: the newest are drawn
+            self._pending_printed[step_id] = self._pending_printed.get(step_id, 0) + len(lines)
+        if update.problem:
+            self._problem = update.problem
+        self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
+        """Draw what is pending now, or as soon as RENDER_GAP has passed since the last drawing;
+        new records are never held back by output (that has its own, slower pace)."""
+        if self._flush_timer is not None:
+            return
+        now = time.monotonic()
+        due = self._last_flush + RENDER_GAP
+        if not self._pending_records and not self._pending_all and not self._problem:
+            due = max(due, self._last_output + OUTPUT_GAP)  # only output: at its own pace
+        if due <= now:
+            self._flush()
+        else:
+            self._flush_timer = self.set_timer(due - now, self._flush)
+
+    def _flush(self) -> None:
+        if self._flush_timer is not None:
+            self._flush_timer.stop()
+            self._flush_timer = None
+        if not self.is_mounted:
+            return
+        self._last_flush = time.monotonic()
+        view = self.view
+        tree = self.query_one(StepTree)
+        detail = self.query_one(StepDetail)
+        status = self.query_one(RunStatusBar)
+        records, self._pending_records = self._pending_records, []
+        touched, self._pending_steps = self._pending_steps, set()
+        if self._pending_all or len(touched) >= 50:
+            tree.refresh_all()
+        else:
+            for step_id in touched:
+                tree.refresh_step(step_id)
+        self._pending_all = False
+        attend = ""
+        for rec in records:
+            attend = self._describe(rec, status) or attend
+        if attend:
+            self._attend(attend)
+        output: dict[str, list[str]] = {}
+        finished = any(
+            r.get("type") in ("step_finished", "run_paused", "run_finished") for r in records
+        )
+        if self._pending_output and (
+            finished or self._last_flush - self._last_output >= OUTPUT_GAP
+        ):
+            output, self._pending_output = self._pending_output, {}
+            self._pending_printed = {}
+            self._last_output = self._last_flush
+        for step_id, lines in output.items():
+            detail.add_output(step_id, lines)
+            step_rec = view.state.steps.get(step_id)
+            detail.output_count(
+                step_id,
+                view.lines_printed(step_id),
+                running=step_rec is not None and step_rec.status == "running",
+            )
+        if self._problem:
+            status.activity = f"cannot read the run now: {self._problem}"
+            self._problem = ""
+        if detail.step_id in touched:
+            detail.refresh_facts()
+        status.update_state()
+        self._say_what_waits()
+        if records:
+            seqs = [int(r["seq"]) for r in records]
+            self.call_after_refresh(lambda: self.shown.extend((seq, time.time()) for seq in seqs))
+        if self._pending_output:  # output held back to its pace: drawn at the next one
+            self._schedule_flush()
+
+    def _describe(self, rec: dict[str, Any], status: RunStatusBar) -> str:
+        """Say what a record did in the status bar; returns the step to show, if any."""
+        kind = rec.get("type")
+        step = str(rec.get("step", ""))
+        if kind == "step_started":
+            attempt = int(rec.get("attempt", 1) or 1)
+            status.activity = f"running {step}" + (f" (attempt {attempt})" if attempt > 1 else "")
+            return step
+        elif kind == "step_finished":
+            status.activity = f"{step} {rec.get('status', '')}"
+        elif kind == "step_waiting":
+            status.activity = f"{step} waits for a person"
+            return step
+        elif kind in ("step_ticked", "step_skipped"):
+            state = self.view.state.steps.get(step)
+            status.activity = f"{step} {state.status if state else ''} by {rec.get('by', '')}"
+        elif kind == "run_paused":
+            status.activity = f"paused: {rec.get('reason', '')}"
+            self.notify(
+                str(rec.get("reason", "")), title="Run paused", severity="warning", timeout=10
+            )
+        elif kind == "run_finished":
+            status.activity = f"finished: {str(rec.get('status', '')).replace('_', ' ')}"
+            self.notify(
+                f"The run {str(rec.get('status', '')).replace('_', ' ')}.", title="Run finished"
+            )
+        elif kind == "run_resumed":
+            status.activity = f"resumed by {rec.get('by', '')}"
+        return ""
+
+    def _current_step(self, state: RunState) -> str:
+        for wanted in ("running", "waiting", "interrupted", "failed"):
+            for step_id, rec in state.steps.items():
+                if rec.status == wanted:
+                    return step_id
+        return ""
+
+    def _say_what_waits(self) -> None:
+        hint = self.query_one("#watch-hint", Label)
+        step = waiting_step(self.view.state, self.query_one(StepDetail).step_id)
+        if not step:
+            hint.display = False
+            return
+        role = getattr(self.view.step(step), "role", None)
+        who = f" ({role})" if role else ""
+        keys = "p pass · f fail · s skip — or: " if self.acts else ""
+        hint.update(
+            f"{step} waits for a person{who}: {keys}iact-tui tick {self.view.state.run_id} {step}"
+        )
+        hint.display = True
+
+    # -- selection --------------------------------------------------------------------------------
+
+    def _select(self, step_id: str) -> None:
+        self._expected.add(step_id)
+        self.query_one(StepTree).select_step(step_id)
+        self.query_one(StepDetail).show(step_id)
+
+    def _attend(self, step_id: str) -> None:
+        self.active_step = step_id
+        if self.follow and step_id:
+            self._select(step_id)
+
+    @on(Tree.NodeHighlighted, "#steps")
+    def _highlighted(self, event: Tree.NodeHighlighted[str]) -> None:
+        step_id = StepTree.step_of(event.node)
+        if not step_id:
+            return
+        if step_id in self._expected:
+            self._expected.discard(step_id)
+        else:
+            self.follow = step_id == self.active_step or not self.active_step
+        self.query_one(StepDetail).show(step_id)
+        self._say_what_waits()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "tick":
+            return self.acts
+        return True
+
+    def action_follow(self) -> None:
+        self.follow = True
+        step = self.active_step or self._current_step(self.view.state)
+        if step:
+            self._select(step)
+
+    def action_back(self) -> None:
+        if self.closable and len(self.app.screen_stack) > 1:
+            self.dismiss()
+        else:
+            self.app.exit()
+
+    # -- acting: a tick through the inbox ---------------------------------------------------------
+
+    def action_tick(self, action: str) -> None:
+        state = self.view.state
+        step = waiting_step(state, self.query_one(StepDetail).step_id)
+        if not step:
+            self.notify("No step waits for a person now.", severity="warning")
+            return
+        from iact_tui.tui.dialogs.text_prompt import TextPrompt
+
+        def answered(text: str | None) -> None:
+            if text is None:
+                return
+            if action == "skip":
+                self._post(step, action, note="", reason=text)
+            else:
+                self._post(step, action, note=text, reason="")
+
+        if action == "skip":
+            prompt = TextPrompt(
+                f"Skip {step}: why?", placeholder="the reason is recorded in the report", ok="Skip"
+            )
+        else:
+            prompt = TextPrompt(
+                f"{'Pass' if action == 'pass' else 'Fail'} {step}: a note (optional)",
+                placeholder="recorded in the report, with your name",
+                ok="Pass" if action == "pass" else "Fail",
+                required=action == "fail",
+            )
+        self.app.push_screen(prompt, answered)
+
+    @work(thread=True, group="watch-tick", exit_on_error=False)
+    def _post(self, step: str, action: str, note: str, reason: str) -> None:
+        message, ok = send_tick(
+            self.folder, self.view.state, step, action, self.name_as, note, reason, self.sign
+        )
+        self.app.call_from_thread(
+            self.notify,
+            message,
+            title="Recorded" if ok else "Not recorded",
+            severity="information" if ok else "error",
+            timeout=10,
+        )
+
+
+def send_tick(
+    folder: Path,
+    state: RunState,
+    step: str,
+    action: str,
+    name: str,
+    note: str,
+    reason: str,
+    sign: str = "",
+) -> tuple[str, bool]:
+    """Leave a tick in the run's inbox and wait (bounded) for the driving process's answer."""
+    from iact_tui.engine.record.ticks import Tick, post_request, read_result
+
+    by = name
+    if not by:
+        from iact_tui.engine.run.launch import default_operator
+
+        by = default_operator()
+    fields: dict[str, Any] = {}
+    if sign:
+        from iact_tui.engine.report.approvals import ApprovalError, payload_for, sign_payload
+
+        try:
+            signed = sign_payload(sign, payload_for(state, step, action, note, reason))
+        except ApprovalError as exc:
+            return f"cannot sign: {exc}", False
+        fields = {"signature": signed.signature, "chain_head": state.last_hash}
+    try:
+        tick = Tick(step, action, by, note=note, reason=reason, **fields)
+    except TypeError:
+        return "this iact-tui cannot send signed ticks", False
+    try:
+        rid = post_request(folder / "inbox", tick)
+    except OSError as exc:
+        return f"cannot leave the tick in {folder / 'inbox'}: {exc.strerror or exc}", False
+    deadline = time.monotonic() + ANSWER_WAIT
+    while time.monotonic() < deadline:  # bounded: the driver answers within its inbox poll
+        result = read_result(folder / "inbox", rid)
+        if result is not None:
+            return str(result["message"]), bool(result["ok"])
+        time.sleep(0.05)
+    return (
+        f"the process driving the run did not answer within {ANSWER_WAIT:g} s; the tick waits in its "
+        "inbox and is taken when it looks"
+    ), False
+
+
+class RunPicker(Screen[None]):
+    """The runs to watch (``iact-tui serve``, ``iact-tui watch`` without a run): live ones first."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "open", "Watch", id="picker-open", tooltip="Watch the selected run"),
+        Binding("r", "reload", "Reload", id="picker-reload", tooltip="Read the runs folder again"),
+        Binding("q", "app.quit", "Quit", id="picker-quit", tooltip="Quit"),
+    ]
+
+    def __init__(
+        self, runs_dir: Path, *, name_as: str = "", sign: str = "", acts: bool = True
+    ) -> None:
+        super().__init__()
+        self.acts = acts
+        self.runs_dir = runs_dir
+        self.name_as = name_as
+        self.sign = sign
+        self._folders: list[Path] = []
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Label(
+            f"Runs in {self.runs_dir} — Enter watches one (read-only)",
+            id="picker-title",
+            markup=False,
+        )
+        yield DataTable(id="picker-runs", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = "iact-tui"
+        self.sub_title = "watch a run"
+        table = self.query_one(DataTable)
+        table.add_columns("run", "status", "progress", "operator", "checklist")
+        self.action_reload()
+        table.focus()
+        self.set_interval(2.0, self.action_reload)
+
+    def action_reload(self) -> None:
+        table = self.query_one(DataTable)
+        try:
+            rows = list_runs(self.runs_dir)
+        except ReportError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        entries = []
+        for folder, state, _problem in rows:
+            if state is None:
+                continue
+            live = is_driven(folder)
+            status = str(state.status)
+            if status == "running" and not live:
+                status = "interrupted"
+            done, total = state.progress()
+            entries.append(
+                (
+                    not live,
+                    folder,
+                    state.run_id,
+                    status + (" (live)" if live else ""),
+                    f"{done}/{total}",
+                    state.operator,
+                    str(state.info.get("checklist_id", "")),
+                )
+            )
+        entries.sort(key=lambda e: e[0])  # live first, newest first within each
+        folders = [e[1] for e in entries]
+        if folders == self._folders and table.row_count == len(entries):
+            for row, entry in enumerate(entries):
+                for column, value in enumerate(entry[2:]):
+                    table.update_cell_at(Coordinate(row, column), value)
+            return
+        self._folders = folders
+        table.clear()
+        for entry in entries:
+            table.add_row(*entry[2:], key=str(entry[1]))
+
+    def action_open(self) -> None:
+        table = self.query_one(DataTable)
+        if not self._folders or table.cursor_row is None or table.cursor_row >= len(self._folders):
+            return
+        folder = self._folders[table.cursor_row]
+        try:
+            screen = WatchScreen(folder, name_as=self.name_as, sign=self.sign, acts=self.acts)
+        except ReportError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.app.push_screen(screen)
+
+    @on(DataTable.RowSelected)
+    def _selected(self) -> None:
+        self.action_open()
