@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 from tests import runfactory
@@ -65,14 +64,8 @@ def test_show_reads_a_live_run_without_its_lock(tmp_path: Path) -> None:
     b.close()
 
 
-def test_show_on_a_run_of_1000_steps_is_fast(tmp_path: Path) -> None:
+def test_show_on_a_run_of_1000_steps_lists_every_step(tmp_path: Path) -> None:
+    # its speed (< 0.5 s) is measured side by side in benchmarks/bench_watch.py, not here
     folder = runfactory.big_run(tmp_path)
-    best = min(_timed(folder) for _ in range(3))
-    assert best < 1.0  # the budget is 0.5 s on a quiet machine (benchmarks/bench_watch.py)
-
-
-def _timed(folder: Path) -> float:
-    t0 = time.perf_counter()
     done = cli("show", str(folder))
     assert done.returncode == 0 and done.stdout.count("\n") > 1000
-    return time.perf_counter() - t0

@@ -13,6 +13,7 @@ import sys
 import click
 
 from iact_tui.cli.common import fail, runs_dir, runs_dir_option
+from iact_tui.cli.completion import complete_run_ids
 
 HOST = "127.0.0.1"  # never another interface: reach it from elsewhere through an SSH tunnel
 
@@ -33,7 +34,7 @@ def served_command(runs_folder: str, run: str | None = None) -> str:
 
 
 @click.command("serve")
-@click.argument("run_ref", metavar="RUN", required=False)
+@click.argument("run_ref", metavar="RUN", required=False, shell_complete=complete_run_ids)
 @click.option(
     "--port",
     type=click.IntRange(1, 65535),

@@ -15,13 +15,14 @@ from typing import Any
 import click
 
 from iact_tui.cli.common import fail, runs_dir, runs_dir_option
+from iact_tui.cli.completion import complete_run_ids, complete_step_ids
 
 TAIL_LINES = 20
 
 
 @click.command("show")
-@click.argument("run_ref", metavar="RUN")
-@click.argument("step", required=False)
+@click.argument("run_ref", metavar="RUN", shell_complete=complete_run_ids)
+@click.argument("step", required=False, shell_complete=complete_step_ids)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object, for scripts.")
 @click.option(
     "--tail",

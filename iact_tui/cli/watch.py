@@ -11,10 +11,11 @@ import sys
 import click
 
 from iact_tui.cli.common import fail, runs_dir, runs_dir_option
+from iact_tui.cli.completion import complete_run_ids
 
 
 @click.command("watch")
-@click.argument("run_ref", metavar="RUN", required=False)
+@click.argument("run_ref", metavar="RUN", required=False, shell_complete=complete_run_ids)
 @click.option(
     "--as",
     "as_",

@@ -7,6 +7,7 @@ from __future__ import annotations
 from iact_tui.engine.formatting import clock, local_time, words
 from iact_tui.engine.formatting import seconds_between as span
 from iact_tui.engine.formatting import short_duration as duration
+from iact_tui.engine.status import RunStatus, StepStatus
 
 __all__ = [
     "RUN_COLOURS",
@@ -20,35 +21,35 @@ __all__ = [
 ]
 
 STEP_ICONS: dict[str, str] = {
-    "pending": "○",
-    "running": "▶",
-    "waiting": "◆",
-    "passed": "✔",
-    "failed": "✘",
-    "skipped": "↷",
-    "not_applicable": "–",
-    "interrupted": "⚠",
+    StepStatus.PENDING: "○",
+    StepStatus.RUNNING: "▶",
+    StepStatus.WAITING: "◆",
+    StepStatus.PASSED: "✔",
+    StepStatus.FAILED: "✘",
+    StepStatus.SKIPPED: "↷",
+    StepStatus.NOT_APPLICABLE: "–",
+    StepStatus.INTERRUPTED: "⚠",
 }
 
 # theme variable names (Textual themes define them all), so the icons follow the theme
 STEP_COLOURS: dict[str, str] = {
-    "pending": "foreground-muted",
-    "running": "accent",
-    "waiting": "warning",
-    "passed": "success",
-    "failed": "error",
-    "skipped": "secondary",
-    "not_applicable": "foreground-muted",
-    "interrupted": "warning",
+    StepStatus.PENDING: "foreground-muted",
+    StepStatus.RUNNING: "accent",
+    StepStatus.WAITING: "warning",
+    StepStatus.PASSED: "success",
+    StepStatus.FAILED: "error",
+    StepStatus.SKIPPED: "secondary",
+    StepStatus.NOT_APPLICABLE: "foreground-muted",
+    StepStatus.INTERRUPTED: "warning",
 }
 
 RUN_COLOURS: dict[str, str] = {
-    "running": "accent",
-    "paused": "warning",
-    "succeeded": "success",
-    "failed": "error",
-    "rolled_back": "warning",
-    "aborted": "error",
+    RunStatus.RUNNING: "accent",
+    RunStatus.PAUSED: "warning",
+    RunStatus.SUCCEEDED: "success",
+    RunStatus.FAILED: "error",
+    RunStatus.ROLLED_BACK: "warning",
+    RunStatus.ABORTED: "error",
 }
 
 

@@ -10,6 +10,7 @@ event says something changed (``catch_up``); the records are durable before the 
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,10 +50,15 @@ class RunView:
     def live(
         cls, runner: Any, operator: TuiOperator, bridge: RunBridge, banner: str = ""
     ) -> RunView:
-        """A run a runner is about to drive (not started yet: its state is read here once)."""
-        view = cls(
-            runner.checklist, runner.values, runner.store.folder, runner, operator, bridge, banner
+        """A run a runner is about to drive (not started yet: its values are copied here once;
+        later captures come from the run's records, never from the runner's objects)."""
+        values = Values(
+            runner.checklist,
+            dict(runner.values.values),
+            set(runner.values.secret_names),
+            copy.deepcopy(runner.values.redactor),
         )
+        view = cls(runner.checklist, values, runner.store.folder, runner, operator, bridge, banner)
         view.catch_up()
         return view
 
@@ -88,6 +94,10 @@ class RunView:
             return
         if state.last_seq >= self._state.last_seq:
             self._state = state
+            # what the screen shows of commands and instructions: the captures so far
+            self.values.secret_names.update(state.secret_captures)
+            for name, value in state.captures.items():
+                self.values.values[name] = str(value)
 
     @property
     def read_only(self) -> bool:

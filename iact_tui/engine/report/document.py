@@ -21,7 +21,7 @@ from iact_tui.engine.checklist.outline import Outline
 from iact_tui.engine.formatting import byte_size, duration, number, seconds_between, utc_time
 from iact_tui.engine.record.state import RunState, StepRecord
 from iact_tui.engine.report.layout import NAMESPACE
-from iact_tui.engine.status import FINAL_RUN_STATES
+from iact_tui.engine.status import FINAL_RUN_STATES, RunStatus, StepStatus
 
 Span = tuple[str, str]  # (style, text); style: "" plain, "code", "strong"
 Line = list[Span]
@@ -75,24 +75,24 @@ class Document:
     footer: list[Line]
 
 
-STATUS_WORDS = {
-    "passed": "passed",
-    "failed": "failed",
-    "skipped": "skipped",
-    "not_applicable": "not applicable",
-    "pending": "not run",
-    "running": "running (not finished)",
-    "waiting": "waiting for a person",
-    "interrupted": "interrupted",
+STATUS_WORDS: dict[str, str] = {
+    StepStatus.PASSED: "passed",
+    StepStatus.FAILED: "failed",
+    StepStatus.SKIPPED: "skipped",
+    StepStatus.NOT_APPLICABLE: "not applicable",
+    StepStatus.PENDING: "not run",
+    StepStatus.RUNNING: "running (not finished)",
+    StepStatus.WAITING: "waiting for a person",
+    StepStatus.INTERRUPTED: "interrupted",
 }
 
-RUN_WORDS = {
-    "succeeded": "succeeded",
-    "failed": "failed",
-    "rolled_back": "rolled back",
-    "aborted": "aborted",
-    "running": "running",
-    "paused": "paused",
+RUN_WORDS: dict[str, str] = {
+    RunStatus.SUCCEEDED: "succeeded",
+    RunStatus.FAILED: "failed",
+    RunStatus.ROLLED_BACK: "rolled back",
+    RunStatus.ABORTED: "aborted",
+    RunStatus.RUNNING: "running",
+    RunStatus.PAUSED: "paused",
 }
 
 
@@ -195,7 +195,7 @@ def _facts(src: RenderInput) -> list[tuple[str, Line]]:
         facts.append(
             ("Rollback", [plain("started: " + (state.rollback_reason or "no reason recorded"))])
         )
-    if state.pause_reason and state.status == "paused":
+    if state.pause_reason and state.status == RunStatus.PAUSED:
         facts.append(("Paused", [plain(state.pause_reason)]))
     variables = info.get("variables") or {}
     if variables:
@@ -216,14 +216,14 @@ def _facts(src: RenderInput) -> list[tuple[str, Line]]:
         facts.append(("Secret variables", line))
     counts = state.counts()
     order = [
-        "passed",
-        "failed",
-        "skipped",
-        "not_applicable",
-        "interrupted",
-        "running",
-        "waiting",
-        "pending",
+        StepStatus.PASSED,
+        StepStatus.FAILED,
+        StepStatus.SKIPPED,
+        StepStatus.NOT_APPLICABLE,
+        StepStatus.INTERRUPTED,
+        StepStatus.RUNNING,
+        StepStatus.WAITING,
+        StepStatus.PENDING,
     ]
     parts = [f"{counts[s]} {STATUS_WORDS[s]}" for s in order if counts.get(s)]
     facts.append(("Steps", [plain(", ".join(parts) or "none")]))
@@ -249,9 +249,9 @@ def _alternative_title(src: RenderInput, phase_id: str, alt_id: str) -> str:
 
 def _status_word(s: StepRecord) -> str:
     word = STATUS_WORDS.get(s.status, s.status.replace("_", " "))
-    if s.status == "passed" and s.ticked_by:
+    if s.status == StepStatus.PASSED and s.ticked_by:
         word += f" (ticked by {s.ticked_by})"
-    if s.status == "skipped" and s.skip_reason:
+    if s.status == StepStatus.SKIPPED and s.skip_reason:
         word += f": {s.skip_reason}"
     return word
 
@@ -268,8 +268,8 @@ def _summary_sections(src: RenderInput) -> list[Section]:
             statuses = [s.status for s in present]
             checked = (
                 bool(present)
-                and all(st in ("passed", "not_applicable") for st in statuses)
-                and "passed" in statuses
+                and all(st in (StepStatus.PASSED, StepStatus.NOT_APPLICABLE) for st in statuses)
+                and StepStatus.PASSED in statuses
             )
             head: Line = [plain(text), plain(" — ")]
             if not present:
@@ -279,9 +279,11 @@ def _summary_sections(src: RenderInput) -> list[Section]:
                     head.append(plain(", "))
                 head += [code(s.id), plain(" " + _status_word(s))]
             state = (
-                "passed"
+                StepStatus.PASSED
                 if checked
-                else next((st for st in statuses if st != "not_applicable"), "pending")
+                else next(
+                    (st for st in statuses if st != StepStatus.NOT_APPLICABLE), StepStatus.PENDING
+                )
             )
             child.items.append(Item(checked, head, state=state))
         top.children.append(child)
@@ -298,8 +300,8 @@ def _steps_section(src: RenderInput) -> Section:
         title = _phase_title(src, phase_id)
         ref = _phase_reference(src, phase_id)
         heading = f"{title} ({ref})" if ref and ref not in title else title
-        relevant = [s for s in steps if s.status != "not_applicable"]
-        passed = sum(1 for s in relevant if s.status == "passed")
+        relevant = [s for s in steps if s.status != StepStatus.NOT_APPLICABLE]
+        passed = sum(1 for s in relevant if s.status == StepStatus.PASSED)
         is_rollback = any(s.rollback for s in steps)
         if is_rollback:
             tail = (
@@ -339,26 +341,26 @@ def _step_item(src: RenderInput, s: StepRecord) -> Item:
     head: Line = [strong(s.title or s.id), plain(" ("), code(s.id), plain(f", {s.kind}) — ")]
     details: list[Line] = []
     attempts = f" after {s.attempts} attempts" if s.attempts > 1 else ""
-    if s.status in ("passed", "failed") and s.ticked_by:
-        who = state.approvers.get(s.id) if s.status == "passed" else None
+    if s.status in (StepStatus.PASSED, StepStatus.FAILED) and s.ticked_by:
+        who = state.approvers.get(s.id) if s.status == StepStatus.PASSED else None
         head.append(
             plain(f"{s.status} — ticked by {who or s.ticked_by} at {utc_time(s.ticked_at)}")
         )
         if s.duration is not None:
             head.append(plain(f" (waited {duration(s.duration)})"))
-    elif s.status in ("passed", "failed"):
+    elif s.status in (StepStatus.PASSED, StepStatus.FAILED):
         head.append(plain(f"{s.status} at {utc_time(s.finished_at)}"))
         if s.duration is not None:
             head.append(plain(f" in {duration(s.duration)}"))
         head.append(plain(attempts))
-    elif s.status == "skipped":
+    elif s.status == StepStatus.SKIPPED:
         who = f" by {s.skipped_by}" if s.skipped_by else ""
         head.append(plain(f"skipped{who} at {utc_time(s.finished_at)}"))
         if s.approval_skipped:
             head.append(strong(" — an approval (four eyes) was skipped"))
-    elif s.status == "waiting":
+    elif s.status == StepStatus.WAITING:
         head.append(plain(f"waiting for a person since {utc_time(s.started_at)}"))
-    elif s.status == "running":
+    elif s.status == StepStatus.RUNNING:
         head.append(plain(f"running since {utc_time(s.started_at)} (not finished)"))
     else:
         head.append(plain(STATUS_WORDS.get(s.status, s.status)))
@@ -372,16 +374,23 @@ def _step_item(src: RenderInput, s: StepRecord) -> Item:
                 plain(" (SSHSIG, namespace iact-tui-approval)"),
             ]
         )
-    if s.status == "skipped":
+    if s.status == StepStatus.SKIPPED:
         details.append([plain("Reason: " + (s.skip_reason or "none given"))])
     if s.ticked_ahead_at:
         details.append(
             [plain(f"Answered ahead of the run (tick --ahead) at {utc_time(s.ticked_ahead_at)}")]
         )
-    if s.message and s.status in ("failed", "not_applicable", "interrupted"):
-        label = {"failed": "Failure", "not_applicable": "Reason", "interrupted": "Interrupted"}[
-            s.status
-        ]
+    if s.message and s.status in (
+        StepStatus.FAILED,
+        StepStatus.NOT_APPLICABLE,
+        StepStatus.INTERRUPTED,
+    ):
+        labels: dict[str, str] = {
+            StepStatus.FAILED: "Failure",
+            StepStatus.NOT_APPLICABLE: "Reason",
+            StepStatus.INTERRUPTED: "Interrupted",
+        }
+        label = labels[s.status]
         details.append([plain(f"{label}: {s.message}")])
     if s.decision:
         text = f"Decision after the failure: {s.decision}"
@@ -421,8 +430,8 @@ def _step_item(src: RenderInput, s: StepRecord) -> Item:
                 code(s.log_sha256),
             ]
         )
-    output = list(s.output_tail[-TAIL_IN_EXPORT:]) if s.status == "failed" else []
-    return Item(s.status == "passed", head, details, output, s.status)
+    output = list(s.output_tail[-TAIL_IN_EXPORT:]) if s.status == StepStatus.FAILED else []
+    return Item(s.status == StepStatus.PASSED, head, details, output, s.status)
 
 
 def _evidence(evidence: dict[str, Any]) -> str:
