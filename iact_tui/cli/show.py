@@ -16,6 +16,7 @@ import click
 
 from iact_tui.cli.common import fail, runs_dir, runs_dir_option
 from iact_tui.cli.completion import complete_run_ids, complete_step_ids
+from iact_tui.engine.status import RunStatus, StepStatus
 
 TAIL_LINES = 20
 
@@ -74,8 +75,8 @@ def _who(rec: Any) -> str:
 
 def run_summary(state: Any, folder: Path, live: bool) -> dict[str, Any]:
     status = str(state.status)
-    if status == "running" and not live:
-        status = "interrupted"  # its driver is gone (`resume` continues it)
+    if status == StepStatus.RUNNING and not live:
+        status = StepStatus.INTERRUPTED  # its driver is gone (`resume` continues it)
     done, total = state.progress()
     return {
         "run": {
@@ -160,7 +161,7 @@ def step_detail(state: Any, folder: Path, step_id: str, tail: int) -> dict[str, 
         "output_tail": lines,
         "log": f"logs/{step_id}.log" if (folder / "logs" / f"{step_id}.log").exists() else None,
         "tick": _tick(state, step, step_id)
-        if str(rec.status) in ("waiting", "interrupted", "failed")
+        if str(rec.status) in (StepStatus.WAITING, StepStatus.INTERRUPTED, StepStatus.FAILED)
         else None,
     }
 
@@ -265,7 +266,7 @@ def format_run(data: dict[str, Any]) -> str:
         f"started {_time(run['started_at'])} UTC"
         + (f", finished {_time(run['finished_at'])} UTC" if run["finished_at"] else ""),
     ]
-    if run.get("pause_reason") and run["status"] == "paused":
+    if run.get("pause_reason") and run["status"] == RunStatus.PAUSED:
         head.append(f"paused: {run['pause_reason']}")
     steps = data["steps"]
     width = max([len("STEP"), *(len(s["id"]) for s in steps)])

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from iact_tui.engine.events import HostStepChanged
+from iact_tui.engine.status import StepStatus
 
 
 class HostHooks:
@@ -60,7 +61,7 @@ class HostHooks:
             batch = self.batch_index
         self._batch[host] = batch
         return self._durably(
-            HostStepChanged(self.step_id, host, "running", batch),
+            HostStepChanged(self.step_id, host, StepStatus.RUNNING, batch),
             "host_started",
             (),
             step=self.step_id,
@@ -105,7 +106,7 @@ class HostHooks:
             else:
                 log.close()
             sha, size = log.sha256, log.size
-        status = "passed" if ok else "failed"
+        status = StepStatus.PASSED if ok else StepStatus.FAILED
         if ok:
             detail = (
                 f"exit {exit_status} in {duration or 0:.2f} s"

@@ -40,6 +40,7 @@ from iact_tui.engine.record.store import (
     _record_problem,
     _report_events,
 )
+from iact_tui.engine.status import StepStatus
 
 POLL = 0.05  # seconds between two looks at the run's files
 MAX_RESYNCS = 8  # attempts at reading report + journal consistently before giving up on a look
@@ -371,7 +372,7 @@ class RunFollower:
         return self.folder / "logs" / f"{step_id}.log"
 
     def _look_logs(self, update: Update) -> None:
-        running = {s.id for s in self.state.steps.values() if s.status == "running"}
+        running = {s.id for s in self.state.steps.values() if s.status == StepStatus.RUNNING}
         for step_id in running | self._wanted_logs:
             follower = self._logs.get(step_id)
             if follower is None:

@@ -66,7 +66,7 @@ from iact_tui.engine.report.layout import (
     toml_loads,
 )
 from iact_tui.engine.report.markdown import render_markdown
-from iact_tui.engine.status import FINAL_RUN_STATES
+from iact_tui.engine.status import FINAL_RUN_STATES, StepStatus
 
 if TYPE_CHECKING:
     from iact_tui.engine.report.signing import KeyInfo, Signer
@@ -319,7 +319,10 @@ def _logs_to_copy(folder: Path, state: RunState) -> list[str]:
     return out
 
 
-HOST_SEALED = ("passed", "failed")  # a host's log is final (its sha256 recorded) in these states
+HOST_SEALED = (
+    StepStatus.PASSED,
+    StepStatus.FAILED,
+)  # a host's log is final (its sha256 recorded) in these states
 
 
 def _host_logs(state: RunState) -> list[Any]:

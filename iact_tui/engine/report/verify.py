@@ -52,7 +52,7 @@ from iact_tui.engine.report.layout import (
     is_inside,
     toml_loads,
 )
-from iact_tui.engine.status import FINAL_RUN_STATES
+from iact_tui.engine.status import FINAL_RUN_STATES, StepStatus
 
 if TYPE_CHECKING:  # asyncssh is imported only when there is a signature to check
     from iact_tui.engine.report.signing import AllowedSigners, SignatureCheck
@@ -497,7 +497,10 @@ def _check_logs(result: Verification, folder: Path, state: RunState) -> list[str
     return unfinished
 
 
-HOST_SEALED = ("passed", "failed")  # a host's log is final (its sha256 recorded) in these states
+HOST_SEALED = (
+    StepStatus.PASSED,
+    StepStatus.FAILED,
+)  # a host's log is final (its sha256 recorded) in these states
 
 
 def _sealed_host_logs(state: RunState) -> list[Any]:

@@ -13,6 +13,7 @@ from typing import Any
 from iact_tui.engine.checklist.rollout import FailBudget, plan_batches
 from iact_tui.engine.events import Notice
 from iact_tui.engine.executors.hosts import HostHooks
+from iact_tui.engine.status import StepStatus
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ async def rolling_phase(runner: Any, phase: Any, steps: Sequence[Any], in_rollba
     try:
         for index, batch in enumerate(batches):
             if all(
-                (r := state.fleet.get(s.id, h)) is not None and r.status == "passed"
+                (r := state.fleet.get(s.id, h)) is not None and r.status == StepStatus.PASSED
                 for s in grouped
                 for h in batch
             ):
@@ -75,9 +76,13 @@ async def rolling_phase(runner: Any, phase: Any, steps: Sequence[Any], in_rollba
             )
             for step in steps:
                 rec = state.steps[step.id]
-                if rec.status in DONE_STATES and rec.status != "not_applicable" and index > 0:
+                if (
+                    rec.status in DONE_STATES
+                    and rec.status != StepStatus.NOT_APPLICABLE
+                    and index > 0
+                ):
                     pending = step not in grouped or any(
-                        (r := state.fleet.get(step.id, h)) is None or r.status != "passed"
+                        (r := state.fleet.get(step.id, h)) is None or r.status != StepStatus.PASSED
                         for h in batch
                     )
                     if pending:
@@ -91,7 +96,7 @@ async def rolling_phase(runner: Any, phase: Any, steps: Sequence[Any], in_rollba
             budget.add(
                 {
                     h: all(
-                        (r := state.fleet.get(s.id, h)) is None or r.status == "passed"
+                        (r := state.fleet.get(s.id, h)) is None or r.status == StepStatus.PASSED
                         for s in grouped
                     )
                     for h in batch
@@ -146,7 +151,9 @@ def hooks_for(
             redact,
             checklist_dir=checklist_dir,
             record_soon=record_soon,
-            done=lambda h: (r := fleet.get(step.id, h)) is not None and r.status == "passed",
+            done=lambda h: (
+                (r := fleet.get(step.id, h)) is not None and r.status == StepStatus.PASSED
+            ),
             scope=lambda members: [h for h in members if h in batch.hosts],
         )
         hooks.batch_index = batch.index
@@ -155,7 +162,7 @@ def hooks_for(
 
     def done(host: str) -> bool:
         rec = fleet.get(step.id, host)
-        return rec is not None and rec.status == "passed"
+        return rec is not None and rec.status == StepStatus.PASSED
 
     scope = None
     try:

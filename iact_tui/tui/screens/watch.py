@@ -33,6 +33,7 @@ from textual.widgets import DataTable, Footer, Header, Label, Tree
 from iact_tui.engine.record.follow import POLL, RunFollower, Update, is_driven
 from iact_tui.engine.record.state import RunState, reduce
 from iact_tui.engine.record.store import ReportError, list_runs
+from iact_tui.engine.status import StepStatus
 from iact_tui.tui.run_model import RunView
 from iact_tui.tui.widgets.status_bar import RunStatusBar
 from iact_tui.tui.widgets.step_detail import StepDetail
@@ -44,7 +45,7 @@ FOLLOW_BYTES = 32 * 1024  # of a flood of output, the newest this many bytes are
 RENDER_GAP = 0.08  # seconds: at most this often the screen draws what changed in the run
 OUTPUT_GAP = 0.25  # ... and the running step's new output (a flood is drawn at this pace)
 ANSWER_WAIT = 15.0  # seconds the driving process gets to answer a tick
-WAITS = ("waiting", "interrupted", "failed")
+WAITS = (StepStatus.WAITING, StepStatus.INTERRUPTED, StepStatus.FAILED)
 
 
 @dataclass
@@ -76,7 +77,7 @@ def waiting_step(state: RunState, selected: str = "") -> str:
     rec = state.steps.get(selected)
     if rec is not None and rec.status in WAITS:
         return selected
-    return next((s.id for s in state.steps.values() if s.status == "waiting"), "")
+    return next((s.id for s in state.steps.values() if s.status == StepStatus.WAITING), "")
 
 
 class WatchScreen(Screen[None]):
@@ -274,7 +275,7 @@ class WatchScreen(Screen[None]):
             detail.output_count(
                 step_id,
                 view.lines_printed(step_id),
-                running=step_rec is not None and step_rec.status == "running",
+                running=step_rec is not None and step_rec.status == StepStatus.RUNNING,
             )
         if self._problem:
             status.activity = f"cannot read the run now: {self._problem}"
@@ -320,7 +321,12 @@ class WatchScreen(Screen[None]):
         return ""
 
     def _current_step(self, state: RunState) -> str:
-        for wanted in ("running", "waiting", "interrupted", "failed"):
+        for wanted in (
+            StepStatus.RUNNING,
+            StepStatus.WAITING,
+            StepStatus.INTERRUPTED,
+            StepStatus.FAILED,
+        ):
             for step_id, rec in state.steps.items():
                 if rec.status == wanted:
                     return step_id
@@ -524,8 +530,8 @@ class RunPicker(Screen[None]):
                 continue
             live = is_driven(folder)
             status = str(state.status)
-            if status == "running" and not live:
-                status = "interrupted"
+            if status == StepStatus.RUNNING and not live:
+                status = StepStatus.INTERRUPTED
             done, total = state.progress()
             entries.append(
                 (
