@@ -102,12 +102,14 @@ class Redactor:
 
     def _once(self, text: str) -> str:
         assert self._rx_literal is not None and self._rx_escaped is not None
+        # escaped forms first: masking a line of a multi-line secret literally would break the
+        # escaped form of the whole secret (``ab\\ncdefghijkl``) and leave its short line behind
+        if any(t in text for t in self._triggers):  # an escaped form has one of these
+            text = self._rx_escaped.sub(MASK, text)
         for needle in self._detect:
             if needle in text:
                 text = self._rx_literal.sub(MASK, text)
                 break
-        if any(t in text for t in self._triggers):  # an escaped form has one of these
-            text = self._rx_escaped.sub(MASK, text)
         return text
 
     def safe_cut(self, text: str, cut: int) -> int:

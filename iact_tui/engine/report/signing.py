@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import binascii
+import contextlib
 import hashlib
 import os
 import re
@@ -216,7 +217,8 @@ class AgentSigner:
             return result
         finally:
             agent.close()
-            await agent.wait_closed()
+            with contextlib.suppress(OSError):  # a reset connection is already closed
+                await agent.wait_closed()
 
     def _choose(self, keys: list[Any]) -> Any:
         usable = [k for k in keys if not k.has_cert]
