@@ -84,6 +84,12 @@ def test_staging_rolls_host_by_host_over_a_group(tmp_path: Path, monkeypatch: py
     restarts = {h["host"]: h for h in hosts if h["step"] == "restart-app"}
     assert sorted(restarts) == SERVERS and all(h["status"] == "passed" for h in restarts.values())
     assert [restarts[n]["batch"] for n in SERVERS] == [0, 1, 2]  # one server per batch
+    # what the servers share (the database) once, on the first server: one backup, one migrate
+    for shared in ("db-backup", "migrate"):
+        ran = [(h["host"], h["status"]) for h in hosts if h["step"] == shared]
+        assert ran == [("app1", "passed")], (shared, ran)
+        assert sum(1 for e in report["events"]
+                   if e["type"] == "step_started" and e.get("step") == shared) == 1
     # host by host: app1 finished the whole of 3.2 (its restart and health) before app2 started
     events = [(e["type"], e.get("step"), e.get("host")) for e in report["events"]]
     app1_restarted = events.index(("host_finished", "restart-app", "app1"))
@@ -114,3 +120,9 @@ def test_a_failed_health_check_rolls_back_the_servers_last_first(tmp_path: Path,
                       key=lambda h: h["batch"])
     assert [h["host"] for h in checkout] == ["app3", "app2", "app1"]
     assert all(h["status"] == "passed" for h in checkout)
+    # the migrations go back once, on the first server, before any code is reverted
+    back = [(h["host"], h["status"]) for h in report["host_steps"] if h["step"] == "rollback-migrate"]
+    assert back == [("app1", "passed")], back
+    events = [(e["type"], e.get("step"), e.get("host")) for e in report["events"]]
+    assert events.index(("host_finished", "rollback-migrate", "app1")) < events.index(
+        ("host_started", "rollback-checkout", "app3"))

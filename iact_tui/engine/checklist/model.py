@@ -286,6 +286,9 @@ class SshStep(Rolling, CommandStep):
     kind: Literal["ssh"]
     host: str
     sudo: bool = False
+    # on a host group: run on the group's first member only, once per run (what every member
+    # shares: the database's backup, migrations, restore)
+    once: bool = False
 
 
 class LocalStep(CommandStep):

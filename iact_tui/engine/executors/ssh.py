@@ -72,7 +72,9 @@ class SshExecutor(Automatic):
         scope = getattr(
             ctx, "host_scope", None
         )  # the hosts this attempt is for (rollback: the changed)
-        if scope is not None:
+        if getattr(step, "once", False):
+            members = members[:1]  # shared by the group (the database): its first member, once
+        elif scope is not None:
             members = scope(members)
         started = getattr(ctx, "host_started", None)
         finished = getattr(ctx, "host_finished", None)

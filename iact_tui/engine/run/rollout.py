@@ -57,7 +57,9 @@ async def rolling_phase(runner: Any, phase: Any, steps: Sequence[Any], in_rollba
         forward = [s.id for p, _, s in checklist.iter_steps() if not p.rollback and s.changes]
         changed = state.fleet.changed_hosts(forward)
         members = [h for h in changed if h in members] if state.fleet.steps() else members
-    grouped = [s for s in steps if getattr(s, "host", None) == group]
+    grouped = [
+        s for s in steps if getattr(s, "host", None) == group and not getattr(s, "once", False)
+    ]
     batches = plan_batches(members, phase.serial)
     budget = FailBudget(len(members), phase.max_fail)
     try:
@@ -76,6 +78,8 @@ async def rolling_phase(runner: Any, phase: Any, steps: Sequence[Any], in_rollba
             )
             for step in steps:
                 rec = state.steps[step.id]
+                if getattr(step, "once", False) and index > 0 and rec.status in DONE_STATES:
+                    continue  # done once for the whole group (on its first member)
                 if (
                     rec.status in DONE_STATES
                     and rec.status != StepStatus.NOT_APPLICABLE
