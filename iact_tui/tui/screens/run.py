@@ -19,7 +19,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.notifications import SeverityLevel
-from textual.screen import Screen
 from textual.widgets import Footer, Header, Static, Tree
 
 from iact_tui.engine import events as ev
@@ -34,6 +33,7 @@ from iact_tui.tui.dialogs.text_prompt import TextPrompt
 from iact_tui.tui.operator import Pacing, Question
 from iact_tui.tui.run_model import RunView
 from iact_tui.tui.screens import run_questions as questions
+from iact_tui.tui.screens.following import StepFollowingScreen
 from iact_tui.tui.screens.run_keys import RUN_BINDINGS, allowed
 from iact_tui.tui.screens.run_output import OutputPacer
 from iact_tui.tui.widgets.manual_panel import ManualPanel
@@ -57,7 +57,7 @@ FIRST_SHOWN = (
 )
 
 
-class RunScreen(Screen[None]):
+class RunScreen(StepFollowingScreen):
     BINDINGS: ClassVar[list[BindingType]] = RUN_BINDINGS
 
     def __init__(self, view: RunView, *, clock: Callable[[], float] = time.monotonic) -> None:
@@ -111,28 +111,12 @@ class RunScreen(Screen[None]):
 
     # -- selection and following ------------------------------------------------------------------
 
-    def _select(self, step_id: str) -> None:
-        """Show a step and move the tree's cursor to it (without the user's moving it)."""
-        self._expected_highlights.add(step_id)
-        self.query_one(StepTree).select_step(step_id)
-        self.query_one(StepDetail).show(step_id)
-
-    def _attend(self, step_id: str) -> None:
-        """The run is busy with this step: show it, unless the person browses elsewhere."""
-        self.active_step = step_id
-        if self.follow and step_id:
-            self._select(step_id)
-
     @on(Tree.NodeHighlighted, "#steps")
     def _highlighted(self, event: Tree.NodeHighlighted[str]) -> None:
         step_id = StepTree.step_of(event.node)
         if not step_id:
             return
-        if step_id in self._expected_highlights:
-            self._expected_highlights.discard(step_id)
-        else:
-            self.follow = step_id == self.active_step or not self.active_step
-        self.query_one(StepDetail).show(step_id)
+        self._highlight_moved(step_id)
         self._refresh_keys()
 
     def action_follow(self) -> None:

@@ -35,6 +35,7 @@ from iact_tui.engine.record.state import RunState, reduce
 from iact_tui.engine.record.store import ReportError, list_runs
 from iact_tui.engine.status import StepStatus
 from iact_tui.tui.run_model import RunView
+from iact_tui.tui.screens.following import StepFollowingScreen
 from iact_tui.tui.widgets.status_bar import RunStatusBar
 from iact_tui.tui.widgets.step_detail import StepDetail
 from iact_tui.tui.widgets.step_tree import StepTree
@@ -80,7 +81,7 @@ def waiting_step(state: RunState, selected: str = "") -> str:
     return next((s.id for s in state.steps.values() if s.status == StepStatus.WAITING), "")
 
 
-class WatchScreen(Screen[None]):
+class WatchScreen(StepFollowingScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
             "p",
@@ -148,7 +149,7 @@ class WatchScreen(Screen[None]):
         self._flush_timer: Timer | None = None
         self._last_flush = 0.0
         self._last_output = 0.0  # when the output pane was last given new lines
-        self._expected: set[str] = set()
+        self._expected_highlights: set[str] = set()
         # (seq of the newest record shown, when it was drawn): the watch benchmark reads these
         self.shown: list[tuple[int, float]] = []
         self.live = is_driven(self.folder)
@@ -348,26 +349,12 @@ class WatchScreen(Screen[None]):
 
     # -- selection --------------------------------------------------------------------------------
 
-    def _select(self, step_id: str) -> None:
-        self._expected.add(step_id)
-        self.query_one(StepTree).select_step(step_id)
-        self.query_one(StepDetail).show(step_id)
-
-    def _attend(self, step_id: str) -> None:
-        self.active_step = step_id
-        if self.follow and step_id:
-            self._select(step_id)
-
     @on(Tree.NodeHighlighted, "#steps")
     def _highlighted(self, event: Tree.NodeHighlighted[str]) -> None:
         step_id = StepTree.step_of(event.node)
         if not step_id:
             return
-        if step_id in self._expected:
-            self._expected.discard(step_id)
-        else:
-            self.follow = step_id == self.active_step or not self.active_step
-        self.query_one(StepDetail).show(step_id)
+        self._highlight_moved(step_id)
         self._say_what_waits()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
