@@ -44,6 +44,10 @@ KEEP_LINES = 5_000  # output lines of each followed step kept for the screen
 FLOOD_LINES = 200  # at most this many new lines drawn at once (as the run screen does)
 FOLLOW_BYTES = 32 * 1024  # of a flood of output, the newest this many bytes are read as lines
 RENDER_GAP = 0.08  # seconds: at most this often the screen draws what changed in the run
+BUSY_GAP = 0.15  # ... and this often while the run writes records faster than anyone reads
+BUSY_RECORDS = 4  # a drawing of at least this many new records: the run is busy
+STATUS_GAP = 0.5  # while busy, the status bar is drawn at most this often (a frame with it
+# spans the whole screen, from the tree's rows to the bottom line)
 OUTPUT_GAP = 0.25  # ... and the running step's new output (a flood is drawn at this pace)
 ANSWER_WAIT = 15.0  # seconds the driving process gets to answer a tick
 WAITS = (StepStatus.WAITING, StepStatus.INTERRUPTED, StepStatus.FAILED)
@@ -144,10 +148,12 @@ class WatchScreen(StepFollowingScreen):
         self._pending_steps: set[str] = set()
         self._pending_all = False
         self._pending_output: dict[str, list[str]] = {}
-        self._pending_printed: dict[str, int] = {}
         self._problem = ""
         self._flush_timer: Timer | None = None
         self._last_flush = 0.0
+        self._render_gap = RENDER_GAP  # BUSY_GAP after a drawing of many records
+        self._last_status = 0.0  # when the status bar was last drawn
+        self._status_timer: Timer | None = None  # its drawing held back by STATUS_GAP
         self._last_output = 0.0  # when the output pane was last given new lines
         self._expected_highlights: set[str] = set()
         # (seq of the newest record shown, when it was drawn): the watch benchmark reads these
@@ -213,11 +219,13 @@ class WatchScreen(StepFollowingScreen):
         self._pending_records += update.records
         for step_id, count in update.skipped.items():  # a flood: counted, not read
             view.printed[step_id] = view.printed.get(step_id, 0) + count
+        shown = self.query_one(StepDetail).step_id
         for step_id, lines in update.output.items():
             view.add_lines(step_id, lines)
+            if step_id != shown:
+                continue  # kept for when it is shown (StepDetail.show reads them): nothing to draw
             self._pending_output.setdefault(step_id, []).extend(lines)
             del self._pending_output[step_id][:-FLOOD_LINES]  # bounded: the newest are drawn
-            self._pending_printed[step_id] = self._pending_printed.get(step_id, 0) + len(lines)
         if update.problem:
             self._problem = update.problem
         self._schedule_flush()
@@ -228,7 +236,7 @@ class WatchScreen(StepFollowingScreen):
         if self._flush_timer is not None:
             return
         now = time.monotonic()
-        due = self._last_flush + RENDER_GAP
+        due = self._last_flush + self._render_gap
         if not self._pending_records and not self._pending_all and not self._problem:
             due = max(due, self._last_output + OUTPUT_GAP)  # only output: at its own pace
         if due <= now:
@@ -248,6 +256,8 @@ class WatchScreen(StepFollowingScreen):
         detail = self.query_one(StepDetail)
         status = self.query_one(RunStatusBar)
         records, self._pending_records = self._pending_records, []
+        # a frame redraws most of the screen: while steps go by by the dozen, fewer of them
+        self._render_gap = BUSY_GAP if len(records) >= BUSY_RECORDS else RENDER_GAP
         touched, self._pending_steps = self._pending_steps, set()
         if self._pending_all or len(touched) >= 50:
             tree.refresh_all()
@@ -259,7 +269,11 @@ class WatchScreen(StepFollowingScreen):
         for rec in records:
             attend = self._describe(rec, status) or attend
         if attend:
-            self._attend(attend)
+            # a step that waits for a person is shown at once; steps that run, at a readable pace
+            waits = any(
+                r.get("type") == "step_waiting" and r.get("step") == attend for r in records
+            )
+            self._attend_soon(attend, at_once=waits)
         output: dict[str, list[str]] = {}
         finished = any(
             r.get("type") in ("step_finished", "run_paused", "run_finished") for r in records
@@ -268,7 +282,6 @@ class WatchScreen(StepFollowingScreen):
             finished or self._last_flush - self._last_output >= OUTPUT_GAP
         ):
             output, self._pending_output = self._pending_output, {}
-            self._pending_printed = {}
             self._last_output = self._last_flush
         for step_id, lines in output.items():
             detail.add_output(step_id, lines)
@@ -283,13 +296,36 @@ class WatchScreen(StepFollowingScreen):
             self._problem = ""
         if detail.step_id in touched:
             detail.refresh_facts()
-        status.update_state()
+        self._update_status(busy=self._render_gap == BUSY_GAP and not self._status_urgent(records))
         self._say_what_waits()
         if records:
             seqs = [int(r["seq"]) for r in records]
             self.call_after_refresh(lambda: self.shown.extend((seq, time.time()) for seq in seqs))
         if self._pending_output:  # output held back to its pace: drawn at the next one
             self._schedule_flush()
+
+    @staticmethod
+    def _status_urgent(records: list[dict[str, Any]]) -> bool:
+        """Records the status bar says at once, busy or not: the run stops, pauses or waits."""
+        return any(
+            r.get("type") in ("run_paused", "run_finished", "step_waiting", "rollout_stopped")
+            for r in records
+        )
+
+    def _update_status(self, *, busy: bool = False) -> None:
+        """Draw the status bar now, or (while the run is busy) at most every STATUS_GAP."""
+        wait = self._last_status + STATUS_GAP - time.monotonic() if busy else 0.0
+        if wait > 0:
+            if self._status_timer is None:
+                self._status_timer = self.set_timer(wait, self._update_status)
+            return
+        if self._status_timer is not None:
+            self._status_timer.stop()
+            self._status_timer = None
+        if not self.is_mounted:
+            return
+        self._last_status = time.monotonic()
+        self.query_one(RunStatusBar).update_state()
 
     def _describe(self, rec: dict[str, Any], status: RunStatusBar) -> str:
         """Say what a record did in the status bar; returns the step to show, if any."""

@@ -20,6 +20,7 @@ class StepTree(Tree[str]):
     """Node data: ``step:<id>``, ``phase:<id>`` or ``alt:<phase>/<alt>``."""
 
     def __init__(self, view: RunView, **kwargs: Any) -> None:
+        self._relabelled: set[TreeNode[str]] = set()  # label changes waiting for their repaint
         super().__init__("run", **kwargs)
         self.view = view
         self.show_root = False
@@ -158,26 +159,43 @@ class StepTree(Tree[str]):
 
     # -- updates ----------------------------------------------------------------------------------
 
+    def _relabel(self, node: TreeNode[str], label: Text) -> None:
+        """Give a node a new label, only when it changed, and repaint only its own line: Textual's
+        ``set_label`` repaints the node's whole subtree (every step of a phase, each time the
+        phase's count moves), which is most of what a fast run costs a watching screen."""
+        if node.label == label:
+            return
+        self._relabelled.add(node)
+        node.set_label(label)
+
+    def _refresh_node(self, node: TreeNode[str]) -> None:
+        if node in self._relabelled:
+            self._relabelled.discard(node)
+            if node.line >= 0:
+                self._refresh_line(node.line)
+                return
+        super()._refresh_node(node)
+
     def refresh_step(self, step_id: str) -> None:
         node = self._steps.get(step_id)
         if node is None:
             self._add_step(self.root, step_id)
             return
-        node.set_label(self._step_label(step_id))
+        self._relabel(node, self._step_label(step_id))
         rec = self.view.state.steps.get(step_id)
         if rec is not None and rec.phase in self._phases:
-            self._phases[rec.phase].set_label(self._phase_label(rec.phase))
+            self._relabel(self._phases[rec.phase], self._phase_label(rec.phase))
 
     def refresh_phase(self, phase_id: str) -> None:
         if phase_id in self._phases:
-            self._phases[phase_id].set_label(self._phase_label(phase_id))
+            self._relabel(self._phases[phase_id], self._phase_label(phase_id))
         for key, node in self._alternatives.items():
             if key.startswith(f"{phase_id}/"):
-                node.set_label(self._alt_label(phase_id, key.split("/", 1)[1]))
+                self._relabel(node, self._alt_label(phase_id, key.split("/", 1)[1]))
 
     def refresh_all(self) -> None:
         for step_id in list(self._steps):
-            self._steps[step_id].set_label(self._step_label(step_id))
+            self._relabel(self._steps[step_id], self._step_label(step_id))
         for phase_id in self._phases:
             self.refresh_phase(phase_id)
 
