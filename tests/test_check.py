@@ -143,7 +143,7 @@ CASES = [
         "phases[0].steps[0].host",
         'host = "web"',
         "unknown key 'host' for a local step",
-        "'host' belongs to ssh and ansible steps",
+        "'host' belongs to ssh, http and ansible steps",
     ),
     Case(
         "missing-kind",

@@ -305,12 +305,13 @@ def dry_run_checklist(launch: Launch) -> int:
     from iact_tui.engine.checklist.problems import ChecklistError
     from iact_tui.engine.checklist.values import Values
     from iact_tui.engine.run.dry_run import dry_run_lines
-    from iact_tui.engine.run.launch import BadInput, _check_names, with_vars_file
+    from iact_tui.engine.run.launch import BadInput, _check_names, hosts_over, with_vars_file
 
     spec = spec_for(launch)
     try:
         loaded = load_checklist(launch.checklist or "")
-        spec, _ = with_vars_file(loaded, spec)
+        spec, vars_file = with_vars_file(loaded, spec)
+        loaded = hosts_over(loaded, vars_file)  # the environment's hosts: a group, host by host
         _check_names(loaded, spec)
     except ChecklistError as exc:
         fail(str(exc))

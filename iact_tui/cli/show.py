@@ -190,12 +190,16 @@ def _approval(state: Any, step_id: str) -> dict[str, Any] | None:
 def _checklist_step(folder: Path, state: Any, step_id: str) -> tuple[Any, Any]:
     """The step as the pinned checklist has it, and the run's values (secrets masked), or
     (None, None) when the pinned checklist cannot be read."""
+    from iact_tui.engine.checklist.hosts_override import recorded_hosts, with_hosts
     from iact_tui.engine.checklist.load import ChecklistError, parse_checklist
     from iact_tui.engine.checklist.values import Values
     from iact_tui.engine.record.store import PINNED
 
     try:
-        checklist = parse_checklist((folder / PINNED).read_bytes(), str(folder / PINNED)).checklist
+        checklist = with_hosts(  # and the hosts the run started with (its vars file's)
+            parse_checklist((folder / PINNED).read_bytes(), str(folder / PINNED)),
+            recorded_hosts(state.info),
+        ).checklist
         step = checklist.step(step_id)
     except (OSError, ChecklistError, KeyError):
         return None, None

@@ -16,6 +16,7 @@ from iact_tui.engine.checklist.model import (
     Checklist,
     CommandStep,
     Host,
+    HttpStep,
     ManualStep,
     Phase,
     SshStep,
@@ -278,13 +279,19 @@ class CrossCheck:
         for name in step.unless_names:
             self._use(name, step, (*sloc, "unless"), known, placeholder=False)
         self._service_keys(step, sloc)
-        needs_host = isinstance(step, SshStep) or (step.kind == "ansible" and not step.inventory)
+        needs_host = (
+            isinstance(step, SshStep)
+            or (step.kind == "ansible" and not step.inventory)
+            or (isinstance(step, HttpStep) and step.host is not None)
+        )
         if needs_host and step.host not in self.c.hosts:
             self.problem(
                 (*sloc, "host"),
                 f"unknown host '{step.host}'",
                 did_you_mean(step.host, self.c.hosts) or f"declare [hosts.{step.host}]",
             )
+        if isinstance(step, HttpStep) and step.host is None:
+            self._hostless_http(step, sloc)
         if isinstance(step, CommandStep):
             for text in quoted_placeholders(step.run):
                 self.problem(
@@ -315,6 +322,25 @@ class CrossCheck:
                 "on_failure = 'rollback' but the checklist has no rollback phase",
                 "add a [[phases]] table with rollback = true",
             )
+
+    def _hostless_http(self, step: HttpStep, sloc: Loc) -> None:
+        """``{host}``, ``{host_address}``, ``serial`` … belong to an http step that names a host."""
+        for key in ("url", "headers", "json", "body"):
+            value = getattr(step, "json_body" if key == "json" else key, None)
+            used = [n for n in template.names_in(value) if n in ("host", "host_address")]
+            if value not in (None, "", {}) and used:
+                self.problem(
+                    (*sloc, key),
+                    f"'{{{used[0]}}}' is the host an http step checks, and this step names none",
+                    'add host = "NAME" (a [hosts] host or group: one request per member)',
+                )
+        for key in ("serial", "max_fail", "once"):
+            if getattr(step, key) not in (None, False):
+                self.problem(
+                    (*sloc, key),
+                    f"'{key}' applies to an http step on a host group, and this step names no host",
+                    'add host = "GROUP", or remove it',
+                )
 
     def _service_keys(self, step: Any, sloc: Loc) -> None:
         """Tokens only from secret variables, URLs that are URLs, no secret in a team notice."""

@@ -30,7 +30,8 @@ BUILTIN_VARS = {
     "elapsed_minutes": "minutes since the run started (whole minutes)",
     "rollback_reason": "why the rollback was started (empty before)",
     "run_folder": "the run's folder",
-    "host": "the host an ssh or ansible step runs on (a group's member, one by one)",
+    "host": "the host an ssh, ansible or http step with `host` runs on (a group's member, one by one)",
+    "host_address": "that host's address (its `address`, else its name)",
 }
 
 
@@ -299,9 +300,13 @@ class LocalStep(CommandStep):
     templated: ClassVar[tuple[str, ...]] = (*CommandStep.templated, "cwd", "env")
 
 
-class HttpStep(StepBase):
+class HttpStep(Rolling, StepBase):
     kind: Literal["http"]
-    url: str = Field(min_length=1)
+    url: str = Field(min_length=1)  # {host} and {host_address}: the host the request is for
+    # a [hosts] host or group the check is about: on a group, one request per member under the
+    # rollout (serial, max_fail, a rolling phase's batches), each recorded per host; unset: once
+    host: str | None = None
+    once: bool = False  # on a host group: the first member only
     method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] = "GET"
     headers: dict[str, str] = {}
     json_body: Any = Field(default=None, alias="json")

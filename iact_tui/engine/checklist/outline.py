@@ -195,6 +195,10 @@ _MARKS: list[tuple[str, Callable[[Any], str]]] = [
             else ""
         ),
     ),
+    (
+        "host",
+        lambda s: f"on each host of {s.host}" if s.kind == "http" and s.host else "",
+    ),
     ("when", lambda s: f"when {s.when}" if s.when else ""),
     ("unless", lambda s: f"unless {' or '.join(s.unless_names)}" if s.unless_names else ""),
     ("retries", lambda s: f"retries {s.retries}" if s.retries else ""),

@@ -377,7 +377,8 @@ def _unknown_key(loc: Loc, data: Any) -> tuple[str, str]:
         owners = [k for k, cls in STEP_CLASSES.items() if key in _model_keys(cls)]
         if not hint and owners and isinstance(kind, str):
             message = f"unknown key '{key}' for a {kind} step"
-            hint = f"'{key}' belongs to {' and '.join(owners)} steps"
+            kinds = ", ".join(owners[:-1]) + " and " + owners[-1] if len(owners) > 1 else owners[0]
+            hint = f"'{key}' belongs to {kinds} steps"
     if not hint:
         hint = "the keys here are " + ", ".join(sorted(allowed))
     return message, hint

@@ -79,6 +79,22 @@ def render(
     return _TOKEN.sub(sub, text)
 
 
+def fill_only(text: str, fill: Mapping[str, str], *, url: bool = False) -> str:
+    """Fill only the placeholders named in ``fill``; every other character of ``text`` stays as
+    written (``{{``, ``}}``, other names). For a variable's value that may name the host a step
+    runs on (``"http://{host_address}:8000/api/health"``). ``url``: each value is encoded for
+    its part of the URL (``url_quote``), as a placeholder of the step's own would be."""
+
+    def sub(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if not name or name not in fill:
+            return m.group(0)
+        value = fill[name]
+        return url_quote(value, url_part(text, m.start())) if url else value
+
+    return _TOKEN.sub(sub, text)
+
+
 def render_value(value: object, lookup: Callable[[str], str]) -> object:
     """Fill every string inside a JSON-like value (for HTTP headers and bodies)."""
     if isinstance(value, str):

@@ -1,17 +1,151 @@
-"""Per-host records and logs of a group step: what an executor calls for each member host.
+"""A step on a host group: the rollout over its members, and the per-host records and logs.
 
-Durable records first (``host_started`` / ``host_finished`` / ``rollout_stopped``), then the
-``HostStepChanged`` event, and each host's own log ``logs/<step>@<host>.log``.
+``on_members`` is the one rollout every executor of a host step uses (``ssh``, ``http``): batch
+after batch (``serial``), every member of a batch at once, until done or past ``max_fail``;
+``once``, the rollback's scope and resume's finished hosts applied. For each member it calls the
+context's hooks (``HostHooks``): durable records first (``host_started`` / ``host_finished`` /
+``rollout_stopped``), then the ``HostStepChanged`` event, and each host's own log
+``logs/<step>@<host>.log``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from iact_tui.engine.events import HostStepChanged
 from iact_tui.engine.status import StepStatus
+
+if TYPE_CHECKING:
+    from iact_tui.engine.checklist.model import Host
+    from iact_tui.engine.checklist.values import Values
+    from iact_tui.engine.executors.base import Outcome, StepContext
+
+# what runs on one member: (member, the member's own log or None) -> its outcome
+OnMember = Callable[[str, Any], Awaitable["Outcome"]]
+
+
+def members_of(hosts: Mapping[str, Host], name: str) -> list[str]:
+    """The member names of a host group, or ``[name]`` for a single host."""
+    host = hosts.get(name)
+    if host is not None and host.members:
+        return list(host.members)
+    return [name]
+
+
+def host_address(values: Values, name: str) -> str:
+    """``{host_address}``: the host's ``address`` with its placeholders filled, else its name
+    (as the SSH connection resolves it, before ``~/.ssh/config``). Raises MissingValue."""
+    host = values.checklist.hosts.get(name)
+    address = values.text(host.address).strip() if host is not None and host.address else ""
+    return address or name
+
+
+def host_values(values: Values, name: str) -> dict[str, str]:
+    """The built-ins of one host of a step: ``{host}`` and ``{host_address}``."""
+    return {"host": name, "host_address": host_address(values, name)}
+
+
+async def on_members(ctx: StepContext, members: list[str], run_one: OnMember) -> Outcome:
+    """Run ``run_one`` on each member of a group step under the rollout (docs/fleets.md):
+    batches of ``serial``, every host of a batch at once, stop past ``max_fail``; ``once``: the
+    first member only; the rollback's scope and resume's finished hosts from the context's hooks
+    (``host_scope``, ``host_done``); one record per host where the context keeps them."""
+    from iact_tui.engine.checklist.rollout import fail_limit, roll
+    from iact_tui.engine.executors.base import Outcome
+
+    step = ctx.step
+    scope = getattr(
+        ctx, "host_scope", None
+    )  # the hosts this attempt is for (rollback: the changed)
+    if getattr(step, "once", False):
+        members = members[:1]  # shared by the group (the database): its first member, once
+    elif scope is not None:
+        members = scope(members)
+    started = getattr(ctx, "host_started", None)
+    finished = getattr(ctx, "host_finished", None)
+    outcomes: dict[str, Outcome] = {}
+
+    async def one(index: int, member: str) -> Outcome:
+        if started is not None:
+            durable = started(member, batch=index)
+            if isinstance(durable, asyncio.Future):
+                await durable  # the batch's host_started records: one group commit
+        t0 = time.monotonic()
+        log = ctx.host_log(member) if hasattr(ctx, "host_log") else None
+        try:
+            outcome = await run_one(member, log)
+        except asyncio.CancelledError:
+            if finished is not None:
+                finished(
+                    member,
+                    ok=False,
+                    message="cancelled; the command was stopped",
+                    duration=round(time.monotonic() - t0, 3),
+                    log=log,
+                )
+            raise
+        if finished is not None:
+            finished(
+                member,
+                ok=outcome.ok,
+                message=outcome.message,
+                exit_status=outcome.exit_status,
+                duration=round(time.monotonic() - t0, 3),
+                log=log,
+            )
+        elif log is not None:
+            log.close()
+        return outcome
+
+    async def run_batch(index: int, batch: list[str]) -> dict[str, bool]:
+        results = await asyncio.gather(*(one(index, m) for m in batch))
+        outcomes.update(zip(batch, results, strict=True))
+        return {m: o.ok for m, o in zip(batch, results, strict=True)}
+
+    done = getattr(ctx, "host_done", None)  # resume: a host that finished the step is not re-run
+    max_fail = getattr(ctx, "rollout_max_fail", None)  # a rolling phase's batch: what is left
+    if max_fail is None:
+        max_fail = getattr(step, "max_fail", None)
+    result = await roll(members, getattr(step, "serial", None), max_fail, run_batch, skip=done)
+    artifacts = [a for o in outcomes.values() for a in o.artifacts]
+    evidence = _evidence(outcomes)
+    failed = [(m, o) for m, o in outcomes.items() if not o.ok]
+    if not failed:
+        return Outcome(True, exit_status=0, artifacts=artifacts, evidence=evidence)
+    message = "; ".join(f"on {m}: {o.message}" for m, o in failed)
+    if not result.stopped:  # within max_fail
+        return Outcome(
+            True,
+            exit_status=0,
+            artifacts=artifacts,
+            evidence=evidence,
+            warning=f"{result.reason}; the rollout went on ({message})",
+        )
+    stop = getattr(ctx, "rollout_stopped", None)
+    if stop is not None:
+        stop(result.reason, result.failed, fail_limit(max_fail, len(members)))
+    if result.untouched:
+        message += (
+            f"; rollout stopped ({result.reason}); not started on {', '.join(result.untouched)}"
+        )
+    return Outcome(
+        False,
+        message,
+        exit_status=failed[0][1].exit_status,
+        artifacts=artifacts,
+        evidence=evidence,
+    )
+
+
+def _evidence(outcomes: Mapping[str, Outcome]) -> dict[str, Any]:
+    """Each host's evidence under its name (an HTTP check's status and latency), where the
+    members kept some; the command kinds keep none."""
+    per_host = {m: o.evidence for m, o in outcomes.items() if o.evidence}
+    return {"hosts": per_host} if per_host else {}
 
 
 class HostHooks:
@@ -107,7 +241,9 @@ class HostHooks:
                 log.close()
             sha, size = log.sha256, log.size
         status = StepStatus.PASSED if ok else StepStatus.FAILED
-        if ok:
+        if ok and exit_status is None and message and not result:
+            detail = message  # what a check found (an HTTP check: "HTTP 200 in 3.1 ms")
+        elif ok:
             detail = (
                 f"exit {exit_status} in {duration or 0:.2f} s"
                 if exit_status is not None

@@ -10,6 +10,8 @@ import json
 import re
 import socket
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import httpx
@@ -21,6 +23,7 @@ from iact_tui.engine.checklist.values import Values
 from iact_tui.engine.errors import IactError
 from iact_tui.engine.events import StepOutput
 from iact_tui.engine.executors.base import Automatic, Outcome, StepContext
+from iact_tui.engine.executors.hosts import host_values, members_of, on_members
 
 BODY_EXCERPT = 500
 LOG_BODY_MAX = 64 * 1024
@@ -101,35 +104,127 @@ def url_paths(values: Values) -> set[str]:
     return {name for name, var in values.checklist.vars.items() if var.url_path}
 
 
+Lookup = Callable[[str], str]
+
+
+@dataclass(frozen=True)
+class Lookups:
+    """Where a request's values come from: for its text (headers, body, checks) and for its URL."""
+
+    text: Lookup
+    url: Lookup
+
+
+HOST_PLACEHOLDERS = {"host": "{host}", "host_address": "{host_address}"}
+
+
+def _on_host(values: Values, name: str | None, lookup: Lookup) -> Lookups:
+    """``lookup`` for a request to one host (``host = ...``): ``{host}`` is its name and
+    ``{host_address}`` its address, also where a declared variable's value names them
+    (``host_health_url = "http://{host_address}:8000/api/health"``; nothing else in a value is
+    ever filled). ``name`` None: both shown as written (the request of every host, for display).
+    Raises MissingValue (an address that uses a value not known yet)."""
+    own = host_values(values, name) if name is not None else HOST_PLACEHOLDERS
+    declared = values.checklist.vars
+
+    def on_host(url: bool) -> Lookup:
+        def find(key: str) -> str:
+            if key in own:
+                return own[key]
+            value = lookup(key)
+            if key in declared and value != MASK:
+                return template.fill_only(value, own, url=url and name is not None)
+            return value
+
+        return find
+
+    return Lookups(on_host(False), on_host(True))
+
+
 class HttpExecutor(Automatic):
     kind: ClassVar[str] = "http"
 
     def describe(self, step: Any, values: Values) -> str:
+        if not step.host:
+            return self._describe(step, values, Lookups(values.masked_lookup, values.masked_lookup))
+        members = _members(step, values)
+        if members == [step.host]:
+            return f"{step.host}: " + self._describe(
+                step, values, _on_host(values, step.host, values.masked_lookup)
+            )
+        every = self._describe(step, values, _on_host(values, None, values.masked_lookup))
+        lines = [f"{every} on each host of {step.host} ({', '.join(members)}):"]
+        for member in members:
+            lookup = _on_host(values, member, values.masked_lookup)
+            lines.append(f"{member}: {self._describe(step, values, lookup)}")
+        return "\n".join(lines)
+
+    def _describe(self, step: Any, values: Values, lookup: Lookups) -> str:
         shown_url = render_url(
             step.url,
-            values.masked_lookup,
-            raw=lambda v: v == MASK or v.startswith("<"),
+            lookup.url,
+            raw=lambda v: v == MASK or v.startswith("<") or v in HOST_PLACEHOLDERS.values(),
             paths=url_paths(values),
         )
         text = f"{step.method} {values.redactor(shown_url)}"
         if step.json_body is not None:
-            body = _render(step.json_body, values.masked_lookup)
+            body = _render(step.json_body, lookup.text)
             text += f" json={json.dumps(body, ensure_ascii=False)}"
         return text
 
     async def execute(self, ctx: StepContext) -> Outcome:
         step = ctx.step
         values = ctx.values
-        url = render_url(step.url, values.lookup, paths=url_paths(values))
-        headers = {values.text(k): values.text(v) for k, v in step.headers.items()}
-        broken = _header_line_breaks(step, values)
+        if not step.host:
+            return await self._request(ctx, Lookups(values.lookup, values.lookup))
+        members = _members(step, values)
+        if members == [step.host]:
+            try:
+                lookup = _on_host(values, step.host, values.lookup)
+            except template.MissingValue as exc:
+                return Outcome(False, _no_address(step.host, exc))
+            return await self._request(ctx, lookup)
+
+        async def on_member(member: str, log: Any) -> Outcome:
+            try:
+                lookup = _on_host(values, member, values.lookup)
+            except template.MissingValue as exc:
+                return Outcome(False, _no_address(member, exc))
+            outcome = await self._request(ctx, lookup, member, log)
+            # each host's answer is in its log; the step keeps its status and latency
+            outcome.evidence.pop("body_excerpt", None)
+            return outcome
+
+        return await on_members(ctx, members, on_member)
+
+    async def _request(
+        self, ctx: StepContext, lookup: Lookups, member: str = "", host_log: Any = None
+    ) -> Outcome:
+        """One request and its checks; on a group, to ``member``: its lines go to the step's
+        log prefixed ``[member] `` and, as they are, to its own ``host_log``."""
+        step = ctx.step
+        values = ctx.values
+
+        def text_of(part: str) -> str:
+            return template.render(part, lookup.text)
+
+        def write(text: str) -> str:
+            if host_log is not None:
+                host_log.write(text)
+            shown = _prefixed(text, f"[{member}] ") if member else text
+            ctx.log.write(shown)
+            return shown
+
+        url = render_url(step.url, lookup.url, paths=url_paths(values))
+        headers = {text_of(k): text_of(v) for k, v in step.headers.items()}
+        broken = _header_line_breaks(step, lookup.text)
         if broken:  # refused before anything is logged or sent
             return Outcome(False, broken)
         kwargs: dict[str, Any] = {"headers": headers, "follow_redirects": step.follow_redirects}
         if step.json_body is not None:
-            kwargs["json"] = _render(step.json_body, values.lookup)
+            kwargs["json"] = _render(step.json_body, lookup.text)
         elif step.body is not None:
-            kwargs["content"] = values.text(step.body).encode()
+            kwargs["content"] = text_of(step.body).encode()
         if step.timeout:
             kwargs["timeout"] = step.timeout
         client = ctx.services.http_client(step.verify_tls)
@@ -145,7 +240,7 @@ class HttpExecutor(Automatic):
             response = await client.request(step.method, url, **kwargs)
         except httpx.HTTPError as exc:
             message = values.redactor(connection_message(exc, url))
-            ctx.log.write(request_text + f"! {message}\n")
+            write(request_text + f"! {message}\n")
             return Outcome(False, message)
         finally:
             if client is not ctx.services.http:
@@ -162,7 +257,7 @@ class HttpExecutor(Automatic):
         # captures first: a captured secret (a token) must be masked in everything written below
         capture_problems: list[str] = []
         for name, path in step.capture_json.items():
-            path = values.text(
+            path = text_of(
                 path
             )  # a path may be a variable; one that renders empty captures nothing
             if not path.strip():
@@ -187,8 +282,7 @@ class HttpExecutor(Automatic):
             text += "\n"
         if len(masked_body) > LOG_BODY_MAX:
             text += f"[... {len(masked_body) - LOG_BODY_MAX} more characters not logged]\n"
-        ctx.log.write(text)
-        ctx.emit(StepOutput(step.id, text))
+        ctx.emit(StepOutput(step.id, write(text)))
         evidence = {
             "http_status": response.status_code,
             "latency_ms": latency_ms,
@@ -202,22 +296,22 @@ class HttpExecutor(Automatic):
                 f"{step.method} {values.redactor(url)} answered HTTP {response.status_code} (expected {want})"
             )
         for path, expected in step.expect_json.items():
-            path = values.text(
-                path
-            )  # a field may be a variable; one that renders empty is not checked
+            path = text_of(path)  # a field may be a variable; one that renders empty is not checked
             if not path.strip():
                 continue
+            want = text_of(expected) if isinstance(expected, str) else expected
+            shown = values.redactor(repr(want))
             if not is_json:
-                problems.append(f"the response is not JSON (expected {path} = {expected!r})")
+                problems.append(f"the response is not JSON (expected {path} = {shown})")
                 break
             try:
                 actual = json_path(parsed, path)
             except KeyError:
-                problems.append(f"the response has no field '{path}' (expected {expected!r})")
+                problems.append(f"the response has no field '{path}' (expected {shown})")
                 continue
-            if not _same(actual, values.text(expected) if isinstance(expected, str) else expected):
+            if not _same(actual, want):
                 problems.append(
-                    f"'{path}' is {values.redactor(json.dumps(actual))} (expected {expected!r})"
+                    f"'{path}' is {values.redactor(json.dumps(actual))} (expected {shown})"
                 )
         if step.expect_body and not re.search(step.expect_body, body, re.MULTILINE):
             problems.append(f"the body does not match {step.expect_body!r}")
@@ -231,7 +325,21 @@ class HttpExecutor(Automatic):
         return Outcome(True, f"HTTP {response.status_code} in {latency_ms} ms", evidence=evidence)
 
 
-def _header_line_breaks(step: Any, values: Values) -> str:
+def _members(step: Any, values: Values) -> list[str]:
+    members = members_of(values.checklist.hosts, step.host)
+    return members[:1] if step.once else members
+
+
+def _no_address(host: str, exc: template.MissingValue) -> str:
+    return f"the address of host {host} uses {{{exc.name}}}, which has no value yet"
+
+
+def _prefixed(text: str, prefix: str) -> str:
+    """Every line of ``text`` prefixed (a group's member in the step's log)."""
+    return "".join(prefix + line for line in text.splitlines(keepends=True))
+
+
+def _header_line_breaks(step: Any, lookup: Lookup) -> str:
     """Why the headers cannot be sent: a value (a capture, say) with CR or LF would add or split
     headers, and would reach the log as fake lines. '' when they can."""
     from iact_tui.engine.checklist.values import header_message
@@ -239,7 +347,7 @@ def _header_line_breaks(step: Any, values: Values) -> str:
     for key, text in step.headers.items():
         for where, part in (("header name", key), (f"header '{key}'", text)):
             for name in template.names(part):
-                value = values.lookup(name)
+                value = lookup(name)
                 if "\r" in value or "\n" in value:
                     return header_message(name, where, step.id) + "; nothing was sent"
         if "\r" in key + text or "\n" in key + text:

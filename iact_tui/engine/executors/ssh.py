@@ -16,7 +16,6 @@ import contextlib
 import re
 import secrets
 import shlex
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -26,6 +25,7 @@ import asyncssh
 from iact_tui.engine.checklist import template
 from iact_tui.engine.checklist.values import Values
 from iact_tui.engine.executors.base import Automatic, Outcome, OutputCollector, StepContext
+from iact_tui.engine.executors.hosts import host_values, on_members
 from iact_tui.engine.executors.ssh_pool import SshError, SshPool
 
 CHUNK = 1 << 16
@@ -64,89 +64,14 @@ class SshExecutor(Automatic):
     async def _rollout(
         self, ctx: StepContext, pool: SshPool, members: list[str], command: str
     ) -> Outcome:
-        """A group: batch after batch (``serial``), every host of a batch at once, until done or
-        past ``max_fail``; one record per host where the context keeps them (docs/fleets.md)."""
-        from iact_tui.engine.checklist.rollout import fail_limit, roll
+        """A group: the command on each member under the rollout (executors/hosts.py)."""
+        run = ctx.step.run
 
-        step = ctx.step
-        scope = getattr(
-            ctx, "host_scope", None
-        )  # the hosts this attempt is for (rollback: the changed)
-        if getattr(step, "once", False):
-            members = members[:1]  # shared by the group (the database): its first member, once
-        elif scope is not None:
-            members = scope(members)
-        started = getattr(ctx, "host_started", None)
-        finished = getattr(ctx, "host_finished", None)
-        outcomes: dict[str, Outcome] = {}
+        async def on_member(member: str, log: Any) -> Outcome:
+            here = _command_on(ctx.values, run, member) if _per_host(run) else command
+            return await self._on_member(ctx, pool, member, here, True, log)
 
-        async def one(index: int, member: str) -> Outcome:
-            if started is not None:
-                durable = started(member, batch=index)
-                if isinstance(durable, asyncio.Future):
-                    await durable  # the batch's host_started records: one group commit
-            t0 = time.monotonic()
-            log = ctx.host_log(member) if hasattr(ctx, "host_log") else None
-            try:
-                on_member = (
-                    _command_on(ctx.values, step.run, member) if "{host}" in step.run else command
-                )
-                outcome = await self._on_member(ctx, pool, member, on_member, True, log)
-            except asyncio.CancelledError:
-                if finished is not None:
-                    finished(
-                        member,
-                        ok=False,
-                        message="cancelled; the command was stopped",
-                        duration=round(time.monotonic() - t0, 3),
-                        log=log,
-                    )
-                raise
-            if finished is not None:
-                finished(
-                    member,
-                    ok=outcome.ok,
-                    message=outcome.message,
-                    exit_status=outcome.exit_status,
-                    duration=round(time.monotonic() - t0, 3),
-                    log=log,
-                )
-            elif log is not None:
-                log.close()
-            return outcome
-
-        async def run_batch(index: int, batch: list[str]) -> dict[str, bool]:
-            results = await asyncio.gather(*(one(index, m) for m in batch))
-            outcomes.update(zip(batch, results, strict=True))
-            return {m: o.ok for m, o in zip(batch, results, strict=True)}
-
-        done = getattr(
-            ctx, "host_done", None
-        )  # resume: a host that finished the step is not re-run
-        max_fail = getattr(ctx, "rollout_max_fail", None)  # a rolling phase's batch: what is left
-        if max_fail is None:
-            max_fail = getattr(step, "max_fail", None)
-        result = await roll(members, getattr(step, "serial", None), max_fail, run_batch, skip=done)
-        artifacts = [a for o in outcomes.values() for a in o.artifacts]
-        failed = [(m, o) for m, o in outcomes.items() if not o.ok]
-        if not failed:
-            return Outcome(True, exit_status=0, artifacts=artifacts)
-        message = "; ".join(f"on {m}: {o.message}" for m, o in failed)
-        if not result.stopped:  # within max_fail
-            return Outcome(
-                True,
-                exit_status=0,
-                artifacts=artifacts,
-                warning=f"{result.reason}; the rollout went on ({message})",
-            )
-        stop = getattr(ctx, "rollout_stopped", None)
-        if stop is not None:
-            stop(result.reason, result.failed, fail_limit(max_fail, len(members)))
-        if result.untouched:
-            message += (
-                f"; rollout stopped ({result.reason}); not started on {', '.join(result.untouched)}"
-            )
-        return Outcome(False, message, exit_status=failed[0][1].exit_status, artifacts=artifacts)
+        return await on_members(ctx, members, on_member)
 
     async def _on_member(
         self,
@@ -208,17 +133,25 @@ class SshExecutor(Automatic):
         return Outcome(True, exit_status=result.exit_status, artifacts=artifacts)
 
 
+def _per_host(run: str) -> bool:
+    return bool({"host", "host_address"} & set(template.names(run)))
+
+
 def _command_on(values: Values, run: str, host: str) -> str:
-    """The command for one host: ``{host}`` is the host it runs on (a group's member)."""
-    before = values.values.get("host")
-    values.values["host"] = host
+    """The command for one host: ``{host}`` is the host it runs on (a group's member),
+    ``{host_address}`` its address."""
+    names = template.names(run)
+    own = host_values(values, host) if "host_address" in names else {"host": host}
+    before = {name: values.values.get(name) for name in own}
+    values.values.update(own)
     try:
         return values.command(run)
     finally:  # no await in between: other members' commands never see this one's value
-        if before is None:
-            values.values.pop("host", None)
-        else:
-            values.values["host"] = before
+        for name, value in before.items():
+            if value is None:
+                values.values.pop(name, None)
+            else:
+                values.values[name] = value
 
 
 class _Tee:

@@ -81,6 +81,8 @@ def _from_tables(folder: Path) -> RunState | None:
         "mode": run.get("mode", ""),
         "variables": dict(run.get("variables", {})),
     }
+    if run.get("vars_file"):  # its [hosts.NAME] tables: show describes a step on the run's hosts
+        state.info["vars_file"] = dict(run["vars_file"])
     state.operators = [str(run["operator"])] if run.get("operator") else []
     state.captures = dict(run.get("captures", {}))
     state.choices = {k: list(v) for k, v in dict(run.get("choices", {})).items()}

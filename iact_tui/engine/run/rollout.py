@@ -28,7 +28,7 @@ class PhaseBatch:
 
 
 def phase_group(checklist: Any, steps: Sequence[Any]) -> str | None:
-    """The host group a rolling phase rolls over: the first group its ssh/ansible steps name."""
+    """The host group a rolling phase rolls over: the first group its steps name (``host``)."""
     for step in steps:
         host = getattr(step, "host", None)
         spec = checklist.hosts.get(host) if host else None
@@ -142,7 +142,8 @@ def hooks_for(
     record_soon: Callable[..., Any] | None = None,
 ) -> HostHooks | None:
     """The per-host hooks for one attempt of a step that may run on several hosts."""
-    if getattr(step, "kind", "") not in ("ssh", "ansible"):
+    kind = getattr(step, "kind", "")
+    if kind not in ("ssh", "ansible") and not (kind == "http" and getattr(step, "host", None)):
         return None
     fleet = state.fleet
     if batch is not None and getattr(step, "host", None) == batch.group:

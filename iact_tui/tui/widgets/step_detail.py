@@ -261,6 +261,8 @@ def expectations(step: Any) -> list[tuple[str, str]]:
             out.append(("expect", f"body matching {step.expect_body}"))
         if step.max_latency_ms:
             out.append(("expect", f"latency under {step.max_latency_ms:g} ms"))
+        if getattr(step, "host", None):
+            out.append(("host", f"{step.host}: one request per host"))
     if step.timeout:
         out.append(("timeout", f"{step.timeout:g} s"))
     if step.retries:
