@@ -22,6 +22,7 @@ from iact_tui.engine.checklist.model import Checklist
 from iact_tui.engine.checklist.problems import ChecklistError
 from iact_tui.engine.checklist.values import Values
 from iact_tui.engine.executors import executor_for
+from iact_tui.engine.record.follow import RunFollower
 from iact_tui.engine.record.state import RunState, reduce
 from iact_tui.engine.record.store import PINNED, ReportError, read_records
 from iact_tui.engine.status import StepStatus
@@ -45,6 +46,8 @@ class RunView:
     # reading the output and saving records never wait on the screen, nor the screen on them
     loop: asyncio.AbstractEventLoop | None = None
     task: asyncio.Task[Any] | None = None
+    # a live run's records as they are written: each catch_up reads only the new ones
+    _follower: RunFollower | None = None
 
     @classmethod
     def live(
@@ -59,6 +62,7 @@ class RunView:
             copy.deepcopy(runner.values.redactor),
         )
         view = cls(runner.checklist, values, runner.store.folder, runner, operator, bridge, banner)
+        view._follower = RunFollower(view.folder, logs=False)  # the output comes by the bridge
         view.catch_up()
         return view
 
@@ -85,13 +89,19 @@ class RunView:
         return self._state
 
     def catch_up(self) -> None:
-        """Bring the copy up to date with the run's records (on the screen's thread). A read
-        that races the report's rewrite may see fewer records than the last one: it is dropped,
-        and the next event reads again."""
-        try:
-            state = reduce(read_records(self.folder))
-        except (ReportError, OSError):
-            return
+        """Bring the copy up to date with the run's records (on the screen's thread): the ones
+        written since the last call (a compaction makes the follower read report.toml again).
+        A read that fails or races the report's rewrite is dropped; the next event reads again."""
+        if self._follower is not None:
+            update = self._follower.look()
+            if update.problem or not self._follower.records:
+                return
+            state = self._follower.state  # the follower's own copy, changed only here
+        else:
+            try:
+                state = reduce(read_records(self.folder))
+            except (ReportError, OSError):
+                return
         if state.last_seq >= self._state.last_seq:
             self._state = state
             # what the screen shows of commands and instructions: the captures so far

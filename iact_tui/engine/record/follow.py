@@ -155,8 +155,10 @@ class RunFollower:
         poll: float = POLL,
         clock: Callable[[], float] = time.monotonic,
         keep_bytes: int | None = None,
+        logs: bool = True,
     ) -> None:
         self.folder = Path(folder)
+        self.logs = logs  # False: the records only (a screen that has the output another way)
         self.poll_interval = poll
         self.clock = clock
         self.records: list[dict[str, Any]] = []
@@ -201,7 +203,8 @@ class RunFollower:
             update.problem = _permission_problem(self.folder, exc)
         except OSError as exc:
             update.problem = f"{self.folder} cannot be read: {exc.strerror or exc}"
-        self._look_logs(update)
+        if self.logs:
+            self._look_logs(update)
         return update
 
     def _look_records(self, update: Update) -> None:
