@@ -232,6 +232,7 @@ def test_plain_django_app_deploys_with_the_shipped_checklist_and_a_vars_file(
         "ci-checks", "ci-jenkins", "config-backup", "db-check", "cache-check", "smoke-login",
         "smoke-me", "reload-web", "restart-worker", "install-node-deps", "build-frontend",
         "workflow-run", "jenkins-deploy", "workflow-dispatch", "workflow-status",
+        "app-health",  # one server: no per-server health check (host_health_url is empty)
     ]), statuses
     assert all(v in ("passed", "not_applicable") for v in statuses.values()), statuses
 
