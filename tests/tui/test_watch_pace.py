@@ -4,7 +4,6 @@ once), and a phase's count moving repaints its own line, not every step under it
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -16,20 +15,7 @@ from iact_tui.tui.watching import WatchApp
 from iact_tui.tui.widgets.step_detail import StepDetail
 from iact_tui.tui.widgets.step_tree import StepTree
 from tests import runfactory
-
-WAIT = 20.0
-
-
-async def _until(pilot, condition, within: float = WAIT) -> None:  # type: ignore[no-untyped-def]
-    """Bounded: look after each screen update, up to ``within`` seconds."""
-    deadline = time.monotonic() + within
-    while not condition():
-        assert time.monotonic() < deadline, "the watch screen did not show it in time"
-        await pilot.pause(0.02)
-
-
-def _label(screen: WatchScreen, step_id: str) -> str:
-    return str(screen.query_one(StepTree)._steps[step_id].label)
+from tests.tui.test_watch import WAIT, _label, _until
 
 
 def _cursor(screen: WatchScreen) -> str:
