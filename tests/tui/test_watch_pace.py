@@ -114,3 +114,30 @@ async def test_a_phase_count_repaints_its_own_line_not_its_steps(tmp_path: Path)
         # the step's line and the phase's line: not the 40 lines of the phase's steps
         assert 1 <= len(set(rows)) <= 3, sorted(set(rows))
     b.close()
+
+
+async def test_a_handful_of_records_after_a_quiet_spell_moves_the_pane_a_gap_later(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The start of a burst: the first look already brings records by the handful, and the steps
+    after them come as fast; a new step pane (the costliest thing to draw) waits a whole gap."""
+    monkeypatch.setattr(following, "FOLLOW_GAP", 60.0)
+    b = runfactory.RunBuilder(tmp_path, runfactory.big_checklist(40, 40))
+    app = WatchApp(tmp_path, b.folder)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, WatchScreen)
+        detail = screen.query_one(StepDetail)
+        await pilot.pause()
+        before = detail.step_id
+        screen._attend_soon(_step(7), busy=True)  # a quiet spell before: no gap to wait out
+        await pilot.pause()
+        assert screen.active_step == _step(7)
+        assert detail.step_id == before  # held back a whole gap
+        screen._attend_soon(_step(8))  # one record after the quiet spell would move it at once,
+        await pilot.pause()  # but a move is already due: it shows the newest when it comes
+        assert detail.step_id == before
+        screen.action_follow()  # g: follow again, at once
+        await pilot.pause()
+        assert detail.step_id == _step(8)
+    b.close()

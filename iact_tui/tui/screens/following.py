@@ -33,15 +33,22 @@ class StepFollowingScreen(Screen[None]):
         if self.follow and step_id:
             self._select(step_id)
 
-    def _attend_soon(self, step_id: str, *, at_once: bool = False) -> None:
+    def _attend_soon(self, step_id: str, *, at_once: bool = False, busy: bool = False) -> None:
         """``_attend``, but the step pane moves at most every FOLLOW_GAP seconds: when steps go
         by faster than anyone reads (dozens a second), it shows the newest one at the end of the
-        gap instead of redrawing for each. The active step itself is known at once."""
+        gap instead of redrawing for each. ``busy`` (the records came by the handful): wait a
+        whole gap even after a quiet spell, since the steps that follow come as fast; a new step
+        pane is the costliest thing a screen draws. The active step itself is known at once."""
         self.active_step = step_id
-        wait = self._last_attend + FOLLOW_GAP - time.monotonic()
-        if wait <= 0 or at_once:
+        if at_once:
             self._attend_now()
-        elif self._attend_timer is None:
+            return
+        if self._attend_timer is not None:
+            return  # a move is due already: it shows the newest active step when it comes
+        wait = max(self._last_attend + FOLLOW_GAP - time.monotonic(), FOLLOW_GAP if busy else 0.0)
+        if wait <= 0:
+            self._attend_now()
+        else:
             self._attend_timer = self.set_timer(wait, self._attend_now)
 
     def _attend_now(self) -> None:

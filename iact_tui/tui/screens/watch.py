@@ -273,7 +273,7 @@ class WatchScreen(StepFollowingScreen):
             waits = any(
                 r.get("type") == "step_waiting" and r.get("step") == attend for r in records
             )
-            self._attend_soon(attend, at_once=waits)
+            self._attend_soon(attend, at_once=waits, busy=len(records) >= BUSY_RECORDS)
         output: dict[str, list[str]] = {}
         finished = any(
             r.get("type") in ("step_finished", "run_paused", "run_finished") for r in records
