@@ -69,3 +69,37 @@ def test_show_on_a_run_of_1000_steps_lists_every_step(tmp_path: Path) -> None:
     folder = runfactory.big_run(tmp_path)
     done = cli("show", str(folder))
     assert done.returncode == 0 and done.stdout.count("\n") > 1000
+
+
+def test_show_one_step_on_a_host_group_lists_each_host(tmp_path: Path) -> None:
+    from tests.test_fleet_export import fleet_run
+
+    folder = fleet_run(tmp_path)
+    done = cli("show", str(folder), "health")
+    assert done.returncode == 0, done.stderr
+    text = done.stdout
+    hosts = text[text.index("Hosts:"):].splitlines()[1:3]
+    assert hosts[0].startswith("  web1: passed, batch 1, 0.2 s, exit 0")
+    assert hosts[0].endswith("(logs/health@web1.log)")
+    assert hosts[1].startswith("  web2: failed, batch 2")
+    assert "no line matches '^healthy$'" in hosts[1]
+    assert "web3" not in text[text.index("Hosts:"):]  # never started: no record
+    data = json.loads(cli("show", str(folder), "health", "--json").stdout)
+    assert [(h["host"], h["status"], h["batch"]) for h in data["hosts"]] == [
+        ("web1", "passed", 0),
+        ("web2", "failed", 1),
+    ]
+
+
+def test_the_quick_read_of_a_report_keeps_each_hosts_record(tmp_path: Path) -> None:
+    """`show` reads report.toml's tables, not its events: the per-host tables too, the same as
+    folding every event gives."""
+    from iact_tui.engine.record.state import reduce
+    from iact_tui.engine.record.store import read_records
+    from iact_tui.engine.record.summary import quick_state
+    from tests.test_fleet_export import fleet_run
+
+    folder = fleet_run(tmp_path)
+    quick = quick_state(folder).fleet
+    assert quick.to_toml() == reduce(read_records(folder)).fleet.to_toml()
+    assert quick.hosts() == ["web1", "web2"] and quick.finished("health") == {"web1"}

@@ -158,11 +158,27 @@ def step_detail(state: Any, folder: Path, step_id: str, tail: int) -> dict[str, 
         "checks": checks_list,
         "command": command or None,
         "captures": dict(rec.captures),
+        "hosts": [_host(h) for h in state.fleet.for_step(step_id)],
         "output_tail": lines,
         "log": f"logs/{step_id}.log" if (folder / "logs" / f"{step_id}.log").exists() else None,
         "tick": _tick(state, step, step_id)
         if str(rec.status) in (StepStatus.WAITING, StepStatus.INTERRUPTED, StepStatus.FAILED)
         else None,
+    }
+
+
+def _host(rec: Any) -> dict[str, Any]:
+    """One host of a step on a host group, as recorded (``[[host_steps]]``)."""
+    return {
+        "host": rec.host,
+        "status": str(rec.status),
+        "batch": rec.batch,
+        "attempts": rec.attempts,
+        "duration": rec.duration,
+        "exit_status": rec.exit_status,
+        "result": rec.result or None,
+        "message": rec.message or None,
+        "log": rec.log or None,
     }
 
 
@@ -335,6 +351,22 @@ def format_step(data: dict[str, Any]) -> str:
         ]
     if data["captures"]:
         out += ["", "Captures:", *(f"  {k} = {v}" for k, v in data["captures"].items())]
+    if data["hosts"]:
+        out += ["", "Hosts:"]
+        for host in data["hosts"]:
+            facts = [host["status"].replace("_", " ")]
+            if host["batch"] is not None:
+                facts.append(f"batch {host['batch'] + 1}")
+            if host["duration"] is not None:
+                facts.append(_duration(host["duration"]))
+            if host["exit_status"] is not None:
+                facts.append(f"exit {host['exit_status']}")
+            line = f"  {host['host']}: {', '.join(facts)}"
+            if host["message"]:
+                line += f" — {host['message']}"
+            if host["log"]:
+                line += f"  ({host['log']})"
+            out.append(line)
     if data["output_tail"]:
         out += [
             "",

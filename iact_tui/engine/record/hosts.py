@@ -198,8 +198,26 @@ class HostRecords:
             rows.append(row)
         return hosts, rows
 
+    @classmethod
+    def from_toml(cls, tables: list[dict[str, Any]]) -> HostRecords:
+        """Read back the ``[[host_steps]]`` tables of report.toml (in the order written: the order
+        the hosts were first started), e.g. to describe a run without folding its events."""
+        fleet = cls()
+        names = set(HostRecord.__dataclass_fields__) - {"order"}
+        for n, table in enumerate(tables, start=1):
+            fields = {
+                k: (v.isoformat() if hasattr(v, "isoformat") else v)
+                for k, v in table.items()
+                if k in names
+            }
+            rec = HostRecord(**fields)
+            rec.order = n
+            fleet.records[(rec.step, rec.host)] = rec
+        fleet._started = len(fleet.records)
+        return fleet
+
     def to_toml(self) -> list[dict[str, Any]]:
-        """The ``[[hosts_steps]]`` tables of report.toml."""
+        """The ``[[host_steps]]`` tables of report.toml."""
         return [
             r.to_toml()
             for r in sorted(self.records.values(), key=lambda r: (r.order or 1 << 30, r.step))

@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from iact_tui.engine.record.hosts import HostRecords
 from iact_tui.engine.record.state import RunState, StepRecord, reduce
 from iact_tui.engine.record.store import (
     JOURNAL,
@@ -96,6 +97,7 @@ def _from_tables(folder: Path) -> RunState | None:
         }
         rec = StepRecord(**fields)
         state.steps[rec.id] = rec
+    state.fleet = HostRecords.from_toml(list(head.get("host_steps", [])))
     state.last_seq = int(last["seq"])
     state.last_hash = str(last["hash"])
     _fold_journal(folder, state)
