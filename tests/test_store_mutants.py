@@ -1361,3 +1361,45 @@ def test_a_failed_write_whose_journal_vanished_still_raises_the_disk_error(
         store.append("note_added", step="a", note="lost")
     assert caught.value.errno == errno.ENOSPC
     store.lock.release()
+
+
+def test_an_append_after_a_group_in_flight_is_durable_when_it_returns(tmp_path: Path) -> None:
+    """A group in the thread, another record gathered behind it, then a plain ``append``: the
+    append waits for the group, then writes what waits and its own record itself, before it
+    returns. Handing them to the thread instead would return with the record not yet written."""
+    store = RunStore.create(
+        tmp_path / "runs", "20260302T090000Z-settle", "[checklist]\n", {"operator": "ana"}
+    )
+    gate = threading.Event()
+    persist = store._persist
+    calls: list[int] = []
+
+    def gated(items: list[Any]) -> None:
+        calls.append(len(items))
+        if len(calls) == 1:
+            assert gate.wait(10), "the test never opened the gate"
+        persist(items)
+
+    store._persist = gated  # type: ignore[method-assign]
+
+    async def scenario() -> dict[str, Any]:
+        store.append_soon("note_added", step="a", note="first", by="ana")
+        await asyncio.sleep(0)  # the end of the turn: the first group goes to the thread
+        assert store._inflight is not None
+        store.append_soon("note_added", step="a", note="second", by="ana")
+        await asyncio.sleep(0)  # its commit finds a group in flight: it waits behind it
+        gate.set()  # the first group may be written now
+        rec = store.append("note_added", step="a", note="third", by="ana")
+        # no await since: whatever the append did, it did before returning
+        assert store.state.last_seq == rec["seq"]
+        assert f'"hash": "{rec["hash"]}"' in (store.folder / JOURNAL).read_text()
+        return rec
+
+    rec = asyncio.run(scenario())
+    assert [r.get("note") for r in store.records if r["type"] == "note_added"] == [
+        "first",
+        "second",
+        "third",
+    ]
+    assert rec["seq"] == store.records[-1]["seq"]
+    store.close()
