@@ -46,7 +46,7 @@ class RunView:
     # reading the output and saving records never wait on the screen, nor the screen on them
     loop: asyncio.AbstractEventLoop | None = None
     task: asyncio.Task[Any] | None = None
-    # a live run's records as they are written: each catch_up reads only the new ones
+    # the run's records as they are written: each catch_up reads only the new ones
     _follower: RunFollower | None = None
 
     @classmethod
@@ -62,7 +62,6 @@ class RunView:
             copy.deepcopy(runner.values.redactor),
         )
         view = cls(runner.checklist, values, runner.store.folder, runner, operator, bridge, banner)
-        view._follower = RunFollower(view.folder, logs=False)  # the output comes by the bridge
         view.catch_up()
         return view
 
@@ -92,16 +91,12 @@ class RunView:
         """Bring the copy up to date with the run's records (on the screen's thread): the ones
         written since the last call (a compaction makes the follower read report.toml again).
         A read that fails or races the report's rewrite is dropped; the next event reads again."""
-        if self._follower is not None:
-            update = self._follower.look()
-            if update.problem or not self._follower.records:
-                return
-            state = self._follower.state  # the follower's own copy, changed only here
-        else:
-            try:
-                state = reduce(read_records(self.folder))
-            except (ReportError, OSError):
-                return
+        if self._follower is None:
+            self._follower = RunFollower(self.folder, logs=False)  # the output comes by the bridge
+        update = self._follower.look()
+        if update.problem or not self._follower.records:
+            return
+        state = self._follower.state  # the follower's own copy, changed only here
         if state.last_seq >= self._state.last_seq:
             self._state = state
             # what the screen shows of commands and instructions: the captures so far

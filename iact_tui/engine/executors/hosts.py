@@ -58,9 +58,8 @@ async def on_members(ctx: StepContext, members: list[str], run_one: OnMember) ->
     from iact_tui.engine.executors.base import Outcome
 
     step = ctx.step
-    scope = getattr(
-        ctx, "host_scope", None
-    )  # the hosts this attempt is for (rollback: the changed)
+    # the hosts this attempt is for (rollback: the changed)
+    scope = getattr(ctx, "host_scope", None)
     if getattr(step, "once", False):
         members = members[:1]  # shared by the group (the database): its first member, once
     elif scope is not None:
