@@ -4,7 +4,7 @@
                                      [--pace 20000]
 
 Two runs of the same checklist, each measured alone and watched: a burst (the 200,000 lines
-printed at full speed by 20 steps, the whole run ~0.3 s: the worst case) and a paced run (the
+printed at full speed by 20 steps, the measured part ~0.16 s: the worst case) and a paced run (the
 same lines at PACE lines a second, in chunks, as a long copy or build prints them: ~10 s).
 
 - Watch latency: a record written to the run's journal (its ``at``, taken just before the

@@ -4,14 +4,19 @@ once), and a phase's count moving repaints its own line, not every step under it
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
 from textual.geometry import Region
+from textual.widgets import Label
 
-from iact_tui.tui.screens import following
+from iact_tui.engine.record.follow import Update
+from iact_tui.engine.record.state import RunState
+from iact_tui.tui.screens import following, watch
 from iact_tui.tui.screens.watch import WatchScreen
 from iact_tui.tui.watching import WatchApp
+from iact_tui.tui.widgets.status_bar import RunStatusBar
 from iact_tui.tui.widgets.step_detail import StepDetail
 from iact_tui.tui.widgets.step_tree import StepTree
 from tests import runfactory
@@ -140,4 +145,117 @@ async def test_a_handful_of_records_after_a_quiet_spell_moves_the_pane_a_gap_lat
         screen.action_follow()  # g: follow again, at once
         await pilot.pause()
         assert detail.step_id == _step(8)
+    b.close()
+
+
+def _steps_done(b: runfactory.RunBuilder, first: int, last: int) -> None:
+    for n in range(first, last + 1):
+        b.run_step(_step(n), "ok\n", duration=0.01)
+
+
+async def test_the_first_look_at_a_burst_is_drawn_with_the_next_one(tmp_path: Path) -> None:
+    """Records by the handful after a quiet spell: the look that brings them is taken in but not
+    drawn (the records after them come as fast); the next look, when the oldest is HOLD_AGE old,
+    draws both. A record or two after a quiet spell is drawn at once."""
+    b = runfactory.RunBuilder(tmp_path, runfactory.big_checklist(40, 40))
+    app = WatchApp(tmp_path, b.folder)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, WatchScreen)
+        screen._stop.set()  # the looks are this test's own
+        await pilot.pause()
+        b.start(_step(40))  # one record after a quiet spell: drawn at once
+        screen._apply(screen.follower.look(), None)
+        await pilot.pause()
+        assert "▶" in _label(screen, _step(40))
+        b.append("step_finished", step=_step(40), status="passed", attempt=1, duration=0.01)
+        _steps_done(b, 1, 3)  # seven records
+        update = screen.follower.look()
+        assert len(update.records) >= watch.BUSY_RECORDS
+        screen._apply(update, None)
+        await pilot.pause()
+        assert screen.view.state.steps[_step(1)].status == "passed"  # taken in ...
+        assert "✔" not in _label(screen, _step(1))  # ... not drawn
+        assert watch.POLL <= screen._look_gap <= watch.HOLD_AGE  # the next look: when it is due
+        _steps_done(b, 4, 5)
+        screen._apply(screen.follower.look(), None)  # the next look draws both
+        await pilot.pause()
+        assert "✔" in _label(screen, _step(1))
+        assert "✔" in _label(screen, _step(5))
+        assert screen._look_gap == watch.BUSY_GAP  # records still come by the handful ...
+        _steps_done(b, 6, 7)
+        screen._apply(screen.follower.look(), None)  # ... the next handful is not held again:
+        assert not screen._holding  # drawn at the drawing's pace
+        await _until(pilot, lambda: "✔" in _label(screen, _step(7)))
+        b.start(_step(8))  # the records slow down: looks every poll again
+        screen._apply(screen.follower.look(), None)
+        assert screen._look_gap == watch.POLL
+        await _until(pilot, lambda: "▶" in _label(screen, _step(8)))
+    b.close()
+
+
+async def test_a_held_look_is_drawn_even_when_the_run_then_writes_nothing(tmp_path: Path) -> None:
+    """A burst that ends within one look: the next look brings nothing, and still draws it."""
+    b = runfactory.RunBuilder(tmp_path, runfactory.big_checklist(40, 40))
+    app = WatchApp(tmp_path, b.folder)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, WatchScreen)
+        await pilot.pause()
+        held: list[bool] = []
+        apply = screen._apply
+
+        def recording_apply(update: Update, fresh: RunState | None) -> None:
+            apply(update, fresh)
+            held.append(screen._holding)
+
+        screen._apply = recording_apply  # type: ignore[method-assign]
+        writing = threading.Lock()
+        look = screen.follower.look
+
+        def look_between_writes() -> Update:
+            with writing:
+                return look()
+
+        screen.follower.look = look_between_writes  # type: ignore[method-assign]
+        with writing:  # ten records, all seen by one look; after it, the run writes nothing
+            _steps_done(b, 1, 5)
+        await _until(pilot, lambda: "✔" in _label(screen, _step(5)))
+        assert "✔" in _label(screen, _step(1))
+        assert held[0] is True  # the first look was held (drawn by a later one)
+    b.close()
+
+
+async def test_the_step_count_grows_without_a_new_layout_until_it_outgrows_its_label(
+    tmp_path: Path,
+) -> None:
+    """'9/40' to '10/40' fits the count's label: only the label is drawn again (a new layout is a
+    frame of the whole screen). A count longer than the label makes it grow: never cut."""
+    b = runfactory.RunBuilder(tmp_path, runfactory.big_checklist(40, 40))
+    app = WatchApp(tmp_path, b.folder)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, WatchScreen)
+        bar = screen.query_one(RunStatusBar)
+        count = bar.query_one("#run-count", Label)
+        await pilot.pause()
+        layouts: list[bool] = []
+        refresh = count.refresh
+
+        def counting_refresh(*regions: Region, **kwargs: bool):  # type: ignore[no-untyped-def]
+            layouts.append(bool(kwargs.get("layout")))
+            return refresh(*regions, **kwargs)
+
+        count.refresh = counting_refresh  # type: ignore[method-assign]
+        _steps_done(b, 1, 10)
+        await _until(pilot, lambda: str(count.render()).strip() == "10/40")
+        assert layouts and not any(layouts)
+        layouts.clear()
+        bar._shown["#run-count"] = ""
+        bar.view.state.progress = lambda: (1000, 1000)  # type: ignore[method-assign]  # 9 cells
+        bar.update_state()
+        await pilot.pause()
+        assert layouts and all(layouts)
+        assert count.content_region.width >= len("1000/1000")
+        assert str(count.render()).strip() == "1000/1000"
     b.close()

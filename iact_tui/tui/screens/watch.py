@@ -18,6 +18,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -45,7 +46,11 @@ FLOOD_LINES = 200  # at most this many new lines drawn at once (as the run scree
 FOLLOW_BYTES = 32 * 1024  # of a flood of output, the newest this many bytes are read as lines
 RENDER_GAP = 0.08  # seconds: at most this often the screen draws what changed in the run
 BUSY_GAP = 0.15  # ... and this often while the run writes records faster than anyone reads
-BUSY_RECORDS = 4  # a drawing of at least this many new records: the run is busy
+BUSY_RECORDS = 4  # a look or a drawing of at least this many new records: the run is busy
+# (while it is, the run's files are looked at every BUSY_GAP, and the first busy look after a
+# quiet spell is drawn with the next one, HOLD_AGE after the oldest of its records was written:
+# see _apply)
+HOLD_AGE = 0.17  # seconds: within the 250 ms a watcher has to show a record, with room to draw
 STATUS_GAP = 0.5  # while busy, the status bar is drawn at most this often (a frame with it
 # spans the whole screen, from the tree's rows to the bottom line)
 OUTPUT_GAP = 0.25  # ... and the running step's new output (a flood is drawn at this pace)
@@ -74,6 +79,16 @@ class WatchedRun(RunView):
 
     def lines_printed(self, step_id: str) -> int:
         return self.printed.get(step_id, 0)
+
+
+def _age_left(record: dict[str, Any]) -> float:
+    """Seconds until ``record`` is HOLD_AGE old (by its ``at``: the run's folder is on this
+    machine or shared with it; a clock that differs is bounded by the caller)."""
+    try:
+        written = datetime.fromisoformat(str(record.get("at", ""))).timestamp()
+    except ValueError:
+        return HOLD_AGE
+    return written + HOLD_AGE - time.time()
 
 
 def waiting_step(state: RunState, selected: str = "") -> str:
@@ -155,6 +170,9 @@ class WatchScreen(StepFollowingScreen):
         self._last_status = 0.0  # when the status bar was last drawn
         self._status_timer: Timer | None = None  # its drawing held back by STATUS_GAP
         self._last_output = 0.0  # when the output pane was last given new lines
+        self._look_gap = poll  # seconds between two looks (read by the follower thread)
+        self._holding = False  # a burst's first look, taken in and not drawn: the next one draws
+        self._busy = False  # the last look brought records by the handful
         self._expected_highlights: set[str] = set()
         # (seq of the newest record shown, when it was drawn): the watch benchmark reads these
         self.shown: list[tuple[int, float]] = []
@@ -190,19 +208,36 @@ class WatchScreen(StepFollowingScreen):
         follower = self.follower
         while not self._stop.is_set():
             update = follower.look()
-            if update:
+            if update or self._holding:  # (holding: the look after a held one draws, even empty)
                 fresh = reduce(list(follower.records)) if update.reloaded else None
                 try:
                     self.app.call_from_thread(self._apply, update, fresh)
                 except RuntimeError:  # the app is gone
                     return
-            self._stop.wait(follower.poll_interval)
+            self._stop.wait(self._look_gap)  # _apply sets it (call_from_thread waits for it)
 
     def _apply(self, update: Update, fresh: RunState | None) -> None:
         """Take an update into the screen's copy of the state (cheap, at once); what it changes on
-        screen is drawn by ``_flush``, at most every RENDER_GAP seconds."""
+        screen is drawn by ``_flush``, at most every RENDER_GAP seconds.
+
+        While records come by the handful (BUSY_RECORDS a look), the run is looked at every
+        BUSY_GAP instead of every poll. The first such look after a quiet spell is not drawn: the
+        records after it come as fast, so it is drawn together with the next look, taken when
+        the oldest of its records is HOLD_AGE old. A short burst (a run's quick steps, dozens a
+        second) is then taken in with two looks and drawn once, after it, instead of competing
+        with the run for the CPU while it lasts; its records are still on screen within HOLD_AGE
+        and a frame (~0.2 s)."""
         if not self.is_mounted:
             return
+        busy = len(update.records) >= BUSY_RECORDS
+        held, self._holding = (
+            self._holding,
+            busy and not self._holding and not self._busy and fresh is None,
+        )
+        self._busy = busy
+        self._look_gap = BUSY_GAP if busy else self.follower.poll_interval
+        if self._holding:  # the next look: when the oldest record is HOLD_AGE old (bounded)
+            self._look_gap = min(max(_age_left(update.records[0]), POLL), HOLD_AGE)
         view = self.view
         if fresh is not None:
             view.set_state(fresh)
@@ -228,7 +263,12 @@ class WatchScreen(StepFollowingScreen):
             del self._pending_output[step_id][:-FLOOD_LINES]  # bounded: the newest are drawn
         if update.problem:
             self._problem = update.problem
-        self._schedule_flush()
+        if self._holding:
+            return  # drawn with the next look
+        if held:
+            self._flush()  # the look after a held one: both are drawn now
+        else:
+            self._schedule_flush()
 
     def _schedule_flush(self) -> None:
         """Draw what is pending now, or as soon as RENDER_GAP has passed since the last drawing;

@@ -78,8 +78,11 @@ class RunStatusBar(Horizontal):
             self._shown["progress"] = (done, total)
             self.query_one("#run-progress", ProgressBar).update(total=max(total, 1), progress=done)
         count = f"{done}/{total}"
-        longer = len(count) != len(str(self._shown.get("#run-count", "")))
-        self._set("#run-count", count, layout=longer)  # never cut: the label grows with it
+        # never cut: the label grows when the count outgrows it (a new layout of the whole screen,
+        # so only then: its minimum width holds the counts of any checklist of hundreds of steps)
+        label = self.query_one("#run-count", Label)
+        room = label.content_region.width if label.is_mounted else 0
+        self._set("#run-count", count, layout=len(count) > room)
         self._set("#run-hosts", self._hosts(), layout=True)
 
     def set_note(self, note: str) -> None:
