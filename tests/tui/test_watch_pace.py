@@ -4,11 +4,14 @@ once), and a phase's count moving repaints its own line, not every step under it
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from textual.geometry import Region
+from textual.pilot import Pilot
 from textual.widgets import Label
 
 from iact_tui.engine.record.follow import Update
@@ -32,15 +35,25 @@ def _step(n: int) -> str:
     return f"step-{n:04d}"
 
 
-async def test_fast_steps_move_the_step_pane_at_a_readable_pace(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(following, "FOLLOW_GAP", 60.0)  # the whole test is inside one gap
+@contextlib.asynccontextmanager
+async def _watching(
+    tmp_path: Path,
+) -> AsyncIterator[tuple[runfactory.RunBuilder, WatchScreen, Pilot[int]]]:
+    """A run of 40 steps being written (by the returned builder) and a watch screen on it."""
     b = runfactory.RunBuilder(tmp_path, runfactory.big_checklist(40, 40))
     app = WatchApp(tmp_path, b.folder)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = app.screen
         assert isinstance(screen, WatchScreen)
+        yield b, screen, pilot
+    b.close()
+
+
+async def test_fast_steps_move_the_step_pane_at_a_readable_pace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(following, "FOLLOW_GAP", 60.0)  # the whole test is inside one gap
+    async with _watching(tmp_path) as (b, screen, pilot):
         detail = screen.query_one(StepDetail)
         b.run_step(_step(1), "ok\n", duration=0.01)
         b.start(_step(2))
@@ -61,15 +74,10 @@ async def test_fast_steps_move_the_step_pane_at_a_readable_pace(
         b.wait(_step(12))
         await _until(pilot, lambda: detail.step_id == _step(12))
         assert _cursor(screen) == f"step:{_step(12)}"
-    b.close()
 
 
 async def test_after_a_burst_the_step_pane_ends_on_the_newest_step(tmp_path: Path) -> None:
-    b = runfactory.RunBuilder(tmp_path, runfactory.big_checklist(40, 40))
-    app = WatchApp(tmp_path, b.folder)
-    async with app.run_test(size=(120, 40)) as pilot:
-        screen = app.screen
-        assert isinstance(screen, WatchScreen)
+    async with _watching(tmp_path) as (b, screen, pilot):
         detail = screen.query_one(StepDetail)
         shown: list[str] = []
         show = detail.show
@@ -86,15 +94,10 @@ async def test_after_a_burst_the_step_pane_ends_on_the_newest_step(tmp_path: Pat
         assert _cursor(screen) == f"step:{_step(31)}"
         # a move per FOLLOW_GAP at most, however fast the records come
         assert len(dict.fromkeys(shown)) <= 2 + round(WAIT / following.FOLLOW_GAP)
-    b.close()
 
 
 async def test_a_phase_count_repaints_its_own_line_not_its_steps(tmp_path: Path) -> None:
-    b = runfactory.RunBuilder(tmp_path, runfactory.big_checklist(40, 40))
-    app = WatchApp(tmp_path, b.folder)
-    async with app.run_test(size=(120, 40)) as pilot:
-        screen = app.screen
-        assert isinstance(screen, WatchScreen)
+    async with _watching(tmp_path) as (b, screen, pilot):
         tree = screen.query_one(StepTree)
         b.start(_step(1))
         await _until(pilot, lambda: "▶" in _label(screen, _step(1)))
@@ -118,7 +121,6 @@ async def test_a_phase_count_repaints_its_own_line_not_its_steps(tmp_path: Path)
         assert "1/40" in str(tree._phases["phase-01"].label)
         # the step's line and the phase's line: not the 40 lines of the phase's steps
         assert 1 <= len(set(rows)) <= 3, sorted(set(rows))
-    b.close()
 
 
 async def test_a_handful_of_records_after_a_quiet_spell_moves_the_pane_a_gap_later(
@@ -127,11 +129,7 @@ async def test_a_handful_of_records_after_a_quiet_spell_moves_the_pane_a_gap_lat
     """The start of a burst: the first look already brings records by the handful, and the steps
     after them come as fast; a new step pane (the costliest thing to draw) waits a whole gap."""
     monkeypatch.setattr(following, "FOLLOW_GAP", 60.0)
-    b = runfactory.RunBuilder(tmp_path, runfactory.big_checklist(40, 40))
-    app = WatchApp(tmp_path, b.folder)
-    async with app.run_test(size=(120, 40)) as pilot:
-        screen = app.screen
-        assert isinstance(screen, WatchScreen)
+    async with _watching(tmp_path) as (_b, screen, pilot):
         detail = screen.query_one(StepDetail)
         await pilot.pause()
         before = detail.step_id
@@ -145,7 +143,6 @@ async def test_a_handful_of_records_after_a_quiet_spell_moves_the_pane_a_gap_lat
         screen.action_follow()  # g: follow again, at once
         await pilot.pause()
         assert detail.step_id == _step(8)
-    b.close()
 
 
 def _steps_done(b: runfactory.RunBuilder, first: int, last: int) -> None:
@@ -157,11 +154,7 @@ async def test_the_first_look_at_a_burst_is_drawn_with_the_next_one(tmp_path: Pa
     """Records by the handful after a quiet spell: the look that brings them is taken in but not
     drawn (the records after them come as fast); the next look, when the oldest is HOLD_AGE old,
     draws both. A record or two after a quiet spell is drawn at once."""
-    b = runfactory.RunBuilder(tmp_path, runfactory.big_checklist(40, 40))
-    app = WatchApp(tmp_path, b.folder)
-    async with app.run_test(size=(120, 40)) as pilot:
-        screen = app.screen
-        assert isinstance(screen, WatchScreen)
+    async with _watching(tmp_path) as (b, screen, pilot):
         screen._stop.set()  # the looks are this test's own
         await pilot.pause()
         b.start(_step(40))  # one record after a quiet spell: drawn at once
@@ -191,16 +184,11 @@ async def test_the_first_look_at_a_burst_is_drawn_with_the_next_one(tmp_path: Pa
         screen._apply(screen.follower.look(), None)
         assert screen._look_gap == watch.POLL
         await _until(pilot, lambda: "▶" in _label(screen, _step(8)))
-    b.close()
 
 
 async def test_a_held_look_is_drawn_even_when_the_run_then_writes_nothing(tmp_path: Path) -> None:
     """A burst that ends within one look: the next look brings nothing, and still draws it."""
-    b = runfactory.RunBuilder(tmp_path, runfactory.big_checklist(40, 40))
-    app = WatchApp(tmp_path, b.folder)
-    async with app.run_test(size=(120, 40)) as pilot:
-        screen = app.screen
-        assert isinstance(screen, WatchScreen)
+    async with _watching(tmp_path) as (b, screen, pilot):
         await pilot.pause()
         held: list[bool] = []
         apply = screen._apply
@@ -223,7 +211,6 @@ async def test_a_held_look_is_drawn_even_when_the_run_then_writes_nothing(tmp_pa
         await _until(pilot, lambda: "✔" in _label(screen, _step(5)))
         assert "✔" in _label(screen, _step(1))
         assert held[0] is True  # the first look was held (drawn by a later one)
-    b.close()
 
 
 async def test_the_step_count_grows_without_a_new_layout_until_it_outgrows_its_label(
@@ -231,11 +218,7 @@ async def test_the_step_count_grows_without_a_new_layout_until_it_outgrows_its_l
 ) -> None:
     """'9/40' to '10/40' fits the count's label: only the label is drawn again (a new layout is a
     frame of the whole screen). A count longer than the label makes it grow: never cut."""
-    b = runfactory.RunBuilder(tmp_path, runfactory.big_checklist(40, 40))
-    app = WatchApp(tmp_path, b.folder)
-    async with app.run_test(size=(120, 40)) as pilot:
-        screen = app.screen
-        assert isinstance(screen, WatchScreen)
+    async with _watching(tmp_path) as (b, screen, pilot):
         bar = screen.query_one(RunStatusBar)
         count = bar.query_one("#run-count", Label)
         await pilot.pause()
@@ -258,4 +241,3 @@ async def test_the_step_count_grows_without_a_new_layout_until_it_outgrows_its_l
         assert layouts and all(layouts)
         assert count.content_region.width >= len("1000/1000")
         assert str(count.render()).strip() == "1000/1000"
-    b.close()
