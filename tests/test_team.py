@@ -212,3 +212,136 @@ def test_verify_fails_an_approval_whose_signature_does_not_hold(tmp_path: Path) 
     assert done.returncode == 1, said
     assert "approval" in said and "does not sign this approval" in said
     assert reduce(read_records(store.folder)).steps["approval"].ticked_by == "bea@example.com"
+
+
+def _line(text: str, part: str) -> str:
+    """The (stripped) line of ``text`` that holds ``part``; '' when none does."""
+    return next((line.strip() for line in text.splitlines() if part in line), "")
+
+
+def _signed_run(tmp_path: Path, allowed: str, *, sign_with: Path | None, at_start: str = "") -> Path:
+    """A finished run whose tech-lead approval is answered: signed with ``sign_with`` (over the
+    right payload), or, when None, ticked without a signature (as a tampered record would be)."""
+    import hashlib
+
+    from iact_tui.engine.record import store as store_module
+    from iact_tui.engine.record.store import RunStore
+
+    text = runfactory.STAGING_MINI.replace('roles = ["devops", "tech-lead", "developer"]',
+                                           'roles = ["devops", "tech-lead", "developer"]\n\n'
+                                           '[checklist.approvers]\ntech-lead = "approvers"')
+    created = {
+        "checklist_id": "PROCED-DEVOPS-001", "checklist_title": "Deploy a Staging", "checklist_version": "1.0.0",
+        "checklist_sha256": hashlib.sha256(text.encode()).hexdigest(), "operator": "alice", "mode": "headless",
+        "variables": {}, "plan": runfactory.plan_of(text),
+        "approver_keys": {"tech-lead": {"file": "approvers", "sha256": hashlib.sha256(allowed.encode()).hexdigest(),
+                                        "text": allowed}},
+    }
+    saved = store_module.now
+    if at_start:  # the records are written at this time
+        store_module.now = lambda: at_start
+    try:
+        store = RunStore.create(tmp_path / "runs", "20261201T000000Z-team-0002", text, created)
+        store.append("step_waiting", step="approval")
+        state = store.state
+        head = state.last_hash
+        if sign_with is None:
+            store.append("step_ticked", step="approval", result="passed", by="bea@example.com", note="ok",
+                         role="tech-lead")
+        else:
+            signed = sign_payload(str(sign_with), Payload(state.run_id, "approval", "pass", "ok", "",
+                                                          state.checklist_sha256, head))
+            store.append("step_ticked", step="approval", result="passed", by="bea@example.com", note="ok",
+                         role="tech-lead",
+                         signed={"role": "tech-lead", "signer": "bea@example.com", "fingerprint": signed.fingerprint,
+                                 "key_type": signed.key_type, "chain_head": head,
+                                 "checklist_sha256": state.checklist_sha256, "signature": signed.signature})
+        store.append("run_finished", status="succeeded")
+        store.close()
+    finally:
+        store_module.now = saved
+    return store.folder
+
+
+def test_verify_fails_an_answer_without_signature_where_the_role_takes_signed_ones(tmp_path: Path) -> None:
+    """A report whose approval record lost its signature (or never had one) is no signed approval."""
+    bea = keygen(tmp_path, "bea")
+    folder = _signed_run(tmp_path, allowed_line(bea, "bea@example.com"), sign_with=None)
+    done = cli("verify", str(folder))
+    said = done.stdout + done.stderr
+    assert done.returncode == 1, said
+    assert "step 'approval'" in said and "without a signature" in said and "tech-lead" in said
+
+
+def test_an_approval_made_before_its_key_was_retired_still_verifies(tmp_path: Path) -> None:
+    """valid-before is checked at the approval's own time (its record's), as ssh-keygen's
+    -Overify-time does: retiring a key later does not unmake what it signed while valid."""
+    bea = keygen(tmp_path, "bea")
+    public = " ".join(bea.with_suffix(".pub").read_text().split()[:2])
+    allowed = f'bea@example.com namespaces="{APPROVAL_NAMESPACE}",valid-before="20260101" {public}\n'
+    folder = _signed_run(tmp_path, allowed, sign_with=bea, at_start="2025-12-31T12:00:00.000+00:00")
+    done = cli("verify", str(folder))
+    said = done.stdout + done.stderr
+    assert _line(said, "step 'approval': passed signed by bea@example.com").startswith("ok"), said
+    later = _signed_run(tmp_path / "later", allowed, sign_with=bea, at_start="2026-01-02T12:00:00.000+00:00")
+    done = cli("verify", str(later))
+    said = done.stdout + done.stderr
+    assert done.returncode == 1
+    assert "does not let it sign approvals at 2026-01-02 12:00:00 UTC" in said, said
+
+
+def test_verify_checks_approvals_against_the_auditors_own_list(tmp_path: Path) -> None:
+    """--approvers ROLE=FILE: the run pinned the operator's list; the auditor's says who really
+    approves. A list that names another key for the signer fails the approval."""
+    bea, mal = keygen(tmp_path, "bea"), keygen(tmp_path, "mal")
+    pinned = allowed_line(mal, "bea@example.com")  # the operator pinned their own key as "bea"
+    folder = _signed_run(tmp_path, pinned, sign_with=mal)
+    done = cli("verify", str(folder))
+    assert _line(done.stdout, "step 'approval': passed signed by").startswith("ok"), done.stdout
+    assert "give --approvers" in done.stdout
+    (tmp_path / "team_leads").write_text(allowed_line(bea, "bea@example.com"))
+    done = cli("verify", str(folder), "--approvers", f"tech-lead={tmp_path / 'team_leads'}")
+    said = done.stdout + done.stderr
+    assert done.returncode == 1, said
+    assert "not the file you gave" in said
+    assert "by the approvers you gave" in said and "is not listed for role 'tech-lead'" in said
+    (tmp_path / "same").write_text(pinned)
+    done = cli("verify", str(folder), "--approvers", f"tech-lead={tmp_path / 'same'}")
+    assert "the same file as yours" in done.stdout, done.stdout
+    assert _line(done.stdout, "step 'approval': passed signed by").startswith("ok"), done.stdout
+    for bad, message in ((["--approvers", "tech-lead"], "ROLE=FILE"),
+                         (["--approvers", f"tech-lead={tmp_path / 'missing'}"], "cannot read"),
+                         (["--approvers", f"developer={tmp_path / 'same'}"], "took no signed approvals")):
+        done = cli("verify", str(folder), *bad)
+        assert done.returncode in (1, 2) and message in done.stdout + done.stderr, done.stdout + done.stderr
+
+
+def test_a_paused_run_with_approvers_beside_its_checklist_is_ticked_shown_and_resumed(
+        team: dict[str, Path]) -> None:
+    """The approvers file is named relative to the checklist; the run's copy of the checklist lives
+    in the run's folder, where no such file is: tick, show, watch and resume read the pinned list."""
+    from iact_tui.tui.run_model import RunView
+
+    runs = team["runs"]
+    done = cli("run", str(team["checklist"]), "--headless", "--runs-dir", str(runs), "--operator", "ana")
+    assert done.returncode == 3, done.stdout + done.stderr  # paused: ui-check waits for a person
+    folder = next(d for d in runs.iterdir() if d.is_dir())
+    done = cli("tick", folder.name, "ui-check", "--as", "luis", "--runs-dir", str(runs))
+    assert done.returncode == 0, done.stderr
+    done = cli("show", folder.name, "approval", "--json", "--runs-dir", str(runs))
+    assert done.returncode == 0, done.stderr
+    import json
+
+    shown = json.loads(done.stdout)
+    assert shown["role"] == "tech-lead" and shown["four_eyes"] is True
+    assert RunView.from_folder(folder).step("approval").role == "tech-lead"  # what watch reads
+    done = cli("resume", folder.name, "--headless", "--runs-dir", str(runs), "--operator", "ana")
+    assert done.returncode == 3, done.stdout + done.stderr  # paused at the approval
+    done = cli("tick", folder.name, "approval", "--sign", str(team["bea"]), "--runs-dir", str(runs))
+    assert done.returncode == 0, done.stderr
+    done = cli("resume", folder.name, "--headless", "--runs-dir", str(runs), "--operator", "ana", "--yes")
+    assert done.returncode in (0, 3), done.stdout + done.stderr
+    if done.returncode == 3:  # the confirm step asks for its tick
+        assert cli("tick", folder.name, "restart", "--as", "luis", "--runs-dir", str(runs)).returncode == 0
+        done = cli("resume", folder.name, "--headless", "--runs-dir", str(runs), "--operator", "ana")
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -149,9 +149,21 @@ def _passphrase(prompt: str, env_name: str | None) -> str | None:
     metavar="ID",
     help="The signer the report must come from (a principal in allowed_signers).",
 )
+@click.option(
+    "--approvers",
+    "approvers",
+    multiple=True,
+    metavar="ROLE=FILE",
+    help="Your own allowed_signers of a role's approvers (repeatable): each signed approval of "
+    "that role must be by a key it names, besides the list the run pinned (docs/team.md).",
+)
 @runs_dir_option
 def verify(
-    file: str, allowed_signers: str | None, identity: str | None, runs_dir: str | None
+    file: str,
+    allowed_signers: str | None,
+    identity: str | None,
+    approvers: tuple[str, ...],
+    runs_dir: str | None,
 ) -> None:
     """Verify FILE (a report.toml, an export folder or a run): signatures, event chain, step logs.
 
@@ -166,6 +178,16 @@ def verify(
 
     if identity and not allowed_signers:
         fail("--identity needs --allowed-signers: the identity is looked up there")
+    approvers_files: dict[str, Path] = {}
+    for given in approvers:
+        role, eq, path = given.partition("=")
+        if not eq or not role.strip() or not path.strip():
+            fail(
+                f"--approvers takes ROLE=FILE (e.g. tech-lead=approvers/allowed_signers), not {given!r}"
+            )
+        if role.strip() in approvers_files:
+            fail(f"--approvers names role '{role.strip()}' twice")
+        approvers_files[role.strip()] = Path(path.strip())
     target = Path(file).expanduser()
     if not target.exists():
         try:
@@ -177,7 +199,12 @@ def verify(
                 str(exc) if any(c in file for c in WILDCARDS) else f"no such file or folder: {file}"
             )
     try:
-        result = verify_report(target, Path(allowed_signers) if allowed_signers else None, identity)
+        result = verify_report(
+            target,
+            Path(allowed_signers) if allowed_signers else None,
+            identity,
+            approvers_files,
+        )
     except KeyboardInterrupt:
         fail("interrupted before the verification finished", ExitCode.INTERRUPTED)
     except VerifyInputError as exc:

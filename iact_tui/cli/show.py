@@ -213,7 +213,7 @@ def _checklist_step(folder: Path, state: Any, step_id: str) -> tuple[Any, Any]:
 
     try:
         checklist = with_hosts(  # and the hosts the run started with (its vars file's)
-            parse_checklist((folder / PINNED).read_bytes(), str(folder / PINNED)),
+            parse_checklist((folder / PINNED).read_bytes(), str(folder / PINNED), pinned=True),
             recorded_hosts(state.info),
         ).checklist
         step = checklist.step(step_id)

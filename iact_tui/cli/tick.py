@@ -138,7 +138,7 @@ def tick(
     try:
         try:
             checklist = parse_checklist(
-                (folder / PINNED).read_bytes(), str(folder / PINNED)
+                (folder / PINNED).read_bytes(), str(folder / PINNED), pinned=True
             ).checklist
         except (OSError, ChecklistError) as exc:
             _bad(f"the run's pinned checklist cannot be read: {exc}")

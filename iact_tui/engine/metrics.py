@@ -394,7 +394,7 @@ def _targets_of(runs: list[RunFacts]) -> tuple[Targets, str]:
     for run in sorted(runs, key=lambda r: r.at, reverse=True):
         pinned = run.folder / PINNED
         try:
-            loaded = parse_checklist(pinned.read_bytes(), str(pinned))
+            loaded = parse_checklist(pinned.read_bytes(), str(pinned), pinned=True)
         except (OSError, ChecklistError):
             continue
         version = loaded.checklist.checklist.version

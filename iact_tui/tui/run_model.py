@@ -71,7 +71,7 @@ class RunView:
         state = reduce(read_records(folder))
         try:
             checklist = with_hosts(  # and the hosts the run started with (its vars file's)
-                parse_checklist((folder / PINNED).read_bytes(), str(folder / PINNED)),
+                parse_checklist((folder / PINNED).read_bytes(), str(folder / PINNED), pinned=True),
                 recorded_hosts(state.info),
             ).checklist
         except (OSError, ChecklistError) as exc:

@@ -45,8 +45,11 @@ def _captures_of(step: Any) -> list[str]:
 class CrossCheck:
     """Names and ids that must exist: variables, captures, hosts, roles, alternatives, steps."""
 
-    def __init__(self, checklist: Checklist, filename: str, locator: Locator) -> None:
+    def __init__(
+        self, checklist: Checklist, filename: str, locator: Locator, *, pinned: bool = False
+    ) -> None:
         self.c = checklist
+        self.pinned = pinned  # a started run's checklist: its approvers files are not read again
         self.filename = filename
         self.locator = locator
         self.problems: list[Problem] = []
@@ -169,8 +172,8 @@ class CrossCheck:
         from iact_tui.engine.checklist.approvers import ApproversError, pin_approvers
 
         path = Path(self.filename)
-        if not path.is_file():
-            return  # a checklist given as text (a test, a template): checked when a run starts
+        if self.pinned or not path.is_file():
+            return  # a run's (pinned at its start), or one given as text: checked when a run starts
         try:
             pin_approvers({role: file}, path)
         except ApproversError as exc:

@@ -38,7 +38,9 @@ class LoadedChecklist:
     data: dict[str, Any] = field(default_factory=dict)
 
 
-def load_checklist(path: str | Path) -> LoadedChecklist:
+def load_checklist(path: str | Path, *, pinned: bool = False) -> LoadedChecklist:
+    """Read and check a checklist file (ChecklistError lists every problem). ``pinned``: see
+    ``parse_checklist``."""
     path = Path(path)
     name = str(path)
     try:
@@ -65,10 +67,17 @@ def load_checklist(path: str | Path) -> LoadedChecklist:
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise ChecklistError([Problem(name, "", f"cannot read the file: {reason}")]) from None
-    return parse_checklist(raw, name)
+    return parse_checklist(raw, name, pinned=pinned)
 
 
-def parse_checklist(raw: bytes, filename: str = "<checklist>") -> LoadedChecklist:
+def parse_checklist(
+    raw: bytes, filename: str = "<checklist>", *, pinned: bool = False
+) -> LoadedChecklist:
+    """Parse and check a checklist. ``pinned``: the checklist of a run that has started (the copy
+    in its folder, or its file at a resume): the files it names for its approvers were read when
+    the run started and are pinned in the run's first record (``approver_keys``), so they are not
+    looked for again (a relative path names a file beside the original checklist, not beside the
+    run's copy; a file moved or changed since must not stop a tick, a watch or a resume)."""
     sha = hashlib.sha256(raw).hexdigest()
     try:
         text = raw.decode("utf-8")
@@ -117,7 +126,7 @@ def parse_checklist(raw: bytes, filename: str = "<checklist>") -> LoadedChecklis
         checklist = Checklist.model_validate(data)
     except ValidationError as exc:
         raise ChecklistError(shape_problems(filename, exc, data, locator)) from None
-    problems = CrossCheck(checklist, filename, locator).run()
+    problems = CrossCheck(checklist, filename, locator, pinned=pinned).run()
     errors = [p for p in problems if not p.warning]
     if errors:
         raise ChecklistError(errors)

@@ -197,11 +197,16 @@ class Checked:
     key_type: str
 
 
-def check_approval(payload: Payload, signature: str, allowed_text: str, role: str) -> Checked:
+def check_approval(
+    payload: Payload, signature: str, allowed_text: str, role: str, *, at: float | None = None
+) -> Checked:
     """Accept a signed approval or raise ApprovalError with the reason: a damaged signature,
     another namespace, bytes other than these, a key the role's list does not name (or names only
-    for another namespace, or no longer)."""
-    from asyncssh.sshsig import import_allowed_signers, validate_sshsig
+    for another namespace, or not at the time). ``at``: when the approval was made (a recorded
+    one: its record's time, so that a key retired since, by ``valid-before``, still vouches for
+    what it signed while it was valid, as ``ssh-keygen -Y verify -Overify-time=`` checks it);
+    None: now."""
+    import time
 
     from iact_tui.engine.report import signing
 
@@ -240,16 +245,46 @@ def check_approval(payload: Payload, signature: str, allowed_text: str, role: st
         raise ApprovalError(
             f"{info.describe()} is not listed for role '{role}': only its approvers may approve"
         )
+    when = time.time() if at is None else at
     reasons = []
     for no, names, entry in listed:
-        for principal in names:
-            if entry.match_options(principal, APPROVAL_NAMESPACE):
-                if validate_sshsig(data, sig, principal, import_allowed_signers(allowed_text)):
-                    return Checked(principal, info.fingerprint, info.algorithm)
+        for principal in names:  # the signature is good (above): the entry must allow it then
+            if _entry_allows(entry, principal, when):
+                return Checked(principal, info.fingerprint, info.algorithm)
         reasons.append(
-            f"line {no} does not let it sign approvals now (namespaces, valid-after or valid-before)"
+            f"line {no} does not let it sign approvals {'now' if at is None else 'at ' + _utc(at)} "
+            "(namespaces, valid-after or valid-before)"
         )
     raise ApprovalError(f"{info.describe()} is listed for role '{role}' but " + "; ".join(reasons))
+
+
+def _entry_allows(entry: Any, principal: str, when: float) -> bool:
+    """An allowed_signers entry lets ``principal`` sign approvals at ``when`` (its namespaces,
+    valid-after and valid-before options, as asyncssh's ``match_options`` reads them for now)."""
+    if not entry.principals.matches(principal):
+        return False
+    namespaces = entry.options.get("namespaces")
+    if namespaces is not None and not namespaces.matches(APPROVAL_NAMESPACE):
+        return False
+    after = entry.options.get("valid-after")
+    before = entry.options.get("valid-before")
+    return not (after is not None and when < after) and not (before is not None and when >= before)
+
+
+def _utc(at: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def record_time(rec: dict[str, Any]) -> float | None:
+    """When a record was written (its ``at``), None when it has none that reads."""
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(str(rec.get("at", ""))).timestamp()
+    except ValueError:
+        return None
 
 
 def check_recorded(
@@ -284,7 +319,12 @@ def check_recorded(
         checklist_sha256,
         head,
     )
-    checked = check_approval(payload, str(approval.get("signature", "")), pinned["text"], role)
+    at = record_time(rec)
+    if at is None:
+        raise ApprovalError("its record has no time to check the approver's key at")
+    checked = check_approval(
+        payload, str(approval.get("signature", "")), pinned["text"], role, at=at
+    )
     if checked.fingerprint != approval.get("fingerprint") or checked.signer != approval.get(
         "signer"
     ):

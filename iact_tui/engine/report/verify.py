@@ -217,10 +217,16 @@ def locate(target: Path) -> tuple[Path, Path, Path | None]:
 
 
 def verify(
-    target: Path, allowed_signers: Path | None = None, identity: str | None = None
+    target: Path,
+    allowed_signers: Path | None = None,
+    identity: str | None = None,
+    approvers_files: dict[str, Path] | None = None,
 ) -> Verification:
-    """Verify FILE (a report, an export folder or a run folder). Raises VerifyInputError."""
+    """Verify FILE (a report, an export folder or a run folder). Raises VerifyInputError.
+    ``approvers_files``: role -> the auditor's own allowed_signers of the people whose signed
+    approvals that role takes (checked besides the list the run pinned)."""
     folder, report, extra = locate(Path(target))
+    approvers = _read_approvers(approvers_files or {})
     allowed: AllowedSigners | None = None
     if allowed_signers is not None:
         from iact_tui.engine.report.signing import AllowedSignersError, load_allowed_signers
@@ -335,7 +341,7 @@ def verify(
             )
         )
 
-    _check_approvals(result, records, state)
+    _check_approvals(result, records, state, folder, approvers)
     unfinished = _check_logs(result, folder, state)
     _check_host_logs(result, folder, state)
     listed = _check_exported_files(result, folder, report, extra, allowed, identity, state)
@@ -392,14 +398,26 @@ def _check_signature_of(
         result.notes.append(f"{name} is not signed (no {name}{SIG_SUFFIX})")
 
 
-def _check_approvals(result: Verification, records: list[dict[str, Any]], state: RunState) -> None:
+def _check_approvals(
+    result: Verification,
+    records: list[dict[str, Any]],
+    state: RunState,
+    folder: Path,
+    trusted: dict[str, str] | None = None,
+) -> None:
     """Every signed answer (tick --sign) again: its signature over the payload its record names,
-    by a key the allowed_signers the run pinned lists for the role, over this run's history."""
-    from iact_tui.engine.report.approvals import ApprovalError, check_recorded
+    by a key the allowed_signers the run pinned lists for the role (at the time of its record),
+    over this run's history — and, for a role in ``trusted`` (``verify --approvers ROLE=FILE``:
+    the auditor's own list), by a key that list names too. An answer to a step whose role takes
+    signed approvals only that carries no signature fails."""
+    from iact_tui.engine.report.approvals import ApprovalError, check_recorded, record_time
 
     approver_keys = state.info.get("approver_keys") or {}
+    _say_pinned_approvers(result, approver_keys, trusted or {})
+    roles = _step_roles(folder, records)
     checklist_sha256 = ""
     before: set[str] = set()
+    previous: dict[str, Any] = {}
     for rec in records:
         kind = rec.get("type")
         if kind == "run_created":
@@ -407,17 +425,15 @@ def _check_approvals(result: Verification, records: list[dict[str, Any]], state:
         elif kind == "checklist_changed" and rec.get("decision") == "use-new":
             checklist_sha256 = str(rec.get("sha256_new", checklist_sha256))
         signed = rec.get("signed")
+        step = str(rec.get("step", ""))
         if isinstance(signed, dict):
-            step = rec.get("step", "")
+            role = str(signed.get("role", ""))
             try:
                 checked = check_recorded(
-                    rec,
-                    state.run_id,
-                    approver_keys,
-                    str(signed.get("role", "")),
-                    before,
-                    checklist_sha256,
+                    rec, state.run_id, approver_keys, role, before, checklist_sha256
                 )
+                if role in (trusted or {}):
+                    _check_trusted(rec, state.run_id, role, (trusted or {})[role], record_time(rec))
             except ApprovalError as exc:
                 result.checks.append(
                     Check(
@@ -435,7 +451,148 @@ def _check_approvals(result: Verification, records: list[dict[str, Any]], state:
                         f"{checked.key_type} key {checked.fingerprint}",
                     )
                 )
+        elif _unsigned_answer(rec, previous) and (
+            str(roles.get(step, rec.get("role") or "")) in approver_keys
+        ):
+            role = str(roles.get(step, rec.get("role") or ""))
+            result.checks.append(
+                Check(
+                    False,
+                    "approval",
+                    f"step '{step}' (event {rec.get('seq')}): {result_word(rec)} by "
+                    f"{rec.get('by', 'unknown')} without a signature, but its role '{role}' takes "
+                    "signed approvals only ([checklist.approvers])",
+                )
+            )
         before.add(str(rec.get("hash", "")))
+        previous = rec
+
+
+def _read_approvers(files: dict[str, Path]) -> dict[str, str]:
+    from iact_tui.engine.checklist.approvers import (
+        MAX_ALLOWED_SIGNERS_BYTES,
+        allowed_signers_problem,
+    )
+
+    out = {}
+    for role, path in files.items():
+        try:
+            data = path.expanduser().read_bytes()
+        except OSError as exc:
+            raise VerifyInputError(
+                f"--approvers {role}: cannot read {path}: {exc.strerror or exc}"
+            ) from None
+        if len(data) > MAX_ALLOWED_SIGNERS_BYTES:
+            raise VerifyInputError(
+                f"--approvers {role}: {path} is too large for an allowed_signers file"
+            )
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise VerifyInputError(f"--approvers {role}: {path} is not UTF-8 text") from None
+        problem = allowed_signers_problem(text)
+        if problem:
+            raise VerifyInputError(f"--approvers {role}: {path}: {problem}")
+        out[role] = text
+    return out
+
+
+def _unsigned_answer(rec: dict[str, Any], previous: dict[str, Any]) -> bool:
+    """A person's answer to a step, not signed: a tick (pass / fail, ahead or not) or a skip that
+    is not iact-tui's own (a step that does not apply) nor the operator's decision on a failure
+    (which the failure's own answer preceded)."""
+    kind = rec.get("type")
+    if kind in ("step_ticked", "step_ticked_ahead"):
+        return True
+    if kind != "step_skipped" or rec.get("by") == "iact-tui":
+        return False
+    decided = (
+        previous.get("type") == "failure_decision"
+        and previous.get("step") == rec.get("step")
+        and previous.get("decision") == "skip"
+    )
+    return not decided
+
+
+def _step_roles(folder: Path, records: list[dict[str, Any]]) -> dict[str, str]:
+    """Each step's role, from the run's pinned checklist (verified against its sha256 apart);
+    the roles the records name where that cannot be read."""
+    from iact_tui.engine.checklist.load import parse_checklist
+    from iact_tui.engine.checklist.problems import ChecklistError
+
+    try:
+        loaded = parse_checklist((folder / PINNED).read_bytes(), str(folder / PINNED), pinned=True)
+    except (OSError, ChecklistError):
+        return {str(r["step"]): str(r["role"]) for r in records if r.get("step") and r.get("role")}
+    return {
+        step.id: str(role)
+        for _, _, step in loaded.checklist.iter_steps()
+        if (role := getattr(step, "role", None))
+    }
+
+
+def _say_pinned_approvers(
+    result: Verification, approver_keys: dict[str, Any], trusted: dict[str, str]
+) -> None:
+    """Name the approvers lists the run pinned (their sha256, to compare with the team's own), and
+    whether each list the auditor gave is the same file."""
+    for role in sorted(set(approver_keys) | set(trusted)):
+        pinned = approver_keys.get(role)
+        if not isinstance(pinned, dict):
+            result.checks.append(
+                Check(
+                    False,
+                    "approval",
+                    f"--approvers names role '{role}', but the run took no signed approvals for it",
+                )
+            )
+            continue
+        digest = str(pinned.get("sha256", ""))
+        said = (
+            f"role '{role}' approvers pinned when the run started: {pinned.get('file', '')} "
+            f"(sha256 {digest})"
+        )
+        if role not in trusted:
+            result.notes.append(said + "; give --approvers to check its approvals against yours")
+            continue
+        import hashlib
+
+        same = hashlib.sha256(trusted[role].encode()).hexdigest() == digest
+        result.notes.append(
+            said
+            + (
+                "; the same file as yours"
+                if same
+                else "; not the file you gave: each approval is checked against yours too"
+            )
+        )
+
+
+def _check_trusted(
+    rec: dict[str, Any], run_id: str, role: str, allowed_text: str, at: float | None
+) -> None:
+    """The signer's key must be one the auditor's own allowed_signers names for the role."""
+    from iact_tui.engine.report.approvals import (
+        ApprovalError,
+        Payload,
+        check_approval,
+        result_of_record,
+    )
+
+    signed = rec["signed"]
+    payload = Payload(
+        run_id,
+        str(rec.get("step", "")),
+        result_of_record(rec),
+        str(rec.get("note", "") or ""),
+        str(rec.get("reason", "") or ""),
+        str(signed.get("checklist_sha256", "")),
+        str(signed.get("chain_head", "")),
+    )
+    try:
+        check_approval(payload, str(signed.get("signature", "")), allowed_text, role, at=at)
+    except ApprovalError as exc:
+        raise ApprovalError(f"by the approvers you gave: {exc}") from None
 
 
 def result_word(rec: dict[str, Any]) -> str:

@@ -333,14 +333,14 @@ def resume_value_questions(folder: Path, spec: SessionSpec) -> list[ValueQuestio
 
     try:
         state = read_state(folder)
-        pinned = parse_checklist((folder / PINNED).read_bytes(), str(folder / PINNED))
+        pinned = parse_checklist((folder / PINNED).read_bytes(), str(folder / PINNED), pinned=True)
     except (ReportError, ChecklistError, OSError) as exc:
         raise BadInput(f"the run in {folder} cannot be resumed: {exc}") from None
     loaded = pinned
     path = Path(str(state.info.get("checklist_path", "")))
     if spec.checklist_changed != "keep-pinned" and path.is_file():
         try:
-            loaded = load_checklist(path)
+            loaded = load_checklist(path, pinned=True)
         except ChecklistError as exc:
             raise BadInput(
                 f"the checklist {path} has changed and no longer loads:\n{exc}"
@@ -510,11 +510,11 @@ def pending_checklist_changes(folder: Path) -> list[str] | None:
 
     try:
         state = read_state(folder)
-        pinned = parse_checklist((folder / PINNED).read_bytes(), str(folder / PINNED))
+        pinned = parse_checklist((folder / PINNED).read_bytes(), str(folder / PINNED), pinned=True)
         path = Path(str(state.info.get("checklist_path", "")))
         if not path.is_file():
             return None
-        current = load_checklist(path)
+        current = load_checklist(path, pinned=True)
     except (ReportError, ChecklistError, OSError):
         return None
     if current.sha256 == state.checklist_sha256:
@@ -530,14 +530,14 @@ def _checklist_for_resume(
     state = store.state
     pinned_path = store.folder / PINNED
     try:
-        pinned = parse_checklist(pinned_path.read_bytes(), str(pinned_path))
+        pinned = parse_checklist(pinned_path.read_bytes(), str(pinned_path), pinned=True)
     except (OSError, ChecklistError) as exc:
         raise BadInput(f"the run's pinned checklist cannot be read: {exc}") from None
     path = Path(str(state.info.get("checklist_path", "")))
     if not path.is_file():
         return pinned
     try:
-        current = load_checklist(path)
+        current = load_checklist(path, pinned=True)
     except ChecklistError as exc:
         raise BadInput(f"the checklist {path} has changed and no longer loads:\n{exc}") from None
     if current.sha256 == state.checklist_sha256:
