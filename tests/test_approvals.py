@@ -151,3 +151,14 @@ def test_approvers_are_pinned_from_the_checklists_folder(tmp_path: Path, keys: d
     (tmp_path / "approvers" / "bad").write_text("bea@example.com ssh-ed25519 notakey\n")
     with pytest.raises(ApproversError, match="line 1 is not an allowed_signers entry"):
         pin_approvers({"tech-lead": "approvers/bad"}, tmp_path / "c.toml")
+
+
+def test_a_signed_tick_on_a_step_without_a_role_says_so() -> None:
+    from types import SimpleNamespace
+
+    from iact_tui.engine.report.approvals import check_signed_tick
+
+    state = SimpleNamespace(info={"approver_keys": {"tech-lead": {"text": ""}}}, run_id="r")
+    step = SimpleNamespace(id="look", role=None)
+    with pytest.raises(ApprovalError, match="'look' takes no signed approval: it has no role"):
+        check_signed_tick(state, set(), step, "pass", "", "", "SIG", "")

@@ -173,6 +173,10 @@ def test_a_whole_headless_deploy_is_one_run_plus_the_ticks(team: dict[str, Path]
     assert done.returncode == 0, done.stderr
     md = next((runs.parent / "out").glob("*.md")).read_text()
     assert "bea@example.com" in md and steps["approval"]["approval_fingerprint"] in md
+    import hashlib  # and the approvers list the run pinned, to compare with the team's own
+
+    assert "Approvers' keys" in md
+    assert hashlib.sha256((team["runs"].parent / "approvers").read_bytes()).hexdigest() in md
     done = cli("verify", str(runs.parent / "out"), "--allowed-signers", str(runs.parent / "report_signers"))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "approval" in done.stdout and "bea@example.com" in done.stdout
@@ -345,3 +349,57 @@ def test_a_paused_run_with_approvers_beside_its_checklist_is_ticked_shown_and_re
         assert cli("tick", folder.name, "restart", "--as", "luis", "--runs-dir", str(runs)).returncode == 0
         done = cli("resume", folder.name, "--headless", "--runs-dir", str(runs), "--operator", "ana")
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _documented_approval_check() -> str:
+    """The Python part of docs/team.md's "Checking an approval by hand", as written there."""
+    doc = (ROOT / "docs" / "team.md").read_text()
+    start = doc.index("python3 - report.toml approval <<'EOF'\n") + len("python3 - report.toml approval <<'EOF'\n")
+    return doc[start:doc.index("\nEOF\n", start)]
+
+
+def test_an_approval_checks_by_hand_as_documented(team: dict[str, Path]) -> None:
+    """docs/team.md's recipe, run as written, rebuilds the payload ssh-keygen verifies the
+    approval's signature over (at the approval's time, against the approvers list)."""
+    runs = team["runs"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "iact_tui", "run", str(team["checklist"]), "--headless", "--wait",
+         "--runs-dir", str(runs), "--operator", "ana"],
+        cwd=ROOT, env=_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    assert proc.stdout is not None
+    out = Lines(proc.stdout)
+    try:
+        run_id = out.wait_for("run ").split()[1]
+        out.wait_for(f"tick it: iact-tui tick {run_id} ui-check")
+        assert cli("tick", run_id, "ui-check", "--as", "luis", "--runs-dir", str(runs)).returncode == 0
+        out.wait_for(f"tick it: iact-tui tick {run_id} approval")
+        done = cli("tick", run_id, "approval", "--sign", str(team["bea"]), "--note", "go — ok ✓",
+                   "--runs-dir", str(runs))
+        assert done.returncode == 0, done.stderr
+        out.wait_for(f"tick it: iact-tui tick {run_id} restart")
+        assert cli("tick", run_id, "restart", "--as", "luis", "--runs-dir", str(runs)).returncode == 0
+        assert proc.wait(timeout=WAIT) == 0, "\n".join(out.lines)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    work = runs.parent / "audit"
+    work.mkdir()
+    done = subprocess.run([sys.executable, "-", str(runs / run_id / "report.toml"), "approval"],
+                          input=_documented_approval_check(), capture_output=True, text=True, cwd=work, timeout=60)
+    assert done.returncode == 0, done.stderr
+    signer, at = done.stdout.split()
+    assert signer == "bea@example.com"
+    checked = subprocess.run(
+        ["ssh-keygen", "-Y", "verify", "-f", str(runs.parent / "approvers"), "-I", signer, "-n", APPROVAL_NAMESPACE,
+         "-s", "approval.sig", f"-Overify-time={at}"],
+        stdin=(work / "approval.payload").open("rb"), capture_output=True, text=True, cwd=work, timeout=60)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "Good" in checked.stdout + checked.stderr
+    (work / "approval.payload").write_bytes((work / "approval.payload").read_bytes().replace(b"ok", b"OK"))
+    changed = subprocess.run(
+        ["ssh-keygen", "-Y", "verify", "-f", str(runs.parent / "approvers"), "-I", signer, "-n", APPROVAL_NAMESPACE,
+         "-s", "approval.sig", f"-Overify-time={at}"],
+        stdin=(work / "approval.payload").open("rb"), capture_output=True, text=True, cwd=work, timeout=60)
+    assert changed.returncode != 0  # the check can fail: another note is not what bea signed

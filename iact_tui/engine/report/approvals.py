@@ -359,9 +359,14 @@ def check_signed_tick(
     role = getattr(step, "role", None) or ""
     if not role_needs_signature(state, role):
         if signature:
+            whose = (
+                f"the checklist lists no approvers for role '{role}' ([checklist.approvers])"
+                if role
+                else "it has no role, and only a role's approvers sign ([checklist.approvers])"
+            )
             raise ApprovalError(
-                f"step '{getattr(step, 'id', '')}' takes no signed approval: the checklist lists no approvers for "
-                f"role '{role or '(none)'}' ([checklist.approvers]); tick it without --sign"
+                f"step '{getattr(step, 'id', '')}' takes no signed approval: {whose}; tick it "
+                "without --sign"
             )
         return None
     step_id = str(getattr(step, "id", ""))

@@ -176,6 +176,21 @@ def _facts(src: RenderInput) -> list[tuple[str, Line]]:
                 line.append(plain("; "))
             line += [plain(f"{who} for "), code(step_id)]
         facts.append(("Approvers", line))
+    approver_keys = info.get("approver_keys")
+    if isinstance(approver_keys, dict) and approver_keys:  # the lists signed approvals were
+        line = []  # checked against, pinned at the start: an auditor compares them with the team's
+        for role, pinned in sorted(approver_keys.items()):
+            if not isinstance(pinned, dict):
+                continue
+            if line:
+                line.append(plain("; "))
+            line += [
+                plain(f"{role}: "),
+                code(str(pinned.get("file", ""))),
+                plain(", sha256 "),
+                code(str(pinned.get("sha256", ""))),
+            ]
+        facts.append(("Approvers' keys", line))
     if state.skipped_approvals:  # a skipped four-eyes approval is said at the top of every export
         line = []
         for i, s in enumerate(state.skipped_approvals):
