@@ -289,3 +289,62 @@ def test_a_flood_is_counted_and_only_its_newest_lines_read(tmp_path: Path) -> No
     with open(path, "a") as f:
         f.write("tail 1\ntail 2\n")
     assert follower.read_new() == ["tail 1", "tail 2"] and follower.skipped == 0
+
+
+@pytest.mark.multiuser
+def test_the_inbox_of_a_shared_run_is_the_groups_whoever_ticks_first(tmp_path: Path) -> None:
+    """The inbox is made with the run (the operator's umask, the folder's group), and one made by
+    a tick (a run from before) takes the run folder's permissions, not the ticker's umask 022:
+    every member of the group and the driver can leave and answer requests in it."""
+    user = _plain_user()
+    if user is None:
+        pytest.skip("needs root (to make a second user) and useradd")
+    import grp
+    import pwd
+    import stat
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="iact-shared-"))
+    base.chmod(0o755)
+    try:
+        shared = base / "runs"
+        shared.mkdir()
+        subprocess.run(["chgrp", "iactops", str(shared)], check=True)
+        shared.chmod(0o2770)
+        old = os.umask(0o007)
+        try:
+            b = runfactory.RunBuilder(shared)
+            b.wait("staging-health")
+        finally:
+            os.umask(old)
+        inbox = b.folder / "inbox"
+        assert stat.S_IMODE(inbox.stat().st_mode) == 0o2770  # made with the run: drwxrws---
+        inbox.rmdir()  # a run made before the inbox came with it
+        uid, gid = pwd.getpwnam(user).pw_uid, grp.getgrnam("iactops").gr_gid
+
+        def tick_with_umask_022() -> str:
+            from iact_tui.engine.record.ticks import Tick, post_request
+
+            os.umask(0o022)
+            return post_request(inbox, Tick("staging-health", "pass", "bea"))
+
+        _as_user(uid, [gid], tick_with_umask_022)
+        assert stat.S_IMODE(inbox.stat().st_mode) == 0o2770, oct(inbox.stat().st_mode)
+        assert inbox.stat().st_gid == gid
+        b.close()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_a_log_followed_late_counts_the_lines_before_what_it_reads(tmp_path: Path) -> None:
+    """A watcher that attaches while a step has printed much already reads only the log's end,
+    and counts every line before it: the step's line count is whole."""
+    path = tmp_path / "x.log"
+    path.write_text("".join(f"line {n}\n" for n in range(30_000)))
+    follower = LogFollower(path, start_bytes=4096)
+    lines = follower.read_new()
+    assert lines[-1] == "line 29999" and len(lines) < 500
+    assert follower.skipped + len(lines) == 30_000
+    with open(path, "a") as f:
+        f.write("more\n")
+    assert follower.read_new() == ["more"] and follower.skipped == 0

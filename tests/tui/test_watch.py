@@ -133,3 +133,23 @@ async def test_the_picker_lists_live_runs_first_and_opens_one(tmp_path: Path) ->
         await _until(pilot, lambda: not isinstance(app.screen, WatchScreen))
     live.close()
     assert finished.exists()
+
+
+async def test_a_watch_opened_mid_step_counts_all_of_its_lines(tmp_path: Path) -> None:
+    """Attached while a step runs and has printed 20,000 lines: the count is 20,000, and the
+    newest lines are on screen."""
+    b = runfactory.RunBuilder(tmp_path)
+    b.start("staging-health")
+    log = LogWriter(b.store.log_path("staging-health"))
+    log.write("".join(f"line {n}\n" for n in range(20_000)))
+    log.close()
+    app = WatchApp(tmp_path, b.folder)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, WatchScreen)
+        assert screen.view.lines_printed("staging-health") == 20_000
+        assert screen.view.output_lines("staging-health")[-1] == "line 19999"
+        with open(b.store.log_path("staging-health"), "a") as f:
+            f.write("one more\n")
+        await _until(pilot, lambda: screen.view.lines_printed("staging-health") == 20_001)
+    b.close()

@@ -73,7 +73,9 @@ class LogFollower:
     ``keep_bytes``: during a flood, only the newest lines (in the last ``keep_bytes`` of what is
     new) are decoded and returned; the others are only counted (``skipped``), which costs a
     ``count`` over bytes, not a string per line. A screen shows the newest lines anyway, and
-    every line stays in the log."""
+    every line stays in the log. A log already longer than ``start_bytes`` when first read
+    (a watcher that attaches while the step runs) is read from its last ``start_bytes``; the
+    lines before are counted in ``skipped`` too, so that a count of the step's lines is whole."""
 
     def __init__(
         self,
@@ -103,11 +105,14 @@ class LogFollower:
             self._offset, self._partial = 0, b""  # a new log (a new run of the step, a restore)
         self._ino = info.st_ino
         skip_first_line = flood = False
+        counted_before = 0  # a log already long when followed: its earlier lines, counted
         if self._first:
             self._first = False
             if not self._from_start and info.st_size > self._start_bytes:
                 self._offset = info.st_size - self._start_bytes
-                skip_first_line = True  # it starts somewhere inside a line
+                skip_first_line = flood = True  # it starts somewhere inside a line
+                with open(self.path, "rb") as f:
+                    counted_before = _count_lines(f, self._offset)
         if info.st_size == self._offset:
             return []
         with open(self.path, "rb") as f:
@@ -130,6 +135,7 @@ class LogFollower:
         if skip_first_line and lines:
             lines = lines[1:]
             self.skipped += 1 if flood else 0  # the line cut in two at the boundary
+        self.skipped += counted_before
         return [line.decode("utf-8", errors="replace") for line in lines]
 
 
@@ -171,6 +177,7 @@ class RunFollower:
         self.keep_bytes = keep_bytes  # a flood of a log: only its newest bytes are read as lines
         self.looks = 0
         self.resyncs = 0
+        self.opened = Update()  # open()'s look
 
     # -- records ------------------------------------------------------------------------------
 
@@ -189,6 +196,7 @@ class RunFollower:
             raise ReportError(update.problem)
         if not self.records:
             raise ReportError(f"{self.folder} holds no run report")
+        self.opened = update  # what the first look read besides the records (the output so far)
         return self.state
 
     def look(self) -> Update:

@@ -472,6 +472,10 @@ class RunStore:
         except OSError as exc:
             raise ReportError(f"cannot create the run folder {folder}: {exc.strerror}") from None
         (folder / "logs").mkdir()
+        # made now, by the operator (with their umask, as the folder): made later by whoever
+        # ticks first, it would be theirs and their umask's, and a shared runs folder's other
+        # members (the driver among them) could not leave or answer requests in it
+        (folder / INBOX).mkdir()
         atomic_write(folder / PINNED, checklist_text.encode())
         store = cls(folder, [])
         store.lock.acquire(run_id)

@@ -304,10 +304,22 @@ class BadRequest(IactError):
 def post_request(inbox: Path, tick: Tick) -> str:
     """Leave a tick for the live process; returns the request id."""
     rid = tick.id or uuid.uuid4().hex
-    inbox.mkdir(exist_ok=True)
+    make_inbox(inbox)
     data = asdict(tick) | {"id": rid, "at": now()}
     atomic_write(inbox / f"{rid}.json", json.dumps(data).encode())
     return rid
+
+
+def make_inbox(inbox: Path) -> None:
+    """The run's inbox, made if it is not there (a run made before iact-tui made it at once) with
+    the run folder's permissions, whatever the umask of whoever makes it: in a group-shared runs
+    folder, every member and the driver leave and answer requests in it (docs/team.md)."""
+    try:
+        inbox.mkdir()
+    except FileExistsError:
+        return
+    with contextlib.suppress(OSError):  # the folder's own bits (setgid, group write) or as made
+        os.chmod(inbox, inbox.parent.stat().st_mode & 0o7777)
 
 
 def read_result(inbox: Path, rid: str) -> dict[str, Any] | None:

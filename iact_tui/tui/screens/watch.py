@@ -152,6 +152,11 @@ class WatchScreen(StepFollowingScreen):
         view = RunView.from_folder(self.folder)
         self.view = WatchedRun(view.checklist, view.values, self.folder)
         self.view.set_state(reduce(list(self.follower.records)))
+        opened = self.follower.opened  # the running step's output so far (its count whole)
+        for step_id, lines in opened.output.items():
+            self.view.add_lines(step_id, lines)
+        for step_id, count in opened.skipped.items():
+            self.view.printed[step_id] = self.view.printed.get(step_id, 0) + count
         self.name_as = name_as
         self.sign = sign
         self.closable = closable
