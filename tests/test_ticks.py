@@ -244,6 +244,13 @@ def test_same_person_keys() -> None:
     assert same_person("Ana L\u00f3pez", "ana  lopez")
     assert same_person("bob", "b\u200do\u00adb")  # zero-width joiner, soft hyphen
     assert same_person("Olga", "\u039f\u217cga")  # Greek Omicron, roman numeral fifty
+    # spacing and punctuation make no other person: dropped, not only collapsed
+    assert same_person("Ana María", "AnaMaría")
+    assert same_person("Ana María", "Ana\u200bMaría")  # zero-width space where the space was
+    assert same_person("Ana María", "Ana\u2060María")  # word joiner
+    assert same_person("Ana María", "ana-maria")
+    assert same_person("ana.maria", "Ana María")
+    assert not same_person("!!!", "???")  # nothing but punctuation: compared as written
     assert not same_person("alice", "bob")
     assert not same_person("Ruth", "Tutu")
     assert not same_person("Ilse", "Lise")

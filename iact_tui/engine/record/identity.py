@@ -8,6 +8,10 @@ from the same cleaned text:
 2. no format or invisible characters (zero-width space and joiners, bidi marks, soft hyphen,
    variation selectors, controls), whitespace collapsed to one space and trimmed.
 
+Each key then keeps only letters and digits: spacing and punctuation make no other person
+(``AnaMaría``, ``Ana María``, ``Ana‐María`` and ``Ana\u200bMaría`` are one; a name of nothing
+but punctuation or symbols is compared as written).
+
 The keys are then that text case-folded, and its Unicode TR39 *skeleton* taken on the text as
 written, on its upper case and on its case-folded form: the skeleton maps each character onto its prototype
 in TR39's ``confusables.txt``, so Cyrillic ``А``/``а`` and Greek ``Α`` are Latin ``A``/``a``,
@@ -100,14 +104,20 @@ def identity_keys(name: str) -> tuple[str, str, str, str]:
     base = _base(name)
     folded = base.casefold()
     return (
-        folded,
-        _clean(skeleton(base)),
-        _clean(skeleton(base.upper())),
-        _clean(skeleton(folded)),
+        _letters(folded),
+        _letters(_clean(skeleton(base))),
+        _letters(_clean(skeleton(base.upper()))),
+        _letters(_clean(skeleton(folded))),
     )
 
 
+def _letters(key: str) -> str:
+    """Only the letters and digits of a key (the key itself when it has none)."""
+    kept = "".join(ch for ch in key if ch.isalnum())
+    return kept or key
+
+
 def same_person(a: str, b: str) -> bool:
-    """True when the names are the same up to case, invisible characters, spacing, accents and
-    look-alike characters (Unicode TR39 confusables)."""
+    """True when the names are the same up to case, invisible characters, spacing and
+    punctuation, accents and look-alike characters (Unicode TR39 confusables)."""
     return any(x == y for x, y in zip(identity_keys(a), identity_keys(b), strict=True))
