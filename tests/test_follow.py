@@ -232,6 +232,17 @@ def _shared_folder(base: Path, user: str) -> None:
     assert len(list((b.folder / "inbox").glob("*.json"))) == 1
     outsider = _as_user(uid, [], follow)  # the same user outside the group
     assert outsider.startswith("refused") and "docs/team.md" in outsider, outsider
+
+    def look_it_up() -> str:  # `iact-tui watch|show|tick RUN` first finds the run by its id
+        from iact_tui.engine.record.store import ReportError, resolve_run
+
+        try:
+            return str(resolve_run(b.folder.name[-8:], shared))
+        except ReportError as exc:
+            return str(exc)
+
+    said = _as_user(uid, [], look_it_up)
+    assert "cannot be read by this user" in said and "docs/team.md" in said, said
     assert (b.folder / "inbox").stat().st_gid == gid  # the group's, by the setgid bit
     b.close()
 

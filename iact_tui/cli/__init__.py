@@ -91,7 +91,7 @@ Runs are kept in --runs-dir, $IACT_RUNS_DIR, or the per-user state folder."""
 @click.version_option(__version__, prog_name="iact-tui")
 @click.option(
     "--runs-dir",
-    type=click.Path(file_okay=False),
+    type=click.Path(file_okay=False, readable=False),  # unreadable: said with the remedy
     envvar="IACT_RUNS_DIR",
     help="Where runs are kept.",
 )

@@ -14,7 +14,7 @@ from iact_tui.engine.errors import ExitCode
 def runs_dir_option(f):  # type: ignore[no-untyped-def]
     return click.option(
         "--runs-dir",
-        type=click.Path(file_okay=False),
+        type=click.Path(file_okay=False, readable=False),  # unreadable: said with the remedy
         envvar="IACT_RUNS_DIR",
         help="Where runs are kept (default: $IACT_RUNS_DIR or the per-user state folder).",
     )(f)

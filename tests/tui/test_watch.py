@@ -149,7 +149,8 @@ async def test_a_watch_opened_mid_step_counts_all_of_its_lines(tmp_path: Path) -
         assert isinstance(screen, WatchScreen)
         assert screen.view.lines_printed("staging-health") == 20_000
         assert screen.view.output_lines("staging-health")[-1] == "line 19999"
-        with open(b.store.log_path("staging-health"), "a") as f:
-            f.write("one more\n")
+        more = LogWriter(b.store.log_path("staging-health"))
+        more.write("one more\n")
+        more.close()
         await _until(pilot, lambda: screen.view.lines_printed("staging-health") == 20_001)
     b.close()

@@ -439,13 +439,9 @@ class RunFollower:
 
 
 def _permission_problem(folder: Path, exc: PermissionError) -> str:
-    import getpass
+    from iact_tui.engine.record.store import unreadable
 
-    return (
-        f"{exc.filename or folder} cannot be read by this user ({getpass.getuser()}): to watch "
-        "another person's run, share the runs folder through a group (docs/team.md, "
-        '"A shared runs folder")'
-    )
+    return unreadable(exc.filename or folder)
 
 
 def is_driven(folder: Path) -> bool:

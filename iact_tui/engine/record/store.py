@@ -342,8 +342,20 @@ def resolve_run(ref: str | None, runs_dir: Path) -> Path:
         )
     try:
         return _resolve_run(ref, runs_dir)
+    except PermissionError as exc:
+        raise ReportError(f"run '{ref}': {unreadable(exc.filename or runs_dir)}") from None
     except (OSError, ValueError, RuntimeError) as exc:
         raise ReportError(f"run '{ref}' cannot be looked up: {exc}") from None
+
+
+def unreadable(path: str | Path) -> str:
+    """What to say of a run's file or folder this user may not read (another person's run)."""
+    import getpass
+
+    return (
+        f"{path} cannot be read by this user ({getpass.getuser()}): to watch another person's "
+        'run, share the runs folder through a group (docs/team.md, "A shared runs folder")'
+    )
 
 
 def _resolve_run(ref: str, runs_dir: Path) -> Path:
