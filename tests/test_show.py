@@ -86,9 +86,9 @@ def test_show_one_step_on_a_host_group_lists_each_host(tmp_path: Path) -> None:
     assert "web3" not in text[text.index("Hosts:"):]  # never started: no record
     data = json.loads(cli("show", str(folder), "health", "--json").stdout)
     assert [(h["host"], h["status"], h["batch"]) for h in data["hosts"]] == [
-        ("web1", "passed", 0),
-        ("web2", "failed", 1),
-    ]
+        ("web1", "passed", 1),
+        ("web2", "failed", 2),
+    ]  # 1-based, as the text says (report.toml keeps the 0-based index)
 
 
 def test_the_quick_read_of_a_report_keeps_each_hosts_record(tmp_path: Path) -> None:

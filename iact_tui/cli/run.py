@@ -257,14 +257,21 @@ def run_headless(launch: Launch, out: Any = None) -> int:
     # --on-failure given now wins (and is recorded); else what the run was started or last resumed with
     operator.on_failure = launch.on_failure or runner.state.on_failure or "stop"
     operator.run_id = runner.run_id  # (--wait prints the exact tick command)
+    operator.folder = str(runner.store.folder)
     operator.approver_keys = runner.state.info.get("approver_keys")
-    return _drive(runner, resumed, launch.resumable)
+    operator.write = printer.write
+    return _drive(runner, resumed, launch.resumable, printer)
 
 
 INTERRUPT_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-def _drive(runner: Runner, resumed: bool, resumable: bool = True) -> int:
+def _drive(runner: Runner, resumed: bool, resumable: bool = True, printer: Any = None) -> int:
+    from iact_tui.engine.formatting import printable
+    from iact_tui.engine.record.asks import resume_command
+
+    output_closed = False
+
     async def main() -> str:
         task = asyncio.current_task()
         loop = asyncio.get_running_loop()
@@ -277,6 +284,19 @@ def _drive(runner: Runner, resumed: bool, resumable: bool = True) -> int:
             if not task.cancelling():  # once: a second signal must not cut the stop short
                 task.cancel()
 
+        def closed() -> None:
+            # nobody reads the output any more (`| head`, a closed pipe): the questions and the
+            # tick commands would go nowhere, so the run stops as on a dropped terminal
+            nonlocal output_closed
+            output_closed = True
+            _silence_stdout()
+            if not task.cancelling():
+                loop.call_soon_threadsafe(task.cancel)
+
+        if printer is not None:
+            printer.on_closed = closed
+            if printer.closed:  # closed before the run began
+                closed()
         # Ctrl-C, a kill, a dropped terminal or SSH session: the running command is stopped
         # (locally and on the host), the step recorded interrupted, the run paused
         for sig in INTERRUPT_SIGNALS:
@@ -287,17 +307,35 @@ def _drive(runner: Runner, resumed: bool, resumable: bool = True) -> int:
             for sig in INTERRUPT_SIGNALS:
                 loop.remove_signal_handler(sig)
 
+    resume = printable(resume_command(runner.run_id, runner.store.folder))
     try:
         status = asyncio.run(main())
     except (KeyboardInterrupt, asyncio.CancelledError):
-        hint = f"; resume with: iact-tui resume {runner.run_id}" if resumable else ""
-        click.echo(f"iact-tui: interrupted{hint}", err=True)
+        hint = f"; resume with: {resume}" if resumable else ""
+        why = (
+            "standard output was closed (nobody reads it), so the run was interrupted"
+            if output_closed
+            else "interrupted"
+        )
+        click.echo(f"iact-tui: {why}{hint}", err=True)
         return ExitCode.INTERRUPTED
     finally:
         runner.store.lock.release()
     if status == RunStatus.PAUSED and resumable:
-        click.echo(f"iact-tui: paused; continue with: iact-tui resume {runner.run_id}", err=True)
+        click.echo(f"iact-tui: paused; continue with: {resume}", err=True)
     return ExitCode.of_run(status)
+
+
+def _silence_stdout() -> None:
+    """Point the closed standard output at /dev/null, so that nothing written later (Python's own
+    flush at exit) fails again."""
+    import contextlib
+    import os
+
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 def dry_run_checklist(launch: Launch) -> int:

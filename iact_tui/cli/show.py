@@ -16,7 +16,8 @@ import click
 
 from iact_tui.cli.common import fail, runs_dir, runs_dir_option
 from iact_tui.cli.completion import complete_run_ids, complete_step_ids
-from iact_tui.engine.status import RunStatus, StepStatus
+from iact_tui.engine.formatting import printable, printable_lines
+from iact_tui.engine.status import FINAL_RUN_STATES, RunStatus, StepStatus
 
 TAIL_LINES = 20
 
@@ -37,7 +38,7 @@ TAIL_LINES = 20
 def show(run_ref: str, step: str | None, as_json: bool, tail: int, runs_dir: str | None) -> None:
     """Show RUN's steps (status, who, when, duration), or STEP: its instructions, checks,
     resolved command, captures and output tail."""
-    from iact_tui.engine.record.store import ReportError, RunLock, resolve_run
+    from iact_tui.engine.record.store import REPORT, ReportError, RunLock, resolve_run
     from iact_tui.engine.record.summary import quick_state
 
     try:
@@ -45,6 +46,9 @@ def show(run_ref: str, step: str | None, as_json: bool, tail: int, runs_dir: str
         state = quick_state(folder)
     except ReportError as exc:
         fail(str(exc))
+    problem = damaged(state)
+    if problem:  # never a traceback on a report edited by hand or by a bug: bad input (exit 2)
+        fail(f"{folder / REPORT}: {printable(problem)}; the report is damaged")
     live = RunLock.is_held(folder)
     if step is None:
         data = run_summary(state, folder, live)
@@ -55,7 +59,7 @@ def show(run_ref: str, step: str | None, as_json: bool, tail: int, runs_dir: str
 
         close = get_close_matches(step, list(state.steps), n=1)
         fail(
-            f"run {state.run_id} has no step '{step}'"
+            f"run {state.run_id} has no step '{printable(step)}'"
             + (f"; did you mean '{close[0]}'?" if close else "")
         )
     data = step_detail(state, folder, step, tail)
@@ -64,6 +68,84 @@ def show(run_ref: str, step: str | None, as_json: bool, tail: int, runs_dir: str
 
 def _dir(value: str | None) -> Path:
     return runs_dir(value)
+
+
+# -- a damaged report ---------------------------------------------------------------------------
+
+_TEXT = (str,)
+_STEP_TYPES: dict[str, tuple[type, ...]] = {
+    "id": _TEXT,
+    "phase": _TEXT,
+    "kind": _TEXT,
+    "title": _TEXT,
+    "status": _TEXT,
+    "started_at": _TEXT,
+    "finished_at": _TEXT,
+    "command": _TEXT,
+    "message": _TEXT,
+    "note": _TEXT,
+    "ticked_by": _TEXT,
+    "skip_reason": _TEXT,
+    "skipped_by": _TEXT,
+    "approval_signer": _TEXT,
+    "approval_fingerprint": _TEXT,
+    "approval_key_type": _TEXT,
+    "attempts": (int,),
+    "duration": (int, float, type(None)),
+    "exit_status": (int, type(None)),
+    "captures": (dict,),
+    "output_tail": (list,),
+}
+_HOST_TYPES: dict[str, tuple[type, ...]] = {
+    "host": _TEXT,
+    "status": _TEXT,
+    "message": _TEXT,
+    "result": _TEXT,
+    "log": _TEXT,
+    "attempts": (int,),
+    "batch": (int, type(None)),
+    "duration": (int, float, type(None)),
+    "exit_status": (int, type(None)),
+}
+_WORDS = {str: "text", int: "a whole number", float: "a number", dict: "a table", list: "a list"}
+
+
+def _wrong(value: Any, types: tuple[type, ...]) -> str:
+    """'' when ``value`` is of one of ``types`` (a bool is no number), else what is wrong."""
+    if isinstance(value, types) and not (isinstance(value, bool) and bool not in types):
+        return ""
+    wanted = " or ".join(dict.fromkeys(_WORDS.get(t, "empty") for t in types))
+    return f"is {value!r}, not {wanted}"
+
+
+def damaged(state: Any) -> str:
+    """What is wrong with the fields `show` reads ('' when nothing): a value of the wrong type in
+    report.toml (edited by hand, say) is said, never a traceback."""
+    for n, rec in enumerate(state.steps.values(), start=1):
+        for name, types in _STEP_TYPES.items():
+            why = _wrong(getattr(rec, name, ""), types)
+            if why:
+                label = f"'{rec.id}'" if isinstance(rec.id, str) else f"number {n}"
+                return f"step {label}: {name} {why}"
+        if not all(isinstance(line, str) for line in rec.output_tail):
+            return f"step '{rec.id}': output_tail holds a line that is not text"
+        for host in state.fleet.for_step(rec.id):
+            for name, types in _HOST_TYPES.items():
+                why = _wrong(getattr(host, name, ""), types)
+                if why:
+                    return f"step '{rec.id}', host {host.host!r}: {name} {why}"
+    for name, value in (
+        ("id", state.run_id),
+        ("status", state.status),
+        ("operator", state.operator),
+        ("started_at", state.started_at),
+        ("finished_at", state.finished_at),
+        ("pause_reason", state.pause_reason),
+    ):
+        why = _wrong(value, _TEXT)
+        if why:
+            return f"run: {name} {why}"
+    return ""
 
 
 # -- the data (the --json form) ----------------------------------------------------------------
@@ -90,6 +172,7 @@ def run_summary(state: Any, folder: Path, live: bool) -> dict[str, Any]:
             "started_at": state.started_at or None,
             "finished_at": state.finished_at or None,
             "pause_reason": state.pause_reason or None,
+            "waiting_for": _waiting_for(state, folder, live),
             "done": done,
             "total": total,
         },
@@ -116,6 +199,11 @@ def step_detail(state: Any, folder: Path, step_id: str, tail: int) -> dict[str, 
 
     rec = state.steps[step_id]
     step, values = _checklist_step(folder, state, step_id)
+    confirmation = (
+        _confirmation(folder, step_id, live=_live(folder))
+        if _asks_confirm(step, rec, state)
+        else ""
+    )
     instructions = ""
     checks_list: list[str] = []
     command = rec.command
@@ -134,6 +222,7 @@ def step_detail(state: Any, folder: Path, step_id: str, tail: int) -> dict[str, 
         )
         lines = log.read_new()[-tail:]
     approval = _approval(state, step_id)
+    tick = _tick(state, step, rec, folder, confirmation)
     return {
         "run": state.run_id,
         "id": rec.id,
@@ -144,6 +233,9 @@ def step_detail(state: Any, folder: Path, step_id: str, tail: int) -> dict[str, 
         "role": getattr(step, "role", None) if step is not None else None,
         "four_eyes": bool(getattr(step, "four_eyes", False)) if step is not None else False,
         "confirm": bool(getattr(step, "confirm", False)) if step is not None else False,
+        # "waiting": the run asks for it now (a tick answers); "paused": the run paused there
+        "confirmation": confirmation or None,
+        "evidence": bool(getattr(step, "evidence", False)) if step is not None else False,
         "who": _who(rec) or None,
         "started_at": rec.started_at or None,
         "finished_at": rec.finished_at or None,
@@ -161,9 +253,8 @@ def step_detail(state: Any, folder: Path, step_id: str, tail: int) -> dict[str, 
         "hosts": [_host(h) for h in state.fleet.for_step(step_id)],
         "output_tail": lines,
         "log": f"logs/{step_id}.log" if (folder / "logs" / f"{step_id}.log").exists() else None,
-        "tick": _tick(state, step, step_id)
-        if str(rec.status) in (StepStatus.WAITING, StepStatus.INTERRUPTED, StepStatus.FAILED)
-        else None,
+        "tick": tick[0] if tick else None,  # the command, with only what it takes now
+        "tick_options": tick[1] if tick else None,
     }
 
 
@@ -172,7 +263,8 @@ def _host(rec: Any) -> dict[str, Any]:
     return {
         "host": rec.host,
         "status": str(rec.status),
-        "batch": rec.batch,
+        # 1-based, as people count and the text says (report.toml records the 0-based index)
+        "batch": rec.batch + 1 if isinstance(rec.batch, int) else None,
         "attempts": rec.attempts,
         "duration": rec.duration,
         "exit_status": rec.exit_status,
@@ -182,12 +274,134 @@ def _host(rec: Any) -> dict[str, Any]:
     }
 
 
-def _tick(state: Any, step: Any, step_id: str) -> str:
-    from iact_tui.engine.record.asks import awaited, tick_command
+def _tick(
+    state: Any, step: Any, rec: Any, folder: Path, confirmation: str
+) -> tuple[str, str] | None:
+    """The tick command that answers the step now, and what else it takes — only what `tick`
+    accepts for it (None: nothing answers it now)."""
+    from iact_tui.engine.record.asks import awaited, resume_command, runs_dir_arg, tick_command
 
+    status = str(rec.status)
+    if str(state.status) in FINAL_RUN_STATES:
+        return None
+    person = rec.kind in ("manual", "notify")
+    if status == StepStatus.FAILED and not person:
+        # a failed automatic step is retried by `resume`; a tick can only skip it
+        return (
+            f"iact-tui tick {state.run_id} {rec.id} --skip --reason TEXT{runs_dir_arg(folder)}",
+            f"or retry it: {resume_command(state.run_id, folder)}",
+        )
+    if confirmation == "waiting":
+        if step is None:
+            return tick_command(state.run_id, rec.id, folder), ""
+        how = awaited(
+            step, state.run_id, state.info.get("approver_keys"), confirm=True, folder=folder
+        )
+        return how.command, how.options
+    if status not in (StepStatus.WAITING, StepStatus.INTERRUPTED, StepStatus.FAILED):
+        return None
     if step is None:
-        return tick_command(state.run_id, step_id)
-    return awaited(step, state.run_id, state.info.get("approver_keys")).command
+        return tick_command(state.run_id, rec.id, folder), ""
+    how = awaited(
+        step,
+        state.run_id,
+        state.info.get("approver_keys"),
+        interrupted=status == StepStatus.INTERRUPTED,
+        folder=folder,
+    )
+    return how.command, how.options
+
+
+def _live(folder: Path) -> bool:
+    from iact_tui.engine.record.store import RunLock
+
+    return bool(RunLock.is_held(folder))
+
+
+def _asks_confirm(step: Any, rec: Any, state: Any) -> bool:
+    """Whether the run may be asking for the step's confirmation (read the records to know)."""
+    return bool(
+        step is not None
+        and getattr(step, "confirm", False)
+        and str(rec.status) == StepStatus.PENDING
+        and rec.id not in state.confirmed
+        and str(state.status) not in FINAL_RUN_STATES
+    )
+
+
+_ANSWERED = ("step_confirmed", "step_started", "step_skipped", "step_not_applicable", "step_ticked")
+
+
+def _asked(records: list[dict[str, Any]]) -> tuple[str, str]:
+    """(the step whose confirmation the run asks for now, the step it paused at asking), from
+    the records of a run: the runner records ``confirmation_asked`` when it asks."""
+    asking = paused = ""
+    for r in records:
+        kind = r.get("type")
+        if kind == "confirmation_asked":
+            asking, paused = str(r.get("step", "")), ""
+        elif kind in _ANSWERED and r.get("step") == asking:
+            asking = ""
+        elif kind == "run_paused":
+            asking, paused = "", asking
+        elif kind in ("run_resumed", "run_finished", "run_created"):
+            asking = paused = ""
+    return asking, paused
+
+
+def _confirmation(folder: Path, step_id: str, *, live: bool) -> str:
+    """ "waiting" when the run asks for the step's confirmation now (a tick answers it), "paused"
+    when it paused asking, else ""."""
+    from iact_tui.engine.record.store import READ_ERRORS, ReportError, read_records
+
+    try:
+        asking, paused = _asked(read_records(folder))
+    except (ReportError, OSError, *READ_ERRORS):
+        return ""
+    if asking == step_id:
+        return "waiting" if live else ""  # its driver is gone: `resume` asks again
+    return "paused" if paused == step_id else ""
+
+
+def _journal(folder: Path) -> list[dict[str, Any]]:
+    """The records of the run's current session (cheap: the journal holds only those while a
+    driver runs it); [] when it cannot be read."""
+    from iact_tui.engine.record.store import JOURNAL
+
+    out = []
+    try:
+        data = (folder / JOURNAL).read_bytes()
+    except OSError:
+        return []
+    for line in data.split(b"\n")[:-1]:
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            return []
+        if isinstance(rec, dict):
+            out.append(rec)
+    return out
+
+
+def _waiting_for(state: Any, folder: Path, live: bool) -> list[dict[str, Any]]:
+    """What the run waits for now: the steps that wait for a person, and the confirmation it asks
+    for, each with the tick that answers it."""
+    if str(state.status) in FINAL_RUN_STATES:
+        return []
+    wanted = [
+        (rec.id, "person") for rec in state.steps.values() if rec.status == StepStatus.WAITING
+    ]
+    if live:
+        asking, _ = _asked(_journal(folder))
+        if asking in state.steps and state.steps[asking].status == StepStatus.PENDING:
+            wanted.append((asking, "confirmation"))
+    out = []
+    for step_id, asks in wanted:
+        step, _ = _checklist_step(folder, state, step_id)
+        rec = state.steps[step_id]
+        tick = _tick(state, step, rec, folder, "waiting" if asks == "confirmation" else "")
+        out.append({"step": step_id, "asks": asks, "tick": tick[0] if tick else None})
+    return out
 
 
 def _approval(state: Any, step_id: str) -> dict[str, Any] | None:
@@ -278,46 +492,66 @@ def _duration(seconds: float | None) -> str:
 
 
 def format_run(data: dict[str, Any]) -> str:
+    """The run as text: every value from the records made printable (a name or a note cannot
+    start a line of its own or send the terminal a control sequence), columns measured after."""
+    p = printable
     run = data["run"]
     head = [
-        f"run {run['id']}  {run['title'] or run['checklist']}",
-        f"status {run['status'].replace('_', ' ')}{' (live)' if run['live'] else ''}, "
-        f"{run['done']}/{run['total']} steps done, operator {run['operator'] or '-'}, "
-        f"started {_time(run['started_at'])} UTC"
-        + (f", finished {_time(run['finished_at'])} UTC" if run["finished_at"] else ""),
+        f"run {p(run['id'])}  {p(run['title'] or run['checklist'])}",
+        f"status {p(run['status']).replace('_', ' ')}{' (live)' if run['live'] else ''}, "
+        f"{run['done']}/{run['total']} steps done, operator {p(run['operator'] or '-')}, "
+        f"started {p(_time(run['started_at']))} UTC"
+        + (f", finished {p(_time(run['finished_at']))} UTC" if run["finished_at"] else ""),
     ]
     if run.get("pause_reason") and run["status"] == RunStatus.PAUSED:
-        head.append(f"paused: {run['pause_reason']}")
-    steps = data["steps"]
-    width = max([len("STEP"), *(len(s["id"]) for s in steps)])
-    who_width = max([len("WHO"), *(len(s["who"] or "") for s in steps)])
+        head.append(f"paused: {p(run['pause_reason'])}")
+    for wait in run.get("waiting_for") or []:
+        what = "a confirmation of" if wait["asks"] == "confirmation" else "a person at"
+        tick = f": {p(wait['tick'])}" if wait.get("tick") else ""
+        head.append(f"waits for {what} {p(wait['step'])}{tick}")
+    rows_data = [
+        (
+            p(s["id"]),
+            p(s["status"]).replace("_", " ") + (f" ×{s['attempts']}" if s["attempts"] > 1 else ""),
+            p(s["who"] or ""),
+            p(_time(s["started_at"])),
+            _duration(s["duration"]),
+        )
+        for s in data["steps"]
+    ]
+    width = max([len("STEP"), *(len(r[0]) for r in rows_data)])
+    who_width = max([len("WHO"), *(len(r[2]) for r in rows_data)])
     rows = [
         f"{'STEP':<{width}}  {'STATUS':<14}  {'WHO':<{who_width}}  {'STARTED (UTC)':<19}  DURATION"
     ]
-    for s in steps:
-        status = s["status"].replace("_", " ") + (f" ×{s['attempts']}" if s["attempts"] > 1 else "")
+    for step_id, status, who, started, took in rows_data:
         rows.append(
-            f"{s['id']:<{width}}  {status:<14}  {s['who'] or '':<{who_width}}  "
-            f"{_time(s['started_at']):<19}  {_duration(s['duration'])}".rstrip()
+            f"{step_id:<{width}}  {status:<14}  {who:<{who_width}}  {started:<19}  {took}".rstrip()
         )
     return "\n".join([*head, "", *rows])
 
 
 def format_step(data: dict[str, Any]) -> str:
+    """One step as text, every value from the records or the run's values made printable."""
+    p = printable
     out = [
-        f"{data['id']}  {data['title']}",
-        f"run {data['run']}, phase {data['phase']}, kind {data['kind']}",
+        f"{p(data['id'])}  {p(data['title'])}",
+        f"run {p(data['run'])}, phase {p(data['phase'])}, kind {p(data['kind'])}",
     ]
-    status = data["status"].replace("_", " ")
+    status = p(data["status"]).replace("_", " ")
+    if data.get("confirmation") == "waiting":
+        status += " (the run asks for its confirmation now)"
+    elif data.get("confirmation") == "paused":
+        status += " (the run paused asking for its confirmation)"
     facts = [f"status {status}"]
     if data["attempts"]:
         facts.append(f"attempt {data['attempts']}")
     if data["who"]:
-        facts.append(f"by {data['who']}")
+        facts.append(f"by {p(data['who'])}")
     if data["started_at"]:
-        facts.append(f"started {_time(data['started_at'])} UTC")
+        facts.append(f"started {p(_time(data['started_at']))} UTC")
     if data["finished_at"]:
-        facts.append(f"finished {_time(data['finished_at'])} UTC")
+        facts.append(f"finished {p(_time(data['finished_at']))} UTC")
     if data["duration"] is not None:
         facts.append(f"took {_duration(data['duration'])}")
     if data["exit_status"] is not None:
@@ -325,54 +559,61 @@ def format_step(data: dict[str, Any]) -> str:
     out.append(", ".join(facts))
     if data["role"]:
         out.append(
-            f"role: {data['role']}"
+            f"role: {p(data['role'])}"
             + (" (four eyes: not an operator of the run)" if data["four_eyes"] else "")
         )
     approval = data.get("approval")
     if approval:
         out.append(
-            f"approval signed by {approval.get('signer', '')} with {approval.get('key_type', '')} key "
-            f"{approval.get('fingerprint', '')}"
+            f"approval signed by {p(approval.get('signer', ''))} with "
+            f"{p(approval.get('key_type', ''))} key {p(approval.get('fingerprint', ''))}"
         )
     for label, key in (("message", "message"), ("note", "note"), ("skip reason", "skip_reason")):
         if data[key]:
-            out.append(f"{label}: {data[key]}")
+            out.append(f"{label}: {p(data[key])}")
+    if data.get("evidence"):
+        out.append("evidence: wanted — a link, or where to find it, in the tick's --note")
     if data["instructions"]:
-        out += ["", "Instructions:", *("  " + line for line in data["instructions"].splitlines())]
+        out += [
+            "",
+            "Instructions:",
+            *("  " + line for line in printable_lines(data["instructions"])),
+        ]
     if data["checks"]:
-        out += ["", "Checks:", *(f"  - [ ] {c}" for c in data["checks"])]
+        out += ["", "Checks:", *(f"  - [ ] {p(c)}" for c in data["checks"])]
     if data["command"]:
         out += [
             "",
             "Command:"
             if not data["confirm"]
             else "Command (asks for a confirmation before it runs):",
-            *("  " + line for line in data["command"].splitlines()),
+            *("  " + line for line in printable_lines(data["command"])),
         ]
     if data["captures"]:
-        out += ["", "Captures:", *(f"  {k} = {v}" for k, v in data["captures"].items())]
+        out += ["", "Captures:", *(f"  {p(k)} = {p(v)}" for k, v in data["captures"].items())]
     if data["hosts"]:
         out += ["", "Hosts:"]
         for host in data["hosts"]:
-            facts = [host["status"].replace("_", " ")]
+            facts = [p(host["status"]).replace("_", " ")]
             if host["batch"] is not None:
-                facts.append(f"batch {host['batch'] + 1}")
+                facts.append(f"batch {host['batch']}")
             if host["duration"] is not None:
                 facts.append(_duration(host["duration"]))
             if host["exit_status"] is not None:
                 facts.append(f"exit {host['exit_status']}")
-            line = f"  {host['host']}: {', '.join(facts)}"
+            line = f"  {p(host['host'])}: {', '.join(facts)}"
             if host["message"]:
-                line += f" — {host['message']}"
+                line += f" — {p(host['message'])}"
             if host["log"]:
-                line += f"  ({host['log']})"
+                line += f"  ({p(host['log'])})"
             out.append(line)
     if data["output_tail"]:
         out += [
             "",
-            f"Output (last {len(data['output_tail'])} lines of {data['log']}):",
-            *("  " + line for line in data["output_tail"]),
+            f"Output (last {len(data['output_tail'])} lines of {p(data['log'])}):",
+            *("  " + p(line) for line in data["output_tail"]),
         ]
     if data["tick"]:
-        out += ["", f"Tick it: {data['tick']}   (--fail, or --skip --reason TEXT)"]
+        options = f"   ({p(data['tick_options'])})" if data.get("tick_options") else ""
+        out += ["", f"Tick it: {p(data['tick'])}{options}"]
     return "\n".join(out)

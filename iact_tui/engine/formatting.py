@@ -101,3 +101,39 @@ def number(value: Any) -> str:
 def words(status: str) -> str:
     """A status as words: ``not_applicable`` -> ``not applicable``."""
     return status.replace("_", " ")
+
+
+# What a terminal would act on rather than show: C0 and C1 controls (ESC starts CSI and OSC
+# sequences: colours, a cleared screen, a new window title), DEL, the line and paragraph
+# separators, and the bidirectional overrides that reorder what a reader sees (Trojan Source).
+_VISIBLE = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def printable(text: object) -> str:
+    """``text`` as one harmless line for a terminal: text that came from people (names, notes,
+    reasons) or from a run's records, printed by the headless output, ``tick`` and ``show``.
+    Line breaks and tabs read as ``\\n``, ``\\r``, ``\\t``; every other control character as
+    ``\\xNN`` (so ``ESC[31m`` shows as ``\\x1b[31m``, inert), separators and bidi overrides as
+    ``\\uNNNN``. Backslashes are kept: printing it twice changes nothing. The records keep the
+    text as typed; only what is printed is neutralised."""
+    s = text if isinstance(text, str) else str(text)
+    if s.isprintable() and not (_BIDI & set(s)):
+        return s
+    out = []
+    for ch in s:
+        if ch in _VISIBLE:
+            out.append(_VISIBLE[ch])
+        elif ch in _BIDI or ch in "\u2028\u2029":
+            out.append(f"\\u{ord(ch):04x}")
+        elif ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0:
+            out.append(f"\\x{ord(ch):02x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def printable_lines(text: object) -> list[str]:
+    """Text meant to span lines (instructions, a command, output): each line made printable."""
+    s = text if isinstance(text, str) else str(text)
+    return [printable(line) for line in s.splitlines()]

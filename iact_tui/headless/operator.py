@@ -14,6 +14,7 @@ import sys
 from typing import Any, TextIO
 
 from iact_tui.engine.checklist.model import Phase
+from iact_tui.engine.formatting import printable, printable_lines
 from iact_tui.engine.record.ticks import Tick
 from iact_tui.engine.run.operator import Decision, Failure, auto_tick
 
@@ -89,7 +90,10 @@ class HeadlessOperator:
         self.wait = wait
         self.out: TextIO = out or (terminal.out if terminal is not None else sys.stdout)
         self.run_id = ""
+        self.folder = ""  # the run's folder: a printed command names its runs folder when it must
         self.approver_keys: dict[str, Any] | None = None
+        # the printer's write: one place that notices a closed output (the run is interrupted)
+        self.write: Any = None
 
     async def choose(self, phase: Phase, defaults: list[str]) -> list[str] | None:
         if defaults:
@@ -112,7 +116,7 @@ class HeadlessOperator:
             return await self._wait_for_tick(step, f"{step.id} will run:\n{command}", confirm=True)
         if self.terminal is None:
             return None
-        self.terminal.out.write(f"  {step.id} will run:\n    {command}\n")
+        self.terminal.out.write(f"  {step.id} will run:\n{_indent(command)}\n")
         return await self.terminal.choice("  run it?", {"y": "yes", "n": "no"}) == "y"
 
     async def manual(self, step: Any, instructions: str) -> Tick | None:
@@ -150,6 +154,14 @@ class HeadlessOperator:
         return None  # stop: the run is failed and resumable
 
     async def interrupted(self, step: Any, running: str = "") -> Decision | None:
+        if self.wait and not running:
+            # a tick answers it (completed, --fail: run it again, --skip); a process that still
+            # runs is never answered by a tick: --wait-running / --stop-running say what to do
+            await self._wait_for_tick(
+                step,
+                f"{step.id} was running when the run stopped; did it complete?",
+                interrupted=True,
+            )
         if self.terminal is None:
             return None
         if running:  # its process outlived the run that started it: never a second copy
@@ -172,23 +184,38 @@ class HeadlessOperator:
     async def pace(self, step: Any) -> None:
         return None
 
-    async def _wait_for_tick(self, step: Any, asked: str, *, confirm: bool = False) -> Any:
+    async def _wait_for_tick(
+        self, step: Any, asked: str, *, confirm: bool = False, interrupted: bool = False
+    ) -> Any:
         """Print what the step asks and how to answer it, then wait: a tick arriving through the
         run's inbox answers the runner, which cancels this wait (Ctrl-C pauses the run)."""
         from iact_tui.engine.record.asks import awaited
 
-        how = awaited(step, self.run_id, self.approver_keys, confirm=confirm)
-        lines = [f"  waits for {how.who}"]
+        how = awaited(
+            step,
+            self.run_id,
+            self.approver_keys,
+            confirm=confirm,
+            interrupted=interrupted,
+            folder=self.folder,
+        )
+        lines = [f"  waits for {printable(how.who)}"]
         if asked.strip():
             lines.append(_indent(asked))
-        lines.append(f"  tick it: {how.command}   ({how.options})")
-        self.out.write("\n".join(lines) + "\n")
-        self.out.flush()
+        if getattr(step, "evidence", False) and not confirm:
+            lines.append("  evidence wanted: a link, or where to find it, in the tick's --note")
+        lines.append(f"  tick it: {printable(how.command)}   ({printable(how.options)})")
+        text = "\n".join(lines) + "\n"
+        if self.write is not None:
+            self.write(text)
+        else:
+            self.out.write(text)
+            self.out.flush()
         await asyncio.Event().wait()  # only a tick (the runner cancels this) or a signal ends it
 
 
 def _indent(text: str) -> str:
-    return "\n".join(f"    {line}" for line in text.strip().splitlines())
+    return "\n".join(f"    {line}" for line in printable_lines(text.strip()))
 
 
 def ask_value_on_terminal(out: TextIO) -> Any:

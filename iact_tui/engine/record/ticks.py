@@ -19,6 +19,7 @@ from typing import Any
 
 from iact_tui.engine.checklist.model import Checklist
 from iact_tui.engine.errors import IactError
+from iact_tui.engine.formatting import printable
 from iact_tui.engine.record.state import RunState
 from iact_tui.engine.record.store import RunStore, atomic_write, now
 from iact_tui.engine.status import DONE_STATES, FINAL_RUN_STATES, StepStatus
@@ -71,13 +72,13 @@ def check_tick(state: RunState, checklist: Checklist, tick: Tick) -> None:
     the run gets there), and a rollback step never before a rollback has started.
     """
     if tick.action not in ACTIONS:
-        raise TickRefused(f"unknown tick action '{tick.action}'")
+        raise TickRefused(f"unknown tick action '{printable(tick.action)}'")
     if tick.step not in state.steps:
         from difflib import get_close_matches
 
         close = get_close_matches(tick.step, list(state.steps), n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise TickRefused(f"run {state.run_id} has no step '{tick.step}'{hint}")
+        raise TickRefused(f"run {state.run_id} has no step '{printable(tick.step)}'{hint}")
     if state.status in FINAL_RUN_STATES:
         raise TickRefused(
             f"run {state.run_id} is {state.status.replace('_', ' ')}; it takes no more ticks"
@@ -115,8 +116,8 @@ def check_tick(state: RunState, checklist: Checklist, tick: Tick) -> None:
         earlier = state.ahead.get(tick.step)
         if earlier is not None:
             raise TickRefused(
-                f"step '{tick.step}' was ticked ahead already ({earlier.get('action')} by {earlier.get('by')} "
-                f"at {earlier.get('at')})"
+                f"step '{tick.step}' was ticked ahead already ({printable(earlier.get('action'))} by "
+                f"{printable(earlier.get('by'))} at {printable(earlier.get('at'))})"
             )
         if not manual and tick.action != "skip":
             raise TickRefused(
@@ -148,12 +149,12 @@ def check_four_eyes(state: RunState, step: Any, tick: Tick) -> None:
             alike = (
                 ""
                 if tick.by.strip().casefold() == operator.strip().casefold()
-                else f" reads as {operator}, and"
+                else f" reads as {printable(operator)}, and"
             )
             verb = "approve" if tick.action == "pass" else "skip"
             raise TickRefused(
-                f"step '{tick.step}' needs four eyes: {tick.by}{alike} is an operator of the run, so another "
-                f"person ({step.role or 'an approver'}) must {verb} it"
+                f"step '{tick.step}' needs four eyes: {printable(tick.by)}{alike} is an operator of the "
+                f"run, so another person ({step.role or 'an approver'}) must {verb} it"
             )
 
 
@@ -219,7 +220,7 @@ def apply_ahead(store: RunStore, checklist: Checklist, step_id: str) -> dict[str
         step = None
     try:
         if tick.action not in ACTIONS:
-            raise TickRefused(f"unknown tick action '{tick.action}'")
+            raise TickRefused(f"unknown tick action '{printable(tick.action)}'")
         check_four_eyes(store.state, step, tick)
     except TickRefused as exc:
         store.append("step_ahead_dropped", step=step_id, reason=str(exc))
@@ -277,16 +278,20 @@ def _append(
 
 
 def describe(store: RunStore, tick: Tick, rec: dict[str, Any]) -> str:
-    """The line that tells the person what was recorded."""
+    """The line that tells the person what was recorded: who as recorded (a signed answer's
+    signer), every text printable (it came from a person)."""
+    by = printable(rec.get("by") or tick.by)
+    signed = rec.get("signed")
+    key = (
+        f", signed with {printable(signed.get('fingerprint'))}" if isinstance(signed, dict) else ""
+    )
     if rec.get("type") == "step_ticked_ahead":
         return (
-            f"recorded ahead: {tick.step} {tick.action} by {tick.by} at {rec.get('at', '')}; "
+            f"recorded ahead: {tick.step} {tick.action} by {by}{key} at {rec.get('at', '')}; "
             "it is applied when the run reaches the step"
         )
     status = store.state.steps[tick.step].status
-    signed = rec.get("signed")
-    key = f", signed with {signed.get('fingerprint')}" if isinstance(signed, dict) else ""
-    return f"recorded: {tick.step} {status.replace('_', ' ')} by {rec.get('by') or tick.by}{key}"
+    return f"recorded: {tick.step} {status.replace('_', ' ')} by {by}{key}"
 
 
 # -- the inbox: ticks from another process while a run is live ---------------------------------

@@ -40,6 +40,8 @@ from iact_tui.engine.executors.processes import (
     remote_alive,
     remote_stop,
 )
+from iact_tui.engine.formatting import printable
+from iact_tui.engine.record.asks import resume_command, runs_dir_arg, tick_command
 from iact_tui.engine.record.state import RunState
 from iact_tui.engine.record.store import RunStore
 from iact_tui.engine.record.ticks import (
@@ -504,6 +506,8 @@ class Runner:
         await self._recover_secret_captures(step)
         if step.confirm and step.id not in self.state.confirmed:
             command = self._describe(step)
+            # recorded, so that a reader (`show`, a watcher) knows what the run waits for
+            self.record("confirmation_asked", step=step.id, command=command)
             self.emit(ev.Waiting(QuestionKind.CONFIRM, step.id, detail=command))
             self._confirming = (
                 step.id
@@ -643,8 +647,9 @@ class Runner:
                 return
             if decision is None:
                 raise Pause(
-                    f"step '{step.id}' was interrupted; confirm it completed with `iact-tui tick {self.run_id} {step.id}`"
-                    f" or re-run it with `iact-tui resume {self.run_id} --rerun {step.id}`"
+                    f"step '{step.id}' was interrupted; confirm it completed with "
+                    f"`{tick_command(self.run_id, step.id, self.store.folder)}` or re-run it with "
+                    f"`{resume_command(self.run_id, self.store.folder, f'--rerun {step.id}')}`"
                 )
         if decision.action == "rerun":
             self._change(
@@ -701,10 +706,11 @@ class Runner:
             if decision is not None and decision.action == "abort":
                 raise _Abort()
             if decision is None or decision.action not in ("wait", "stop"):
+                folder = self.store.folder
                 raise Pause(
                     f"step '{step.id}' is still running ({what}); wait for it to end with "
-                    f"`iact-tui resume {self.run_id} --wait-running {step.id}` or stop it with "
-                    f"`iact-tui resume {self.run_id} --stop-running {step.id}`"
+                    f"`{resume_command(self.run_id, folder, f'--wait-running {step.id}')}` or stop "
+                    f"it with `{resume_command(self.run_id, folder, f'--stop-running {step.id}')}`"
                 )
             for ref in alive:
                 if decision.action == "stop":
@@ -788,6 +794,17 @@ class Runner:
     async def _manual(self, step: Any, in_rollback: bool) -> None:
         refusals = 0
         last_refused: Tick | None = None
+        if self.state.steps[step.id].status == StepStatus.FAILED:
+            # ticked failed before this resume: asked again, as a failed automatic step is run
+            # again (a new answer goes through every check: four eyes, a signature)
+            self._change(
+                "step_reset",
+                detail="asked again",
+                anonymous=True,
+                step=step.id,
+                reason="asked again on resume (it was ticked failed)",
+                by=self.operator.name,
+            )
         while True:
             rec = self.state.steps[step.id]
             if rec.status in DONE_STATES:
@@ -832,9 +849,10 @@ class Runner:
                     try:
                         check_tick(self.state, self.checklist, skip)
                         if needs_signature(self.state, step):  # a decision carries no signature
+                            command = tick_command(self.run_id, step.id)
                             raise TickRefused(
-                                f"step '{step.id}' takes only a signed answer: iact-tui tick {self.run_id} "
-                                f"{step.id} --skip --reason TEXT --sign KEY|agent"
+                                f"step '{step.id}' takes only a signed answer: {command} "
+                                f"--skip --reason TEXT --sign KEY|agent{runs_dir_arg(self.store.folder)}"
                             )
                     except TickRefused as exc:
                         self.emit(ev.Notice(str(exc), "error"))
@@ -868,7 +886,8 @@ class Runner:
                 role = getattr(step, "role", None)
                 who = f" (role: {role})" if role else ""
                 raise Pause(
-                    f"step '{step.id}' waits for a person{who}: iact-tui tick {self.run_id} {step.id}"
+                    f"step '{step.id}' waits for a person{who}: "
+                    f"{tick_command(self.run_id, step.id, self.store.folder)}"
                 )
             try:
                 self._record_tick(tick)
@@ -1137,13 +1156,13 @@ class Runner:
             self.record(
                 "step_confirmed", step=tick.step, by=tick.by, note=tick.note or None, how="tick"
             )
-            self._answer(path, True, f"confirmed: {tick.step} runs now (by {tick.by})")
+            self._answer(path, True, f"confirmed: {tick.step} runs now (by {printable(tick.by)})")
         else:
             self._declined[tick.step] = tick.by
             self._answer(
                 path,
                 True,
-                f"not confirmed: {tick.step} does not run; the run pauses (by {tick.by})",
+                f"not confirmed: {tick.step} does not run; the run pauses (by {printable(tick.by)})",
             )
         event = self._external.get(tick.step)
         if event is not None:
