@@ -7,17 +7,12 @@ records it (and says whether it was accepted); otherwise it is recorded here dir
 from __future__ import annotations
 
 import sys
-import time
 
 import click
 
 from iact_tui.cli.common import runs_dir, runs_dir_option
 from iact_tui.cli.completion import complete_run_ids, complete_step_ids
 from iact_tui.engine.errors import ExitCode
-from iact_tui.engine.status import RunStatus
-
-ANSWER_WAIT = 15.0  # seconds a live run gets to answer
-POLL = 0.1
 
 
 @click.command("tick")
@@ -65,24 +60,9 @@ def tick(
 
     Only a step that waits for a person now takes a tick; --ahead answers a later one. With --sign,
     the answer is signed (SSHSIG, namespace iact-tui-approval) and the signer is who answered."""
-    from iact_tui.engine.checklist.load import parse_checklist
-    from iact_tui.engine.checklist.problems import ChecklistError
-    from iact_tui.engine.record.store import (
-        PINNED,
-        ReportError,
-        RunLock,
-        RunLocked,
-        RunStore,
-        resolve_run,
-    )
-    from iact_tui.engine.record.ticks import (
-        Tick,
-        TickRefused,
-        describe,
-        post_request,
-        read_result,
-        record_tick,
-    )
+    from iact_tui.engine.record.answer import Outcome, answer_step
+    from iact_tui.engine.record.store import ReportError, resolve_run
+    from iact_tui.engine.record.ticks import Tick
     from iact_tui.engine.report.approvals import check_tick_signature
     from iact_tui.engine.run.launch import default_operator
 
@@ -102,56 +82,15 @@ def tick(
         else {}
     )
     the_tick = Tick(step, action, by, note=note or "", reason=reason or "", ahead=ahead, **signed)
-    try:
-        try:
-            store = RunStore.open(folder)
-        except ReportError:
-            if not RunLock.is_held(folder):
-                raise
-            # the lock belongs to another user (a group-shared runs folder): the run is driven
-            raise RunLocked(str(folder)) from None
-    except RunLocked:
-        try:
-            rid = post_request(folder / "inbox", the_tick)
-        except OSError as exc:
-            _bad(
-                f"cannot leave the tick in the run's inbox {folder / 'inbox'}: {exc.strerror or exc}"
-            )
-        deadline = time.monotonic() + ANSWER_WAIT
-        while time.monotonic() < deadline:
-            result = read_result(folder / "inbox", rid)
-            if result is not None:
-                if result["ok"]:
-                    click.echo(result["message"])
-                    sys.exit(0)
-                click.echo(f"iact-tui: refused: {result['message']}", err=True)
-                sys.exit(ExitCode.BAD_INPUT)
-            time.sleep(POLL)
-        click.echo(
-            "iact-tui: the process driving the run did not answer within "
-            f"{ANSWER_WAIT:g} s; the tick is left in its inbox and will be taken when it looks",
-            err=True,
-        )
-        sys.exit(ExitCode.FAILED)
-    except ReportError as exc:
-        _bad(str(exc))
-    try:
-        try:
-            checklist = parse_checklist(
-                (folder / PINNED).read_bytes(), str(folder / PINNED), pinned=True
-            ).checklist
-        except (OSError, ChecklistError) as exc:
-            _bad(f"the run's pinned checklist cannot be read: {exc}")
-        try:
-            rec = record_tick(store, checklist, the_tick, check_tick_signature)
-        except TickRefused as exc:
-            click.echo(f"iact-tui: refused: {exc}", err=True)
-            sys.exit(ExitCode.BAD_INPUT)
-        click.echo(describe(store, the_tick, rec))
-        if store.state.status in (RunStatus.PAUSED, RunStatus.FAILED, RunStatus.RUNNING):
-            click.echo(f"continue with: iact-tui resume {store.state.run_id}")
-    finally:
-        store.close()
+    # through the run's inbox when another process drives it, else recorded here (answer.py)
+    answer = answer_step(folder, the_tick, check_tick_signature)
+    if answer.ok:
+        click.echo(answer.message)
+        if answer.then:
+            click.echo(answer.then)
+        sys.exit(0)
+    click.echo(f"iact-tui: {answer.message}", err=True)
+    sys.exit(ExitCode.FAILED if answer.outcome == Outcome.UNANSWERED else ExitCode.BAD_INPUT)
 
 
 def _signed(

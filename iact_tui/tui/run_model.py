@@ -189,8 +189,14 @@ class RunView:
         return log_tail(self.folder / "logs" / f"{step_id}.log")
 
     def lines_printed(self, step_id: str) -> int:
-        """How many lines the step has printed in this session (0: not known)."""
-        return self.bridge.lines_printed(step_id) if self.bridge is not None else 0
+        """How many lines the step has printed: in this session, or as its record says when it
+        finished (a step of an earlier session, a run read from its folder; 0: not known)."""
+        seen = self.bridge.lines_printed(step_id) if self.bridge is not None else 0
+        return max(seen, self.recorded_lines(step_id))
+
+    def recorded_lines(self, step_id: str) -> int:
+        rec = self.state.steps.get(step_id)
+        return int(rec.lines or 0) if rec is not None else 0
 
 
 def log_tail(path: Path, max_bytes: int = TAIL_BYTES) -> list[str]:

@@ -140,7 +140,7 @@ async def test_help_palette_search_and_note(tmp_path: Path, recorder: Recorder) 
         await pilot.press("o")
         await pilot.pause()
         await type_text(pilot, "looked first")
-        await pilot.press("enter")
+        await pilot.press("enter", "enter")  # Enter: on to OK, then OK
         await recorder.wait(event(ev.StepChanged, step_id="hello", detail="note added"))
         # help lists every key with its tooltip
         await pilot.press("question_mark")
@@ -166,10 +166,10 @@ async def test_help_palette_search_and_note(tmp_path: Path, recorder: Recorder) 
         await pilot.press("slash")
         await pilot.pause()
         await type_text(pilot, "beta")
-        await pilot.press("enter")
+        await pilot.press("enter", "enter")  # Enter: on to OK, then OK
         await pilot.pause()
         first = output._match
-        await pilot.press("slash", "enter")
+        await pilot.press("slash", "enter", "enter")
         await pilot.pause()
         assert output.lines[first].startswith("beta")
         assert output.lines[output._match] == "beta again"

@@ -20,7 +20,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from iact_tui.engine.record import store
+from iact_tui.engine.record import asks, store
 from iact_tui.engine.run import plan
 from iact_tui.tui.screens.run import RunScreen
 from iact_tui.tui.widgets.output_view import OutputView
@@ -122,6 +122,8 @@ def frozen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setattr(
         plan, "new_run_id", lambda checklist_id: f"20260302T0900{next(ids):02d}Z-snap"
     )
+    # a tick command names the run's runs folder (its absolute path): the same on every machine
+    monkeypatch.setattr(asks, "runs_dir_arg", lambda folder: " --runs-dir runs" if folder else "")
     (tmp_path / "checklists").mkdir()
     write_checklist(tmp_path / "checklists", CHECKLIST, "staging.toml")
     os.mkfifo(tmp_path / "gate")  # `cat gate` blocks the build step until the app ends

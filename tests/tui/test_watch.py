@@ -96,7 +96,7 @@ async def test_a_watcher_ticks_through_the_inbox(tmp_path: Path) -> None:
         async with app.run_test(size=(120, 40)) as pilot:
             await pilot.press("p")
             await _until(pilot, lambda: app.screen.query("#prompt-input"))
-            await pilot.press(*"all five green", "enter")
+            await pilot.press(*"all five green", "enter", "enter")  # Enter: on to OK, then OK
             await _until(pilot, lambda: bool(received))
     finally:
         stop.set()

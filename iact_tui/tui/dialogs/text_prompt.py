@@ -11,7 +11,8 @@ from iact_tui.tui.dialogs.base import Dialog, button, close_button
 
 
 class TextPrompt(Dialog[str | None]):
-    """Dismisses with the text (stripped), or None when cancelled. ``required`` refuses empty text."""
+    """Dismisses with the text (stripped), or None when cancelled. ``required`` refuses empty text.
+    Enter in the text goes to the OK button; Enter there (or a click) answers."""
 
     def __init__(
         self,
@@ -54,12 +55,24 @@ class TextPrompt(Dialog[str | None]):
         self.query_one("#prompt-input", Input).focus()
 
     @on(Input.Submitted)
+    def _submitted(self) -> None:
+        """Enter in the text moves on to the OK button, never answers by itself (the manual
+        panel's Enter does the same): a second Enter presses it. Empty and required: say so."""
+        if self._refused():
+            return
+        self.query_one("#ok", Button).focus()
+
     @on(Button.Pressed, "#ok")
     def _ok(self) -> None:
-        text = self.query_one("#prompt-input", Input).value.strip()
-        if self.required and not text:
-            error = self.query_one("#prompt-error", Label)
-            error.update("This cannot be empty.")
-            error.display = True
+        if self._refused():
+            self.query_one("#prompt-input", Input).focus()
             return
-        self.dismiss(text)
+        self.dismiss(self.query_one("#prompt-input", Input).value.strip())
+
+    def _refused(self) -> bool:
+        text = self.query_one("#prompt-input", Input).value.strip()
+        error = self.query_one("#prompt-error", Label)
+        error.display = self.required and not text
+        if error.display:
+            error.update("This cannot be empty.")
+        return bool(error.display)

@@ -19,7 +19,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.notifications import SeverityLevel
-from textual.widgets import Footer, Header, Static, Tree
+from textual.widgets import Footer, Header, Label, Static, Tree
 
 from iact_tui.engine import events as ev
 from iact_tui.engine.events import QuestionKind
@@ -87,6 +87,7 @@ class RunScreen(StepFollowingScreen):
             yield StepTree(self.view, id="steps")
             yield StepDetail(self.view, id="detail")
         yield RunStatusBar(self.view, clock=self.clock, id="status")
+        yield Label("", id="run-hint", markup=False)  # who a step waits for, the tick command
         yield Footer()
 
     def on_mount(self) -> None:
@@ -94,6 +95,7 @@ class RunScreen(StepFollowingScreen):
         info = state.info
         self.title = f"{info.get('checklist_title') or self.view.checklist.checklist.title}"
         self.sub_title = f"run {state.run_id}" + (" (read-only)" if self.view.read_only else "")
+        self.query_one("#run-hint", Label).display = False
         tree = self.query_one(StepTree)
         tree.focus()
         first = self._first_interesting_step()
@@ -207,6 +209,7 @@ class RunScreen(StepFollowingScreen):
         status = self.query_one(RunStatusBar)
         if previous is not None and previous.kind == QuestionKind.MANUAL:
             detail.close_manual()
+        self._show_hint(questions.hint(question, self.view) if question is not None else "")
         if question is None:
             self._close_dialog()
             status.activity = ""
@@ -236,6 +239,13 @@ class RunScreen(StepFollowingScreen):
             self.action_decide()
         status.update_state()
         self._refresh_keys()
+
+    def _show_hint(self, text: str) -> None:
+        """The line under the status bar: shown, whole (it wraps), while a step waits."""
+        hint = self.query_one("#run-hint", Label)
+        if text:
+            hint.update(text)
+        hint.display = bool(text)
 
     @property
     def operator_name(self) -> str:
@@ -425,7 +435,9 @@ class RunScreen(StepFollowingScreen):
                 self.notify(f"No line of the output shown contains “{text}”.", severity="warning")
             else:
                 line, count = found
-                self.notify(f"Line {line} ({count} matching lines; / and Enter finds the next).")
+                self.notify(
+                    f"Line {line} ({count} matching lines; / then Enter twice finds the next)."
+                )
 
         self.app.push_screen(
             TextPrompt("Search the output", value=output._search, placeholder="text to find"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from iact_tui.engine.events import QuestionKind
-from iact_tui.engine.record.asks import awaited
+from iact_tui.engine.record.asks import Awaited, awaited
 from iact_tui.engine.record.ticks import Tick, TickRefused, check_tick
 from iact_tui.engine.run.operator import Decision
 from iact_tui.tui.dialogs.base import Dialog
@@ -37,26 +37,42 @@ ACTIVITY: dict[QuestionKind, str] = {
 
 def activity(question: Question, view: RunView) -> str:
     """The status bar's words for a question; a step that waits for a person says who it waits
-    for and the exact command that answers it from any terminal."""
-    words = ACTIVITY[question.kind]
-    command = tick_command(question, view)
-    if not command:
-        return words
+    for. The exact command that answers it from any terminal is shown whole elsewhere (a line
+    cut by the clock helps no one): on the manual step's panel, or under the status bar
+    (``hint``)."""
     role = getattr(question.step, "role", None)
-    who = f"waits for {role}" if question.kind == QuestionKind.MANUAL and role else words
-    return f"{who} · {command}"
+    if question.kind == QuestionKind.MANUAL and role:
+        return f"waits for {role}"
+    return ACTIVITY[question.kind]
+
+
+def hint(question: Question, view: RunView) -> str:
+    """The line under the status bar while a step asks for a confirmation: the exact command
+    that gives it from any terminal, whole ('' for other questions: a manual step's panel shows
+    its command, and the other questions have none)."""
+    if question.kind != QuestionKind.CONFIRM or question.step is None:
+        return ""
+    return (
+        f"{question.step_id} asks for a confirmation — or from any terminal: "
+        f"{_awaited(question, view).command}"
+    )
 
 
 def tick_command(question: Question, view: RunView) -> str:
     """The command that answers the question from any terminal ('' for a question none does)."""
     if question.kind not in (QuestionKind.MANUAL, QuestionKind.CONFIRM) or question.step is None:
         return ""
+    return _awaited(question, view).command
+
+
+def _awaited(question: Question, view: RunView) -> Awaited:
     return awaited(
         question.step,
         view.run_id,
         view.state.info.get("approver_keys"),
         confirm=question.kind == QuestionKind.CONFIRM,
-    ).command
+        folder=view.folder,  # --runs-dir, when the command needs it to find the run
+    )
 
 
 def refusal(tick: Tick, view: RunView) -> str:

@@ -20,6 +20,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, ClassVar
 
 from textual import on, work
@@ -31,6 +32,8 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Label, Tree
 
+from iact_tui.engine.record.answer import ANSWER_WAIT
+from iact_tui.engine.record.asks import awaited, resume_command, runs_dir_arg, tick_command
 from iact_tui.engine.record.follow import POLL, RunFollower, Update, is_driven
 from iact_tui.engine.record.state import RunState, reduce
 from iact_tui.engine.record.store import ReportError, list_runs
@@ -54,8 +57,8 @@ HOLD_AGE = 0.17  # seconds: within the 250 ms a watcher has to show a record, wi
 STATUS_GAP = 0.5  # while busy, the status bar is drawn at most this often (a frame with it
 # spans the whole screen, from the tree's rows to the bottom line)
 OUTPUT_GAP = 0.25  # ... and the running step's new output (a flood is drawn at this pace)
-ANSWER_WAIT = 15.0  # seconds the driving process gets to answer a tick
 WAITS = (StepStatus.WAITING, StepStatus.INTERRUPTED, StepStatus.FAILED)
+MANUAL_KINDS = ("manual", "notify")  # a person answers these again after a failure
 
 
 @dataclass
@@ -78,7 +81,8 @@ class WatchedRun(RunView):
         return super().output_lines(step_id)
 
     def lines_printed(self, step_id: str) -> int:
-        return self.printed.get(step_id, 0)
+        # a step that finished before this watch began: its record counts its lines
+        return max(self.printed.get(step_id, 0), self.recorded_lines(step_id))
 
 
 def _age_left(record: dict[str, Any]) -> float:
@@ -182,6 +186,7 @@ class WatchScreen(StepFollowingScreen):
         # (seq of the newest record shown, when it was drawn): the watch benchmark reads these
         self.shown: list[tuple[int, float]] = []
         self.live = is_driven(self.folder)
+        self._hint = ""  # the bottom line's text, as last drawn
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -415,18 +420,49 @@ class WatchScreen(StepFollowingScreen):
         return ""
 
     def _say_what_waits(self) -> None:
+        """The bottom line: the step that waits for a person, who it waits for, the keys and the
+        exact command that answer it (whole: the line wraps)."""
         hint = self.query_one("#watch-hint", Label)
         step = waiting_step(self.view.state, self.query_one(StepDetail).step_id)
         if not step:
             hint.display = False
             return
-        role = getattr(self.view.step(step), "role", None)
-        who = f" ({role})" if role else ""
-        keys = "p pass · f fail · s skip — or: " if self.acts else ""
-        hint.update(
-            f"{step} waits for a person{who}: {keys}iact-tui tick {self.view.state.run_id} {step}"
-        )
+        state = self.view.state
+        if self._failed_automatic(step):
+            keys = "s skip, or: " if self.acts else ""
+            text = (
+                f"{step} failed: skip it with a reason — {keys}{self._skip_command(step)} — "
+                f"or retry it: {resume_command(state.run_id, self.folder)}"
+            )
+        else:
+            rec = state.steps.get(step)
+            asked = awaited(
+                self.view.step(step) or SimpleNamespace(id=step),
+                state.run_id,
+                state.info.get("approver_keys"),
+                interrupted=rec is not None and rec.status == StepStatus.INTERRUPTED,
+                folder=self.folder,
+            )
+            keys = "p pass · f fail · s skip — or: " if self.acts else ""
+            text = f"{step} waits for {asked.who}: {keys}{asked.command}"
+        if text != self._hint:
+            self._hint = text
+            hint.update(text)
         hint.display = True
+
+    def _failed_automatic(self, step_id: str) -> bool:
+        """A step that ran and failed: a person skips it or has it retried, never passes it (as
+        ``engine/record/ticks.check_tick`` judges: a manual or notify step is answered again)."""
+        rec = self.view.state.steps.get(step_id)
+        step = self.view.step(step_id)
+        kind = getattr(step, "kind", None) or (rec.kind if rec is not None else "")
+        return rec is not None and rec.status == StepStatus.FAILED and kind not in MANUAL_KINDS
+
+    def _skip_command(self, step_id: str) -> str:
+        state = self.view.state
+        return (
+            f"{tick_command(state.run_id, step_id)} --skip --reason TEXT{runs_dir_arg(self.folder)}"
+        )
 
     # -- selection --------------------------------------------------------------------------------
 
@@ -463,6 +499,16 @@ class WatchScreen(StepFollowingScreen):
         if not step:
             self.notify("No step waits for a person now.", severity="warning")
             return
+        if action != "skip" and self._failed_automatic(step):
+            self.notify(
+                f"{step} failed: it is not passed or failed by hand. Skip it with a reason (s, or "
+                f"{self._skip_command(step)}), or retry it: "
+                f"{resume_command(state.run_id, self.folder)}",
+                title="Not possible",
+                severity="error",
+                timeout=10,
+            )
+            return
         from iact_tui.tui.dialogs.text_prompt import TextPrompt
 
         def answered(text: str | None) -> None:
@@ -488,16 +534,31 @@ class WatchScreen(StepFollowingScreen):
 
     @work(thread=True, group="watch-tick", exit_on_error=False)
     def _post(self, step: str, action: str, note: str, reason: str) -> None:
+        # the wait for a driving process's answer ends when the screen goes (_stop): Textual's
+        # exit waits for its worker threads, and Esc or q must not wait up to ANSWER_WAIT
         message, ok = send_tick(
-            self.folder, self.view.state, step, action, self.name_as, note, reason, self.sign
+            self.folder,
+            self.view.state,
+            step,
+            action,
+            self.name_as,
+            note,
+            reason,
+            self.sign,
+            stop=self._stop,
         )
-        self.app.call_from_thread(
-            self.notify,
-            message,
-            title="Recorded" if ok else "Not recorded",
-            severity="information" if ok else "error",
-            timeout=10,
-        )
+        if self._stop.is_set():
+            return  # the screen is gone: no one to tell (the tick waits in the run's inbox)
+        try:
+            self.app.call_from_thread(
+                self.notify,
+                message,
+                title="Recorded" if ok else "Not recorded",
+                severity="information" if ok else "error",
+                timeout=10,
+            )
+        except RuntimeError:  # the app is gone
+            pass
 
 
 def send_tick(
@@ -509,9 +570,15 @@ def send_tick(
     note: str,
     reason: str,
     sign: str = "",
+    *,
+    stop: threading.Event | None = None,
 ) -> tuple[str, bool]:
-    """Leave a tick in the run's inbox and wait (bounded) for the driving process's answer."""
-    from iact_tui.engine.record.ticks import Tick, post_request, read_result
+    """A watcher's answer, given as ``iact-tui tick`` gives it (``engine/record/answer.py``):
+    through the run's inbox when a process drives the run, recorded here when none does; returns
+    what to tell the watcher and whether it was recorded. ``stop``: give up waiting."""
+    from iact_tui.engine.record.answer import answer_step
+    from iact_tui.engine.record.ticks import Tick
+    from iact_tui.engine.report.approvals import check_tick_signature
 
     by = name
     if not by:
@@ -527,24 +594,10 @@ def send_tick(
         except ApprovalError as exc:
             return f"cannot sign: {exc}", False
         fields = {"signature": signed.signature, "chain_head": state.last_hash}
-    try:
-        tick = Tick(step, action, by, note=note, reason=reason, **fields)
-    except TypeError:
-        return "this iact-tui cannot send signed ticks", False
-    try:
-        rid = post_request(folder / "inbox", tick)
-    except OSError as exc:
-        return f"cannot leave the tick in {folder / 'inbox'}: {exc.strerror or exc}", False
-    deadline = time.monotonic() + ANSWER_WAIT
-    while time.monotonic() < deadline:  # bounded: the driver answers within its inbox poll
-        result = read_result(folder / "inbox", rid)
-        if result is not None:
-            return str(result["message"]), bool(result["ok"])
-        time.sleep(0.05)
-    return (
-        f"the process driving the run did not answer within {ANSWER_WAIT:g} s; the tick waits in its "
-        "inbox and is taken when it looks"
-    ), False
+    tick = Tick(step, action, by, note=note, reason=reason, **fields)
+    answer = answer_step(folder, tick, check_tick_signature, wait=ANSWER_WAIT, stop=stop)
+    message = f"{answer.message}\n{answer.then}" if answer.then else answer.message
+    return message, answer.ok
 
 
 class RunPicker(Screen[None]):

@@ -29,6 +29,8 @@ class StepTree(Tree[str]):
         self._phases: dict[str, TreeNode[str]] = {}
         self._alternatives: dict[str, TreeNode[str]] = {}
         self._depths: dict[str, int] = {}  # step id -> its depth in the tree (0: under the root)
+        # node data -> what its title shares with its most alike sibling (format.sibling_overlaps)
+        self._overlaps: dict[str, tuple[int, int]] = {}
 
     def on_mount(self) -> None:
         self.build()
@@ -38,6 +40,7 @@ class StepTree(Tree[str]):
         self._steps.clear()
         self._phases.clear()
         self._alternatives.clear()
+        self._learn_siblings()
         for phase in self.view.checklist.phases:
             pnode = self.root.add(
                 self._phase_label(phase.id), data=f"phase:{phase.id}", expand=True
@@ -58,24 +61,44 @@ class StepTree(Tree[str]):
             if step_id not in self._steps:
                 self._add_step(self.root, step_id)
 
+    def _learn_siblings(self) -> None:
+        """What each title shares with its siblings (the steps of one phase or alternative, the
+        phases, a phase's alternatives), so that a shortened title keeps what tells it apart."""
+        display = self.view.display
+        self._overlaps.clear()
+
+        def learn(items: list[tuple[str, str]]) -> None:
+            overlaps = fmt.sibling_overlaps([display(title) for _key, title in items])
+            self._overlaps.update(zip([key for key, _title in items], overlaps, strict=True))
+
+        phases = self.view.checklist.phases
+        learn([(f"phase:{p.id}", p.title) for p in phases])
+        for phase in phases:
+            learn([(f"step:{s.id}", s.display_title) for s in phase.steps])
+            learn([(f"alt:{phase.id}/{a.id}", a.title) for a in phase.alternatives])
+            for alt in phase.alternatives:
+                learn([(f"step:{s.id}", s.display_title) for s in alt.steps])
+
     def _add_step(self, parent: TreeNode[str], step_id: str) -> None:
         depth = 0 if parent is self.root else (1 if parent.parent is self.root else 2)
         self._depths[step_id] = depth
         self._steps[step_id] = parent.add_leaf(self._step_label(step_id), data=f"step:{step_id}")
 
-    # -- fitting: a title is shortened (from the middle) so that what follows it is never cut ------
+    # -- fitting: a title is shortened (keeping what tells it from its siblings) so that what follows
+    #    it is never cut
 
     def on_resize(self) -> None:
         self.refresh_all()
 
-    def _fit(self, title: str, rest: int, depth: int, expandable: bool = False) -> str:
+    def _fit(self, title: str, rest: int, depth: int, key: str, expandable: bool = False) -> str:
         """``title`` in what the line leaves it: the tree's width less the guides, the expand
-        icon and ``rest`` (the icon, counts, durations that follow). Unchanged before layout."""
+        icon and ``rest`` (the icon, counts, durations that follow), told apart from its siblings'
+        (``key``: the node's data). Unchanged before layout."""
         width = self.scrollable_content_region.width
         if width <= 0:
             return title
         room = width - self.guide_depth * depth - (2 if expandable else 0) - rest
-        return fmt.middle_ellipsis(title, max(room, 1))
+        return fmt.fit_title(title, max(room, 1), self._overlaps.get(key))
 
     # -- labels (rich Text: titles come from the checklist and are never parsed as markup) ---------
 
@@ -112,7 +135,11 @@ class StepTree(Tree[str]):
             tail.append("  ")
             tail.append_text(counts)
         rest = label.cell_len + tail.cell_len
-        label.append(self._fit(self.view.display(title), rest, self._depths.get(step_id, 1)))
+        label.append(
+            self._fit(
+                self.view.display(title), rest, self._depths.get(step_id, 1), f"step:{step_id}"
+            )
+        )
         label.append_text(tail)
         return label
 
@@ -131,7 +158,13 @@ class StepTree(Tree[str]):
             tail.append(" (rollback)", self._colour("warning"))
         tail.append(f"  {done}/{relevant}", Style(dim=True))
         label = Text(
-            self._fit(self.view.display(phase.title), tail.cell_len, 0, expandable=True),
+            self._fit(
+                self.view.display(phase.title),
+                tail.cell_len,
+                0,
+                f"phase:{phase_id}",
+                expandable=True,
+            ),
             Style(bold=True),
         )
         label.append_text(tail)
@@ -151,7 +184,11 @@ class StepTree(Tree[str]):
             tail.append(" (default)", Style(dim=True))
         label.append(
             self._fit(
-                self.view.display(alt.title), label.cell_len + tail.cell_len, 1, expandable=True
+                self.view.display(alt.title),
+                label.cell_len + tail.cell_len,
+                1,
+                f"alt:{phase_id}/{alt_id}",
+                expandable=True,
             )
         )
         label.append_text(tail)
