@@ -121,15 +121,37 @@ def team(tmp_path: Path) -> dict[str, Path]:
     return {"checklist": checklist, "runs": tmp_path / "runs", **keys}
 
 
-def test_a_whole_headless_deploy_is_one_run_plus_the_ticks(team: dict[str, Path]) -> None:
-    runs = team["runs"]
+def _approvals_run(allowed: str) -> tuple[str, dict[str, object]]:
+    """The mini staging checklist with tech-lead approvers, and a first record pinning ``allowed``."""
+    import hashlib
+
+    text = runfactory.STAGING_MINI.replace('roles = ["devops", "tech-lead", "developer"]',
+                                           'roles = ["devops", "tech-lead", "developer"]\n\n'
+                                           '[checklist.approvers]\ntech-lead = "approvers"')
+    created = {
+        "checklist_id": "PROCED-DEVOPS-001", "checklist_title": "Deploy a Staging", "checklist_version": "1.0.0",
+        "checklist_sha256": hashlib.sha256(text.encode()).hexdigest(), "operator": "alice", "mode": "headless",
+        "variables": {}, "plan": runfactory.plan_of(text),
+        "approver_keys": {"tech-lead": {"file": "approvers", "sha256": hashlib.sha256(allowed.encode()).hexdigest(),
+                                        "text": allowed}},
+    }
+    return text, created
+
+
+def _run_waiting(team: dict[str, Path]) -> tuple[subprocess.Popen[str], Lines]:
+    """``run --headless --wait`` of the team checklist by ana, and its output's lines."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "iact_tui", "run", str(team["checklist"]), "--headless", "--wait",
-         "--runs-dir", str(runs), "--operator", "ana"],
+         "--runs-dir", str(team["runs"]), "--operator", "ana"],
         cwd=ROOT, env=_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     assert proc.stdout is not None
-    out = Lines(proc.stdout)
+    return proc, Lines(proc.stdout)
+
+
+def test_a_whole_headless_deploy_is_one_run_plus_the_ticks(team: dict[str, Path]) -> None:
+    runs = team["runs"]
+    proc, out = _run_waiting(team)
     try:
         run_id = out.wait_for("run ").split()[1]
         tick_line = out.wait_for(f"tick it: iact-tui tick {run_id} ui-check")
@@ -183,22 +205,12 @@ def test_a_whole_headless_deploy_is_one_run_plus_the_ticks(team: dict[str, Path]
 
 
 def test_verify_fails_an_approval_whose_signature_does_not_hold(tmp_path: Path) -> None:
-    import hashlib
 
     from iact_tui.engine.record.store import RunStore
 
     bea = keygen(tmp_path, "bea")
-    text = runfactory.STAGING_MINI.replace('roles = ["devops", "tech-lead", "developer"]',
-                                           'roles = ["devops", "tech-lead", "developer"]\n\n'
-                                           '[checklist.approvers]\ntech-lead = "approvers"')
     allowed = allowed_line(bea, "bea@example.com")
-    created = {
-        "checklist_id": "PROCED-DEVOPS-001", "checklist_title": "Deploy a Staging", "checklist_version": "1.0.0",
-        "checklist_sha256": hashlib.sha256(text.encode()).hexdigest(), "operator": "alice", "mode": "headless",
-        "variables": {}, "plan": runfactory.plan_of(text),
-        "approver_keys": {"tech-lead": {"file": "approvers", "sha256": hashlib.sha256(allowed.encode()).hexdigest(),
-                                        "text": allowed}},
-    }
+    text, created = _approvals_run(allowed)
     store = RunStore.create(tmp_path / "runs", "20261201T000000Z-team-0001", text, created)
     store.append("step_waiting", step="approval")
     state = store.state
@@ -226,21 +238,11 @@ def _line(text: str, part: str) -> str:
 def _signed_run(tmp_path: Path, allowed: str, *, sign_with: Path | None, at_start: str = "") -> Path:
     """A finished run whose tech-lead approval is answered: signed with ``sign_with`` (over the
     right payload), or, when None, ticked without a signature (as a tampered record would be)."""
-    import hashlib
 
     from iact_tui.engine.record import store as store_module
     from iact_tui.engine.record.store import RunStore
 
-    text = runfactory.STAGING_MINI.replace('roles = ["devops", "tech-lead", "developer"]',
-                                           'roles = ["devops", "tech-lead", "developer"]\n\n'
-                                           '[checklist.approvers]\ntech-lead = "approvers"')
-    created = {
-        "checklist_id": "PROCED-DEVOPS-001", "checklist_title": "Deploy a Staging", "checklist_version": "1.0.0",
-        "checklist_sha256": hashlib.sha256(text.encode()).hexdigest(), "operator": "alice", "mode": "headless",
-        "variables": {}, "plan": runfactory.plan_of(text),
-        "approver_keys": {"tech-lead": {"file": "approvers", "sha256": hashlib.sha256(allowed.encode()).hexdigest(),
-                                        "text": allowed}},
-    }
+    text, created = _approvals_run(allowed)
     saved = store_module.now
     if at_start:  # the records are written at this time
         store_module.now = lambda: at_start
@@ -314,7 +316,7 @@ def test_verify_checks_approvals_against_the_auditors_own_list(tmp_path: Path) -
     assert "the same file as yours" in done.stdout, done.stdout
     assert _line(done.stdout, "step 'approval': passed signed by").startswith("ok"), done.stdout
     for bad, message in ((["--approvers", "tech-lead"], "ROLE=FILE"),
-                         (["--approvers", f"tech-lead={tmp_path / 'missing'}"], "cannot read"),
+                         (["--approvers", f"tech-lead={tmp_path / 'missing'}"], "no allowed_signers file"),
                          (["--approvers", f"developer={tmp_path / 'same'}"], "took no signed approvals")):
         done = cli("verify", str(folder), *bad)
         assert done.returncode in (1, 2) and message in done.stdout + done.stderr, done.stdout + done.stderr
@@ -362,13 +364,7 @@ def test_an_approval_checks_by_hand_as_documented(team: dict[str, Path]) -> None
     """docs/team.md's recipe, run as written, rebuilds the payload ssh-keygen verifies the
     approval's signature over (at the approval's time, against the approvers list)."""
     runs = team["runs"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "iact_tui", "run", str(team["checklist"]), "--headless", "--wait",
-         "--runs-dir", str(runs), "--operator", "ana"],
-        cwd=ROOT, env=_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    assert proc.stdout is not None
-    out = Lines(proc.stdout)
+    proc, out = _run_waiting(team)
     try:
         run_id = out.wait_for("run ").split()[1]
         out.wait_for(f"tick it: iact-tui tick {run_id} ui-check")

@@ -130,17 +130,22 @@ def test_shortened_siblings_keep_what_tells_them_apart() -> None:
     assert fmt.fit_siblings([DATABASE, CACHE], 80) == [DATABASE, CACHE]  # room: unchanged
 
 
+async def _at_the_manual_step(pilot, recorder: Recorder) -> None:  # type: ignore[no-untyped-def]
+    """Start the run from its form and let it go on to the manual step ui-check."""
+    await start_from_form(pilot, recorder)
+    await recorder.wait(question("pace"))
+    await pilot.press("n")
+    await recorder.wait(question("manual", "ui-check"))
+    await pilot.pause()
+
+
 async def test_sibling_titles_stay_distinct_in_the_tree_at_80x24(
     tmp_path: Path, recorder: Recorder
 ) -> None:
     checklist = write_checklist(tmp_path, SIBLINGS)
     app = make_app(tmp_path, checklist)
     async with app.run_test(size=(80, 24), message_hook=recorder) as pilot:
-        await start_from_form(pilot, recorder)
-        await recorder.wait(question("pace"))
-        await pilot.press("n")
-        await recorder.wait(question("manual", "ui-check"))
-        await pilot.pause()
+        await _at_the_manual_step(pilot, recorder)
         tree = app.screen.query_one(StepTree)
         width = tree.scrollable_content_region.width
         labels = {step: str(node.label) for step, node in tree._steps.items()}
@@ -198,11 +203,7 @@ async def test_the_operator_screen_shows_the_whole_tick_command_at_80x24(
     checklist = write_checklist(tmp_path, SIBLINGS)
     app = make_app(tmp_path, checklist)
     async with app.run_test(size=(80, 24), message_hook=recorder) as pilot:
-        await start_from_form(pilot, recorder)
-        await recorder.wait(question("pace"))
-        await pilot.press("n")
-        await recorder.wait(question("manual", "ui-check"))
-        await pilot.pause()
+        await _at_the_manual_step(pilot, recorder)
         run_id = app.run_view.run_id if app.run_view else ""
         command = f"iact-tui tick {run_id} ui-check --runs-dir {tmp_path / 'runs'}"
         lines = _screen_lines(app)

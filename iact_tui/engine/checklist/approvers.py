@@ -32,30 +32,32 @@ def pin_approvers(
         given = Path(file).expanduser()
         path = given if given.is_absolute() else base / given
         try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise ApproversError(
-                f"[checklist.approvers] {role}: no allowed_signers file {path}"
-            ) from None
-        except OSError as exc:
-            raise ApproversError(
-                f"[checklist.approvers] {role}: cannot read {path}: {exc.strerror or exc}"
-            ) from None
-        if len(data) > MAX_ALLOWED_SIGNERS_BYTES:
-            raise ApproversError(
-                f"[checklist.approvers] {role}: {path} is over {MAX_ALLOWED_SIGNERS_BYTES // 1024} KiB"
-            )
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            raise ApproversError(
-                f"[checklist.approvers] {role}: {path} is not UTF-8 text"
-            ) from None
-        problem = allowed_signers_problem(text)
-        if problem:
-            raise ApproversError(f"[checklist.approvers] {role}: {path}: {problem}")
+            data, text = read_allowed_signers(path)
+        except ApproversError as exc:
+            raise ApproversError(f"[checklist.approvers] {role}: {exc}") from None
         out[role] = {"file": file, "sha256": hashlib.sha256(data).hexdigest(), "text": text}
     return out
+
+
+def read_allowed_signers(path: Path) -> tuple[bytes, str]:
+    """A role's allowed_signers file: its bytes and text. Raises ApproversError naming the file
+    and what is wrong with it (missing, unreadable, too large, not UTF-8, no usable entry)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ApproversError(f"no allowed_signers file {path}") from None
+    except OSError as exc:
+        raise ApproversError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(data) > MAX_ALLOWED_SIGNERS_BYTES:
+        raise ApproversError(f"{path} is over {MAX_ALLOWED_SIGNERS_BYTES // 1024} KiB")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApproversError(f"{path} is not UTF-8 text") from None
+    problem = allowed_signers_problem(text)
+    if problem:
+        raise ApproversError(f"{path}: {problem}")
+    return data, text
 
 
 def entries(text: str) -> list[tuple[int, list[str], Any]]:

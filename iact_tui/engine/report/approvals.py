@@ -85,6 +85,21 @@ def payload_for(state: Any, step: str, result: str, note: str = "", reason: str 
     )
 
 
+def payload_of_record(
+    rec: dict[str, Any], run_id: str, checklist_sha256: str, chain_head: str
+) -> Payload:
+    """The payload a recorded answer's signature signs (docs/team.md, checking one by hand)."""
+    return Payload(
+        run_id,
+        str(rec.get("step", "")),
+        result_of_record(rec),
+        str(rec.get("note", "") or ""),
+        str(rec.get("reason", "") or ""),
+        checklist_sha256,
+        chain_head,
+    )
+
+
 def result_of_record(rec: dict[str, Any]) -> str:
     """The tick action a step_ticked / step_skipped record answers."""
     if rec.get("type") == "step_skipped":
@@ -310,15 +325,7 @@ def check_recorded(
         )
     if str(approval.get("checklist_sha256", "")) != checklist_sha256:
         raise ApprovalError("it was signed for another version of the checklist")
-    payload = Payload(
-        run_id,
-        str(rec.get("step", "")),
-        result_of_record(rec),
-        str(rec.get("note", "") or ""),
-        str(rec.get("reason", "") or ""),
-        checklist_sha256,
-        head,
-    )
+    payload = payload_of_record(rec, run_id, checklist_sha256, head)
     at = record_time(rec)
     if at is None:
         raise ApprovalError("its record has no time to check the approver's key at")

@@ -469,31 +469,14 @@ def _check_approvals(
 
 
 def _read_approvers(files: dict[str, Path]) -> dict[str, str]:
-    from iact_tui.engine.checklist.approvers import (
-        MAX_ALLOWED_SIGNERS_BYTES,
-        allowed_signers_problem,
-    )
+    from iact_tui.engine.checklist.approvers import ApproversError, read_allowed_signers
 
     out = {}
     for role, path in files.items():
         try:
-            data = path.expanduser().read_bytes()
-        except OSError as exc:
-            raise VerifyInputError(
-                f"--approvers {role}: cannot read {path}: {exc.strerror or exc}"
-            ) from None
-        if len(data) > MAX_ALLOWED_SIGNERS_BYTES:
-            raise VerifyInputError(
-                f"--approvers {role}: {path} is too large for an allowed_signers file"
-            )
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            raise VerifyInputError(f"--approvers {role}: {path} is not UTF-8 text") from None
-        problem = allowed_signers_problem(text)
-        if problem:
-            raise VerifyInputError(f"--approvers {role}: {path}: {problem}")
-        out[role] = text
+            out[role] = read_allowed_signers(path.expanduser())[1]
+        except ApproversError as exc:
+            raise VerifyInputError(f"--approvers {role}: {exc}") from None
     return out
 
 
@@ -572,22 +555,11 @@ def _check_trusted(
     rec: dict[str, Any], run_id: str, role: str, allowed_text: str, at: float | None
 ) -> None:
     """The signer's key must be one the auditor's own allowed_signers names for the role."""
-    from iact_tui.engine.report.approvals import (
-        ApprovalError,
-        Payload,
-        check_approval,
-        result_of_record,
-    )
+    from iact_tui.engine.report.approvals import ApprovalError, check_approval, payload_of_record
 
     signed = rec["signed"]
-    payload = Payload(
-        run_id,
-        str(rec.get("step", "")),
-        result_of_record(rec),
-        str(rec.get("note", "") or ""),
-        str(rec.get("reason", "") or ""),
-        str(signed.get("checklist_sha256", "")),
-        str(signed.get("chain_head", "")),
+    payload = payload_of_record(
+        rec, run_id, str(signed.get("checklist_sha256", "")), str(signed.get("chain_head", ""))
     )
     try:
         check_approval(payload, str(signed.get("signature", "")), allowed_text, role, at=at)
