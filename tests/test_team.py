@@ -235,14 +235,17 @@ def _line(text: str, part: str) -> str:
     return next((line.strip() for line in text.splitlines() if part in line), "")
 
 
-def _signed_run(tmp_path: Path, allowed: str, *, sign_with: Path | None, at_start: str = "") -> Path:
+def _signed_run(tmp_path: Path, allowed: str, *, sign_with: Path | None, at_start: str = "",
+                pinned: bool = True) -> Path:
     """A finished run whose tech-lead approval is answered: signed with ``sign_with`` (over the
-    right payload), or, when None, ticked without a signature (as a tampered record would be)."""
-
+    right payload), or, when None, ticked without a signature (as a tampered record would be);
+    ``pinned=False``: its first record without the approvers list (as a forger would drop it)."""
     from iact_tui.engine.record import store as store_module
     from iact_tui.engine.record.store import RunStore
 
     text, created = _approvals_run(allowed)
+    if not pinned:
+        del created["approver_keys"]
     saved = store_module.now
     if at_start:  # the records are written at this time
         store_module.now = lambda: at_start
@@ -279,6 +282,19 @@ def test_verify_fails_an_answer_without_signature_where_the_role_takes_signed_on
     assert "step 'approval'" in said and "without a signature" in said and "tech-lead" in said
 
 
+def test_verify_fails_a_run_that_dropped_its_approvers_and_the_signature(tmp_path: Path) -> None:
+    """The pinned checklist (its sha256 checked apart) says the role takes signed approvals: a
+    report whose first record lost the list, and whose approval lost its signature, is no signed
+    approval either."""
+    bea = keygen(tmp_path, "bea")
+    folder = _signed_run(tmp_path, allowed_line(bea, "bea@example.com"), sign_with=None, pinned=False)
+    done = cli("verify", str(folder))
+    said = done.stdout + done.stderr
+    assert done.returncode == 1, said
+    assert "takes signed approvals for role 'tech-lead'" in said and "pinned no list" in said, said
+    assert "without a signature" in said, said
+
+
 def test_an_approval_made_before_its_key_was_retired_still_verifies(tmp_path: Path) -> None:
     """valid-before is checked at the approval's own time (its record's), as ssh-keygen's
     -Overify-time does: retiring a key later does not unmake what it signed while valid."""
@@ -311,6 +327,9 @@ def test_verify_checks_approvals_against_the_auditors_own_list(tmp_path: Path) -
     assert done.returncode == 1, said
     assert "not the file you gave" in said
     assert "by the approvers you gave" in said and "is not listed for role 'tech-lead'" in said
+    (tmp_path / "renamed").write_text(allowed_line(mal, "zed@example.com"))  # mal's key, as zed
+    done = cli("verify", str(folder), "--approvers", f"tech-lead={tmp_path / 'renamed'}")
+    assert done.returncode == 1 and "name its key as zed@example.com" in done.stdout, done.stdout
     (tmp_path / "same").write_text(pinned)
     done = cli("verify", str(folder), "--approvers", f"tech-lead={tmp_path / 'same'}")
     assert "the same file as yours" in done.stdout, done.stdout

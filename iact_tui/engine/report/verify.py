@@ -413,8 +413,18 @@ def _check_approvals(
     from iact_tui.engine.report.approvals import ApprovalError, check_recorded, record_time
 
     approver_keys = state.info.get("approver_keys") or {}
+    roles, declared = _step_roles(folder, records)
+    for role in sorted(declared - set(approver_keys)):
+        result.checks.append(
+            Check(
+                False,
+                "approval",
+                f"the checklist takes signed approvals for role '{role}' ([checklist.approvers]), "
+                "but the run pinned no list of its approvers (approver_keys)",
+            )
+        )
+    signed_roles = set(approver_keys) | declared
     _say_pinned_approvers(result, approver_keys, trusted or {})
-    roles = _step_roles(folder, records)
     checklist_sha256 = ""
     before: set[str] = set()
     previous: dict[str, Any] = {}
@@ -452,7 +462,7 @@ def _check_approvals(
                     )
                 )
         elif _unsigned_answer(rec, previous) and (
-            str(roles.get(step, rec.get("role") or "")) in approver_keys
+            str(roles.get(step, rec.get("role") or "")) in signed_roles
         ):
             role = str(roles.get(step, rec.get("role") or ""))
             result.checks.append(
@@ -497,21 +507,24 @@ def _unsigned_answer(rec: dict[str, Any], previous: dict[str, Any]) -> bool:
     return not decided
 
 
-def _step_roles(folder: Path, records: list[dict[str, Any]]) -> dict[str, str]:
-    """Each step's role, from the run's pinned checklist (verified against its sha256 apart);
-    the roles the records name where that cannot be read."""
+def _step_roles(folder: Path, records: list[dict[str, Any]]) -> tuple[dict[str, str], set[str]]:
+    """Each step's role, and the roles whose approvals must be signed, from the run's pinned
+    checklist (verified against its sha256 apart: a report that drops its approvers list still
+    has it there); the roles the records name where the checklist cannot be read."""
     from iact_tui.engine.checklist.load import parse_checklist
     from iact_tui.engine.checklist.problems import ChecklistError
 
     try:
         loaded = parse_checklist((folder / PINNED).read_bytes(), str(folder / PINNED), pinned=True)
     except (OSError, ChecklistError):
-        return {str(r["step"]): str(r["role"]) for r in records if r.get("step") and r.get("role")}
-    return {
+        roles = {str(r["step"]): str(r["role"]) for r in records if r.get("step") and r.get("role")}
+        return roles, set()
+    roles = {
         step.id: str(role)
         for _, _, step in loaded.checklist.iter_steps()
         if (role := getattr(step, "role", None))
     }
+    return roles, set(loaded.checklist.checklist.approvers)
 
 
 def _say_pinned_approvers(
@@ -562,9 +575,16 @@ def _check_trusted(
         rec, run_id, str(signed.get("checklist_sha256", "")), str(signed.get("chain_head", ""))
     )
     try:
-        check_approval(payload, str(signed.get("signature", "")), allowed_text, role, at=at)
+        checked = check_approval(
+            payload, str(signed.get("signature", "")), allowed_text, role, at=at
+        )
     except ApprovalError as exc:
         raise ApprovalError(f"by the approvers you gave: {exc}") from None
+    if checked.signer != signed.get("signer"):
+        raise ApprovalError(
+            f"the approvers you gave name its key as {checked.signer}, but the run recorded "
+            f"{signed.get('signer')}"
+        )
 
 
 def result_word(rec: dict[str, Any]) -> str:
