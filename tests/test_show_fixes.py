@@ -89,3 +89,35 @@ def test_show_offers_only_the_tick_a_failed_automatic_step_takes(tmp_path: Path)
     skipped = cli("tick", run_id, "staging-health", "--skip", "--reason", "known outage",
                   "--runs-dir", str(tmp_path))
     assert skipped.returncode == 0, skipped.stderr
+
+
+@pytest.mark.parametrize(
+    ("pattern", "replacement"),
+    [
+        (r"^id = .*$", "id = 1"),
+        (r"^status = .*$", 'status = ["x"]'),
+        (r"^operator = .*$", "operator = 5"),
+        (r"^started_at = .*$", "started_at = 12"),
+        (r"^checklist_title = .*$", "checklist_title = 2"),
+    ],
+)
+def test_a_run_table_of_the_wrong_types_is_passed_over_for_the_events(
+    tmp_path: Path, pattern: str, replacement: str
+) -> None:
+    """[run] is a projection of the events: when it does not read as the report writes it, show
+    reads the events it is made from (never '1', "['x']" or a number as the run's title)."""
+    folder = runfactory.staging_run(tmp_path / "runs")
+    truth = json.loads(cli("show", str(folder), "--json").stdout)["run"]
+    _damage(folder, pattern, replacement, table="[run]")
+    done = cli("show", str(folder), "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["run"] == truth
+
+
+def test_show_refuses_a_host_record_with_a_negative_batch(tmp_path: Path) -> None:
+    from tests.test_fleet_export import fleet_run
+
+    folder = fleet_run(tmp_path)
+    _damage(folder, r"^batch = .*$", "batch = -1", table="[[host_steps]]")
+    done = cli("show", str(folder), "health")
+    assert done.returncode == 2 and "batch is -1" in done.stderr, done.stdout + done.stderr

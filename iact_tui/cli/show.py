@@ -134,6 +134,8 @@ def damaged(state: Any) -> str:
                 why = _wrong(getattr(host, name, ""), types)
                 if why:
                     return f"step '{rec.id}', host {host.host!r}: {name} {why}"
+            if isinstance(host.batch, int) and host.batch < 0:
+                return f"step '{rec.id}', host {host.host!r}: batch is {host.batch}, not a batch"
     for name, value in (
         ("id", state.run_id),
         ("status", state.status),

@@ -62,6 +62,8 @@ def _from_tables(folder: Path) -> RunState | None:
     if head.get("schema_version") != SCHEMA_VERSION or not isinstance(last.get("seq"), int):
         return None
     run = head["run"]
+    if not _readable_run_table(run):
+        return None  # edited by hand or damaged: the events it is made from are read instead
     state = RunState()
     state.run_id = str(run["id"])
     state.status = str(run["status"])
@@ -102,6 +104,29 @@ def _from_tables(folder: Path) -> RunState | None:
     state.last_hash = str(last["hash"])
     _fold_journal(folder, state)
     return state
+
+
+_RUN_TEXT = ("id", "status", "operator", "checklist_id", "checklist_title", "checklist_version")
+_RUN_OPTIONAL_TEXT = ("pause_reason", "rollback_reason", "on_failure", "checklist_sha256", "host")
+
+
+def _readable_run_table(run: Any) -> bool:
+    """The [run] table's fields are of the types the report writes (text, times, tables)."""
+    if not isinstance(run, dict):
+        return False
+    for name in _RUN_TEXT:
+        if not isinstance(run.get(name, ""), str):
+            return False
+    for name in _RUN_OPTIONAL_TEXT:
+        if name in run and not isinstance(run[name], str):
+            return False
+    for name in ("started_at", "finished_at"):
+        if name in run and not isinstance(run[name], str | datetime):
+            return False
+    tables = ("variables", "captures", "choices", "approvers", "vars_file")
+    return all(isinstance(run.get(name, {}), dict) for name in tables) and isinstance(
+        run.get("hosts", []), list
+    )
 
 
 def _fold_journal(folder: Path, state: RunState) -> None:
