@@ -121,3 +121,17 @@ def test_show_refuses_a_host_record_with_a_negative_batch(tmp_path: Path) -> Non
     _damage(folder, r"^batch = .*$", "batch = -1", table="[[host_steps]]")
     done = cli("show", str(folder), "health")
     assert done.returncode == 2 and "batch is -1" in done.stderr, done.stdout + done.stderr
+
+
+def test_runs_dir_given_before_the_command_wins_over_the_environment(tmp_path: Path) -> None:
+    """`iact-tui --runs-dir A show RUN` with $IACT_RUNS_DIR=B looks in A (as after the command)."""
+    folder = runfactory.staging_run(tmp_path / "a")
+    (tmp_path / "b").mkdir()
+    env = {"IACT_RUNS_DIR": str(tmp_path / "b")}
+    assert cli("show", folder.name, env=env).returncode == 2  # B holds no such run
+    before = cli("--runs-dir", str(tmp_path / "a"), "show", folder.name, env=env)
+    assert before.returncode == 0 and folder.name in before.stdout, before.stderr
+    after = cli("show", folder.name, "--runs-dir", str(tmp_path / "a"), env=env)
+    assert after.returncode == 0
+    listed = cli("--runs-dir", str(tmp_path / "a"), "list", env=env)
+    assert folder.name in listed.stdout, listed.stdout + listed.stderr

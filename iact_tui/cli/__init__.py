@@ -100,6 +100,11 @@ def main(ctx: click.Context, runs_dir: str | None) -> None:
     """iact-tui: walk through a deployment checklist, run its automatic steps, keep a record."""
     ctx.ensure_object(dict)
     ctx.obj["runs_dir"] = runs_dir
+    # given on the command line (`iact-tui --runs-dir D list`): it wins over $IACT_RUNS_DIR,
+    # which the command's own --runs-dir would otherwise take (cli/common.py runs_dir)
+    ctx.obj["runs_dir_given"] = (
+        ctx.get_parameter_source("runs_dir") == click.core.ParameterSource.COMMANDLINE
+    )
     if ctx.invoked_subcommand is None:
         if not sys.stdin.isatty() or not sys.stdout.isatty():
             click.echo(ctx.get_help())

@@ -21,12 +21,23 @@ def runs_dir_option(f):  # type: ignore[no-untyped-def]
 
 
 def runs_dir(value: str | None) -> Path:
-    if value is None:
-        ctx = click.get_current_context(silent=True)
-        while ctx is not None and value is None:
-            if ctx.obj and ctx.obj.get("runs_dir"):
-                value = ctx.obj["runs_dir"]
-            ctx = ctx.parent
+    """The runs folder: the command's --runs-dir, else the one given before the command (which
+    also wins over a command's value that only came from $IACT_RUNS_DIR), else the default."""
+    here = click.get_current_context(silent=True)
+    from_env = (
+        here is not None
+        and here.get_parameter_source("runs_dir") == click.core.ParameterSource.ENVIRONMENT
+    )
+    ctx = here
+    while ctx is not None:
+        if (
+            ctx.obj
+            and ctx.obj.get("runs_dir")
+            and (value is None or (from_env and ctx.obj.get("runs_dir_given")))
+        ):
+            value = ctx.obj["runs_dir"]
+            break
+        ctx = ctx.parent
     if value:
         return Path(value).expanduser()
     from iact_tui.engine.record.store import default_runs_dir
