@@ -229,3 +229,22 @@ def test_a_rewrite_writes_the_same_report_as_serialising_it_whole(tmp_path: Path
         assert text.split("\n\n", 1)[1] == whole  # after the header comment: the same bytes
     store.close()
     assert [r["seq"] for r in read_records(store.folder)] == list(range(1, 8))
+
+
+def test_a_rewrite_keeps_the_files_permissions(tmp_path: Path) -> None:
+    """A report rewritten by another member of a shared folder's group keeps rw-rw----."""
+    import os
+    import stat
+
+    from iact_tui.engine.record.store import atomic_write
+
+    path = tmp_path / "report.toml"
+    path.write_text("a")
+    path.chmod(0o660)
+    old = os.umask(0o022)
+    try:
+        atomic_write(path, b"b")
+    finally:
+        os.umask(old)
+    assert path.read_bytes() == b"b"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o660

@@ -137,11 +137,22 @@ def _fsync_dir(path: Path) -> None:
 
 
 def atomic_write(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` (a new file renamed over it), keeping the permissions the
+    file had: in a group-shared runs folder, a rewrite by another member of the group (a tick
+    recorded on a paused run) leaves report.toml as the group could write it, whatever their
+    umask."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        mode = os.stat(path).st_mode & 0o7777
+    except OSError:
+        mode = None
     try:
         with open(tmp, "wb") as f:
             f.write(data)
             f.flush()
+            if mode is not None:
+                with contextlib.suppress(OSError):
+                    os.fchmod(f.fileno(), mode)
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
