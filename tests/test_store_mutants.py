@@ -414,7 +414,9 @@ def test_a_file_that_cannot_be_read_or_looked_at_says_why(
         return real(self)
 
     monkeypatch.setattr(Path, "read_bytes", refused)
-    with damage(f"{tmp_path / REPORT} cannot be read: Permission denied"):
+    from iact_tui.engine.record.store import unreadable
+
+    with damage(unreadable(tmp_path / REPORT)):  # another person's run: said with the remedy
         read_records(tmp_path)
     long = Path(f"{tmp_path}/{'x' * 300}")
     with damage(
@@ -562,7 +564,9 @@ def test_list_runs_of_a_file_or_an_unreadable_folder(
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr(Path, "iterdir", refused)
-    with damage(f"the runs folder {tmp_path} cannot be read: Permission denied"):
+    from iact_tui.engine.record.store import unreadable
+
+    with damage(f"the runs folder: {unreadable(tmp_path)}"):
         list_runs(tmp_path)
 
 

@@ -297,6 +297,8 @@ def _read_file(path: Path) -> bytes:
         raise ReportError(f"{path} is a folder, not a file: the run folder is damaged")
     try:
         return path.read_bytes()
+    except PermissionError:
+        raise ReportError(unreadable(path)) from None
     except OSError as exc:
         raise ReportError(f"{path} cannot be read: {exc.strerror or exc}") from None
 
@@ -443,6 +445,8 @@ def list_runs(runs_dir: Path) -> list[tuple[Path, RunState | None, str]]:
             if runs_dir.is_dir()
             else []
         )
+    except PermissionError:
+        raise ReportError(f"the runs folder: {unreadable(runs_dir)}") from None
     except OSError as exc:
         raise ReportError(
             f"the runs folder {runs_dir} cannot be read: {exc.strerror or exc}"
