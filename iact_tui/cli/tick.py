@@ -61,10 +61,12 @@ def tick(
     Only a step that waits for a person now takes a tick; --ahead answers a later one. With --sign,
     the answer is signed (SSHSIG, namespace iact-tui-approval) and the signer is who answered."""
     from iact_tui.engine.record.answer import Outcome, answer_step
+    from iact_tui.engine.record.identity import name_problem, text_problem
     from iact_tui.engine.record.store import ReportError, resolve_run
     from iact_tui.engine.record.ticks import Tick
     from iact_tui.engine.report.approvals import check_tick_signature
     from iact_tui.engine.run.launch import default_operator
+    from iact_tui.engine.run.runner import process_alive_here
 
     if failed and skip:
         _bad("--fail and --skip exclude each other")
@@ -72,6 +74,17 @@ def tick(
         _bad("--skip needs --reason TEXT")
     action = "skip" if skip else "fail" if failed else "pass"
     by = as_ or default_operator()
+    # refused before anything is sent: no record, file or inbox takes text that is not UTF-8,
+    # and a name with control characters reads as another name on a terminal
+    for problem in (
+        text_problem("RUN", run_ref),
+        text_problem("STEP", step),
+        name_problem("--as" if as_ else "the operator name", by),
+        text_problem("--note", note or ""),
+        text_problem("--reason", reason or ""),
+    ):
+        if problem:
+            _bad(problem)
     try:
         folder = resolve_run(run_ref, _dir(runs_dir))
     except ReportError as exc:
@@ -83,7 +96,7 @@ def tick(
     )
     the_tick = Tick(step, action, by, note=note or "", reason=reason or "", ahead=ahead, **signed)
     # through the run's inbox when another process drives it, else recorded here (answer.py)
-    answer = answer_step(folder, the_tick, check_tick_signature)
+    answer = answer_step(folder, the_tick, check_tick_signature, process_alive=process_alive_here)
     if answer.ok:
         click.echo(answer.message)
         if answer.then:

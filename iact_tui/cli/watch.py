@@ -30,8 +30,11 @@ from iact_tui.cli.completion import complete_run_ids
 @runs_dir_option
 def watch(run_ref: str | None, as_: str | None, sign: str | None, runs_dir: str | None) -> None:
     """Watch RUN as it goes (default: choose among the runs, live ones first)."""
+    from iact_tui.engine.record.identity import name_problem
     from iact_tui.engine.record.store import ReportError, resolve_run
 
+    if as_ and name_problem("--as", as_):  # a person's name: UTF-8, no control characters
+        fail(name_problem("--as", as_))
     folder_of_runs = runs_dir_path(runs_dir)
     folder = None
     if run_ref is not None:

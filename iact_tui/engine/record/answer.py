@@ -17,7 +17,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from iact_tui.engine.record.store import ReportError, RunLock, RunLocked, RunStore
-from iact_tui.engine.record.ticks import ApprovalCheck, Tick
+from iact_tui.engine.record.ticks import ApprovalCheck, ProcessCheck, Tick
 
 ANSWER_WAIT = 15.0  # seconds a process driving the run gets to answer
 POLL = 0.1  # seconds between two looks for its answer
@@ -48,9 +48,12 @@ def answer_step(
     *,
     wait: float = ANSWER_WAIT,
     stop: threading.Event | None = None,
+    process_alive: ProcessCheck | None = None,
 ) -> Answer:
     """Give ``tick`` to the run in ``folder``: through its inbox when a process drives it (waiting
-    up to ``wait`` seconds for its answer, less if ``stop`` is set), else recorded here."""
+    up to ``wait`` seconds for its answer, less if ``stop`` is set), else recorded here
+    (``process_alive``: how a process an interrupted step started is told gone; without one, a
+    tick on such a step is refused until a resume has checked it)."""
     try:
         try:
             store = RunStore.open(folder)
@@ -64,7 +67,7 @@ def answer_step(
     except ReportError as exc:
         return Answer(Outcome.FAILED, str(exc))
     try:
-        return _record_here(store, folder, tick, check_approval)
+        return _record_here(store, folder, tick, check_approval, process_alive)
     finally:
         store.close()
 
@@ -101,7 +104,11 @@ def _through_the_inbox(
 
 
 def _record_here(
-    store: RunStore, folder: Path, tick: Tick, check_approval: ApprovalCheck | None
+    store: RunStore,
+    folder: Path,
+    tick: Tick,
+    check_approval: ApprovalCheck | None,
+    process_alive: ProcessCheck | None,
 ) -> Answer:
     from iact_tui.engine.checklist.load import parse_checklist
     from iact_tui.engine.checklist.problems import ChecklistError
@@ -117,7 +124,7 @@ def _record_here(
     except (OSError, ChecklistError) as exc:
         return Answer(Outcome.FAILED, f"the run's pinned checklist cannot be read: {exc}")
     try:
-        rec = record_tick(store, checklist, tick, check_approval)
+        rec = record_tick(store, checklist, tick, check_approval, process_alive)
     except TickRefused as exc:
         return Answer(Outcome.REFUSED, f"refused: {exc}")
     then = ""

@@ -5,7 +5,10 @@ from the same cleaned text:
 
 1. Unicode NFKC (fullwidth ``Ａ`` is ``A``, ligatures are split), then NFD with the combining
    marks dropped (``José`` is ``Jose``);
-2. no format or invisible characters (zero-width space and joiners, bidi marks, soft hyphen,
+2. no terminal escape sequences (CSI such as ``ESC[31m`` or ``ESC[1C``, OSC, DCS and the other
+   string commands, two-character escapes; 7-bit or C1), which a terminal acts on and does not
+   show, so ``ESC[31mAna María`` reads as ``Ana María``;
+3. no format or invisible characters (zero-width space and joiners, bidi marks, soft hyphen,
    variation selectors, controls), whitespace collapsed to one space and trimmed.
 
 Each key then keeps only letters and digits: spacing and punctuation make no other person
@@ -29,7 +32,19 @@ person" errs on the safe side: four eyes then asks for a clearly different name.
 from __future__ import annotations
 
 import functools
+import re
 import unicodedata
+
+from iact_tui.engine.formatting import printable
+
+# What a terminal consumes without showing it: string commands (OSC, DCS, SOS, PM, APC) up to
+# their terminator (or the end: the terminal swallows the rest), control sequences (CSI) and
+# the other escapes (ESC, intermediates, a final byte); 7-bit and C1 forms alike.
+_ESCAPES = re.compile(
+    r"(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+    r"|(?:\x1b\[|\x9b)[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]?"
+    r"|\x1b[\x20-\x2f]*[\x30-\x7e]?"
+)
 
 # invisible characters that are not in category Cf (default-ignorable in Unicode)
 _IGNORABLE = {
@@ -93,8 +108,13 @@ def skeleton(text: str) -> str:
     return unicodedata.normalize("NFD", mapped)
 
 
+def without_escapes(text: str) -> str:
+    """``text`` without the terminal escape sequences in it (what a terminal does not show)."""
+    return _ESCAPES.sub("", text)
+
+
 def _base(name: str) -> str:
-    text = unicodedata.normalize("NFD", unicodedata.normalize("NFKC", name))
+    text = unicodedata.normalize("NFD", unicodedata.normalize("NFKC", without_escapes(name)))
     return " ".join(_clean(text).split())
 
 
@@ -121,3 +141,41 @@ def same_person(a: str, b: str) -> bool:
     """True when the names are the same up to case, invisible characters, spacing and
     punctuation, accents and look-alike characters (Unicode TR39 confusables)."""
     return any(x == y for x, y in zip(identity_keys(a), identity_keys(b), strict=True))
+
+
+def shown(text: str) -> str:
+    """``text`` for a message, whatever is in it: bytes that were not UTF-8 (kept by Python as
+    lone surrogates) read ``\\xNN``, control characters as ``printable`` writes them."""
+    raw = text.encode("utf-8", "surrogateescape")
+    return printable(raw.decode("utf-8", "backslashreplace"))
+
+
+def not_utf8(text: str) -> bool:
+    """Whether ``text`` holds bytes that were not UTF-8 (command-line arguments and environment
+    variables reach Python with them as lone surrogates, which no file or record can hold)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def text_problem(what: str, text: str) -> str:
+    """Why ``text`` cannot be recorded ("" when it can): it must be valid UTF-8."""
+    if not_utf8(text):
+        return f"{what} is not valid UTF-8 text ({shown(text)}); give it as UTF-8"
+    return ""
+
+
+def name_problem(what: str, name: str) -> str:
+    """Why ``name`` cannot be a person's name ("" when it can): it must be valid UTF-8 and hold
+    no control characters (an escape sequence in it makes it read as another name)."""
+    problem = text_problem(what, name)
+    if problem:
+        return problem
+    if any(unicodedata.category(ch) == "Cc" for ch in name):
+        return (
+            f"{what} {shown(name)} has control characters (escape sequences, line breaks, tabs); "
+            "a person's name has none"
+        )
+    return ""

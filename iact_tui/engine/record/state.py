@@ -98,6 +98,9 @@ class RunState:
     last_seq: int = 0
     last_hash: str = ""
     confirmed: set[str] = field(default_factory=set)
+    # step -> the command, for each confirmation the run asked for and nobody gave since it was
+    # (last) started or resumed: a paused run's confirmation, which a tick gives
+    confirmation_asked: dict[str, str] = field(default_factory=dict)
     # the process groups each step's current attempt started (step_process records): on resume,
     # an interrupted step whose process still runs is never started a second time
     processes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
@@ -186,6 +189,7 @@ class RunState:
         self.status = RunStatus.RUNNING
         self.finished_at = ""
         self.pause_reason = ""
+        self.confirmation_asked.clear()  # asked again when the run gets there
 
     def _on_run_paused(self, r: dict[str, Any]) -> None:
         self.status = RunStatus.PAUSED
@@ -236,11 +240,27 @@ class RunState:
         s.command = r.get("command", s.command)
         s.message = ""
         self.processes.pop(s.id, None)
+        self.confirmation_asked.pop(s.id, None)
 
     def _on_step_process(self, r: dict[str, Any]) -> None:
         s = self._step(r)
         fields = ("pid", "host", "start", "boot_id", "sudo", "attempt", "at")
         self.processes.setdefault(s.id, []).append({k: r[k] for k in fields if k in r})
+
+    def _on_step_process_ended(self, r: dict[str, Any]) -> None:
+        """A recorded process of the step is known to be gone (waited for, stopped, or found
+        ended on resume): it no longer holds the step."""
+        s = self._step(r)
+        host = str(r.get("host") or "")
+        left = [
+            p
+            for p in self.processes.get(s.id, [])
+            if not (p.get("pid") == r.get("pid") and str(p.get("host") or "") == host)
+        ]
+        if left:
+            self.processes[s.id] = left
+        else:
+            self.processes.pop(s.id, None)
 
     def _on_step_finished(self, r: dict[str, Any]) -> None:
         s = self._step(r)
@@ -320,6 +340,7 @@ class RunState:
         self._used_ahead(s, r)
         self._signed(s, r)
         s.approval_skipped = bool(r.get("approval"))
+        self.confirmation_asked.pop(s.id, None)
         s.status = StepStatus.SKIPPED
         s.skip_reason = r.get("reason", "")
         s.skipped_by = r.get("by", "")
@@ -340,8 +361,12 @@ class RunState:
         s.status = StepStatus.PENDING
         s.message = ""
 
+    def _on_confirmation_asked(self, r: dict[str, Any]) -> None:
+        self.confirmation_asked[r["step"]] = str(r.get("command", ""))
+
     def _on_step_confirmed(self, r: dict[str, Any]) -> None:
         self.confirmed.add(r["step"])
+        self.confirmation_asked.pop(r["step"], None)
 
     def _on_note_added(self, r: dict[str, Any]) -> None:
         s = self._step(r)

@@ -20,9 +20,10 @@ from typing import Any
 from iact_tui.engine.checklist.model import Checklist
 from iact_tui.engine.errors import IactError
 from iact_tui.engine.formatting import printable
+from iact_tui.engine.record.identity import name_problem, not_utf8, text_problem
 from iact_tui.engine.record.state import RunState
 from iact_tui.engine.record.store import RunStore, atomic_write, now
-from iact_tui.engine.status import DONE_STATES, FINAL_RUN_STATES, StepStatus
+from iact_tui.engine.status import DONE_STATES, FINAL_RUN_STATES, RunStatus, StepStatus
 
 ACTIONS = ("pass", "fail", "skip")
 
@@ -62,6 +63,37 @@ def needs_signature(state: RunState, step: Any) -> bool:
 
 WAITS_FOR_A_PERSON = (StepStatus.WAITING, StepStatus.INTERRUPTED, StepStatus.FAILED)
 
+# Whether the process a step started (its ``step_process`` record) still runs: True, False, or
+# None when it cannot be told here (a remote one: only a resume, with its SSH connection, checks).
+# engine/executors/processes.py knows how; the record layer cannot import it, so whoever records
+# a tick passes one in (without one, no process can be told gone: fail closed).
+ProcessCheck = Callable[[dict[str, Any]], "bool | None"]
+
+
+def asks_confirmation(state: RunState, step_id: str) -> bool:
+    """Whether the paused run asked for a confirmation of the step before it runs (``confirm =
+    true``) that nobody gave: a tick gives it (pass), declines it (fail) or skips the step."""
+    rec = state.steps.get(step_id)
+    return (
+        state.status == RunStatus.PAUSED
+        and step_id in state.confirmation_asked
+        and step_id not in state.confirmed
+        and rec is not None
+        and rec.status == StepStatus.PENDING
+    )
+
+
+def check_input(tick: Tick) -> None:
+    """Raise TickRefused when what a person typed cannot be recorded: text that is not UTF-8, or
+    a name with control characters (it would read as another name on a terminal)."""
+    for problem in (
+        name_problem("the name", tick.by),
+        text_problem("the note", tick.note),
+        text_problem("the reason", tick.reason),
+    ):
+        if problem:
+            raise TickRefused(problem)
+
 
 def check_tick(state: RunState, checklist: Checklist, tick: Tick) -> None:
     """Raise TickRefused with a sentence when the tick is not allowed.
@@ -73,6 +105,7 @@ def check_tick(state: RunState, checklist: Checklist, tick: Tick) -> None:
     """
     if tick.action not in ACTIONS:
         raise TickRefused(f"unknown tick action '{printable(tick.action)}'")
+    check_input(tick)
     if tick.step not in state.steps:
         from difflib import get_close_matches
 
@@ -107,6 +140,9 @@ def check_tick(state: RunState, checklist: Checklist, tick: Tick) -> None:
             f"step '{tick.step}' is a rollback step and no rollback has started; it cannot be ticked "
             "(not even ahead) before one starts"
         )
+    if asks_confirmation(state, tick.step):  # the paused run waits for this confirmation
+        check_four_eyes(state, step, tick)
+        return
     if rec.status not in WAITS_FOR_A_PERSON:
         if not tick.ahead:
             raise TickRefused(
@@ -158,17 +194,70 @@ def check_four_eyes(state: RunState, step: Any, tick: Tick) -> None:
             )
 
 
+def check_not_running(
+    state: RunState, folder: Path, tick: Tick, process_alive: ProcessCheck | None
+) -> None:
+    """Raise TickRefused when the interrupted step's command may still run (it outlived a killed
+    driver): a tick never answers it; resume waits for it or stops it (docs/team.md)."""
+    from iact_tui.engine.record.asks import resume_command
+
+    rec = state.steps.get(tick.step)
+    if rec is None or rec.status != StepStatus.INTERRUPTED:
+        return
+    running: list[str] = []
+    unknown = False
+    for proc in state.processes.get(tick.step, []):
+        alive = process_alive(proc) if process_alive is not None else None
+        if alive is False:
+            continue
+        unknown = unknown or alive is None
+        where = f"on {printable(proc.get('host'))}" if proc.get("host") else "on this machine"
+        running.append(f"process group {printable(proc.get('pid'))} {where}")
+    if not running:
+        return
+    what = ", ".join(running)
+    verb = "may still run (only a resume can check it)" if unknown else "still runs"
+    wait = resume_command(state.run_id, folder, f"--wait-running {tick.step}")
+    stop = resume_command(state.run_id, folder, f"--stop-running {tick.step}")
+    raise TickRefused(
+        f"step '{tick.step}' was interrupted and its command ({what}) {verb}; a tick does not "
+        f"answer a command that may still run: wait for it to end with `{wait}` or stop it with "
+        f"`{stop}`"
+    )
+
+
 def record_tick(
-    store: RunStore, checklist: Checklist, tick: Tick, check_approval: ApprovalCheck | None = None
+    store: RunStore,
+    checklist: Checklist,
+    tick: Tick,
+    check_approval: ApprovalCheck | None = None,
+    process_alive: ProcessCheck | None = None,
 ) -> dict[str, Any]:
     """Check and record a tick; returns the record. Raises TickRefused.
 
     A step whose role lists approvers takes only a signed answer, checked by ``check_approval``
-    (without one, such a tick is refused: fail closed); the signer it names is who answered."""
+    (without one, such a tick is refused: fail closed); the signer it names is who answered.
+    An interrupted step whose recorded process may still run takes none (``process_alive`` tells
+    a local one gone). On a confirmation the paused run asked for, a pass records the
+    confirmation (``step_confirmed``, how "tick": the next resume runs the step without asking),
+    a fail records nothing (the returned ``confirmation_declined`` is not recorded)."""
+    check_input(tick)
     signed = _check_signed(store, checklist, tick, check_approval)
     if signed is not None:
         tick = replace(tick, by=signed["signer"])
     check_tick(store.state, checklist, tick)
+    check_not_running(store.state, store.folder, tick, process_alive)
+    if asks_confirmation(store.state, tick.step) and tick.action != "skip":
+        if tick.action == "fail":
+            return {"type": "confirmation_declined", "step": tick.step, "by": tick.by}
+        return store.append(
+            "step_confirmed",
+            step=tick.step,
+            by=tick.by,
+            note=tick.note or None,
+            how="tick",
+            signed=signed,
+        )
     if tick.ahead and store.state.steps[tick.step].status not in WAITS_FOR_A_PERSON:
         return store.append(
             "step_ticked_ahead",
@@ -285,6 +374,16 @@ def describe(store: RunStore, tick: Tick, rec: dict[str, Any]) -> str:
     key = (
         f", signed with {printable(signed.get('fingerprint'))}" if isinstance(signed, dict) else ""
     )
+    if rec.get("type") == "step_confirmed":
+        return (
+            f"confirmed: {tick.step} by {by}{key}; it runs when the run is resumed, without "
+            "asking again"
+        )
+    if rec.get("type") == "confirmation_declined":
+        return (
+            f"not confirmed: {tick.step} stays unconfirmed (nothing recorded); the run asks "
+            "again when it is resumed"
+        )
     if rec.get("type") == "step_ticked_ahead":
         return (
             f"recorded ahead: {tick.step} {tick.action} by {by}{key} at {rec.get('at', '')}; "
@@ -398,6 +497,9 @@ def read_request(path: Path) -> Tick:
     ahead = data.get("ahead", False)
     if not isinstance(ahead, bool):
         raise BadRequest(f"has an ahead that is not true or false ({type(ahead).__name__})")
+    for key in _TEXT_FIELDS:
+        if isinstance(data.get(key), str) and not_utf8(data[key]):
+            raise BadRequest(f"has a {key} that is not valid UTF-8 text")
     fields = {k: data[k] for k in _TEXT_FIELDS if isinstance(data.get(k), str)}
     return Tick(**fields, ahead=ahead)
 

@@ -28,6 +28,7 @@ from iact_tui.engine.checklist.values import Values, unsafe_values
 from iact_tui.engine.checklist.varsfile import VarsFileError, apply_vars_file
 from iact_tui.engine.errors import IactError
 from iact_tui.engine.events import Emit
+from iact_tui.engine.record.identity import name_problem, not_utf8, shown
 from iact_tui.engine.record.store import PINNED, ReportError, RunStore, list_runs
 from iact_tui.engine.run.operator import Operator, RunOptions
 from iact_tui.engine.run.plan import create_run
@@ -123,6 +124,7 @@ def default_operator() -> str:
                 ["git", "config", "--get", "user.name"],
                 capture_output=True,
                 text=True,
+                errors="surrogateescape",  # bytes that are not UTF-8 are refused, not a traceback
                 timeout=3,
                 check=False,
             )
@@ -365,6 +367,7 @@ def new_session(
     *,
     prompt_all: bool,
 ) -> Runner:
+    refuse_bad_text(spec)
     try:
         loaded = load_checklist(checklist_path)
     except ChecklistError as exc:
@@ -427,9 +430,25 @@ def resumed_hosts(
     )
 
 
+def refuse_bad_text(spec: SessionSpec) -> None:
+    """Exit 2 before anything is created or recorded: the operator's name must be a person's
+    name (valid UTF-8, no control characters: an escape sequence would make it read as another
+    name), and a --var must be valid UTF-8 (no record or file can hold anything else)."""
+    problem = name_problem("the operator name", spec.operator)
+    if problem:
+        raise BadInput(f"{problem} (--operator, $IACT_OPERATOR, git's user.name or the login)")
+    for name, value in spec.overrides.items():
+        if not_utf8(name) or not_utf8(value):
+            raise BadInput(f"--var {shown(name)}: not valid UTF-8 text; give it as UTF-8")
+
+
 def refuse_unsafe_values(values: Values) -> None:
-    """Exit 2 before anything is recorded or run: a secret too short to mask, or a plain value
-    that contains a secret (see values.unsafe_values)."""
+    """Exit 2 before anything is recorded or run: a value that is not UTF-8 (from an environment
+    variable or a terminal), a secret too short to mask, or a plain value that contains a secret
+    (see values.unsafe_values)."""
+    for name, value in values.values.items():
+        if isinstance(value, str) and not_utf8(value):
+            raise BadInput(f"the value of '{name}' is not valid UTF-8 text; give it as UTF-8")
     problems = unsafe_values(values)
     if problems:
         raise BadInput(
@@ -473,6 +492,7 @@ def resume_session(
     ask: AskValue | None,
     ask_change: AskChange | None,
 ) -> Runner:
+    refuse_bad_text(spec)
     try:
         store = RunStore.open(folder)
     except ReportError as exc:

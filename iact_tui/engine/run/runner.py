@@ -49,6 +49,7 @@ from iact_tui.engine.record.ticks import (
     TickRefused,
     answer_request,
     apply_ahead,
+    check_input,
     check_tick,
     describe,
     needs_signature,
@@ -517,8 +518,11 @@ class Runner:
             finally:
                 self._confirming = ""
             if answer is None:
+                folder = self.store.folder
                 raise Pause(
-                    f"step '{step.id}' needs a confirmation before it runs (--yes on a terminal-less run)"
+                    f"step '{step.id}' needs a confirmation before it runs: confirm it with "
+                    f"`{tick_command(self.run_id, step.id, folder)}` (then resume), or resume "
+                    f"confirming it with `{resume_command(self.run_id, folder, '--yes')}`"
                 )
             if answer is _EXTERNAL:
                 declined = self._declined.pop(step.id, "")
@@ -685,7 +689,18 @@ class Runner:
         False when a tick from another terminal settled the step meanwhile."""
         for _ in range(MAX_REFUSALS):  # bounded: each turn is an answer from another terminal
             refs = [ProcessRef.from_record(r) for r in self.state.processes.get(step.id, [])]
-            alive = [ref for ref in refs if await self._process_alive(step, ref)]
+            alive = []
+            for ref in refs:
+                if await self._process_alive(step, ref):
+                    alive.append(ref)
+                else:  # known gone: recorded, so that a tick may answer the step now
+                    self.record(
+                        "step_process_ended",
+                        step=step.id,
+                        pid=ref.pid,
+                        host=ref.host or None,
+                        how="ended",
+                    )
             if not alive:
                 return True
             what = "; ".join(ref.describe() for ref in alive)
@@ -767,7 +782,9 @@ class Runner:
         return not await self._process_alive(step, ref)
 
     def _record_tick(self, tick: Tick) -> dict[str, Any]:
-        rec = record_tick(self.store, self.checklist, tick, check_tick_signature)
+        rec = record_tick(
+            self.store, self.checklist, tick, check_tick_signature, process_alive_here
+        )
         if rec["type"] == "step_ticked_ahead":
             self.emit(
                 ev.Notice(
@@ -1152,6 +1169,11 @@ class Runner:
     def _confirm_from_inbox(self, path: Path, tick: Tick) -> None:
         """A tick for the step that asks for a confirmation now: pass runs it, fail declines it
         (the run pauses). Who confirmed is recorded, as when the operator confirms."""
+        try:
+            check_input(tick)
+        except TickRefused as exc:
+            self._answer(path, False, str(exc))
+            return
         if tick.action == "pass":
             self.record(
                 "step_confirmed", step=tick.step, by=tick.by, note=tick.note or None, how="tick"
@@ -1178,6 +1200,13 @@ class Runner:
             self.emit(
                 ev.Notice(f"inbox: cannot answer {path.name}: {exc.strerror or exc}", "warning")
             )
+
+
+def process_alive_here(record: dict[str, Any]) -> bool | None:
+    """Whether a step's recorded process still runs, as far as it can be told at once: a local
+    one is looked up; for one on a remote host None (only a resume, over SSH, checks it)."""
+    ref = ProcessRef.from_record(record)
+    return None if ref.host else local_alive(ref)
 
 
 class _Skipped(Exception):
