@@ -18,6 +18,7 @@ from iact_tui.engine.record.identity import same_person
 from iact_tui.engine.record.state import reduce
 from iact_tui.engine.record.store import read_records
 from iact_tui.engine.record.ticks import Tick, TickRefused, post_request
+from tests import runfactory
 from tests.helpers import HEADER, cli, only_run, state_of, write_checklist
 from tests.test_team import WAIT
 from tests.test_wait_fixes import MANUAL_THEN_LOCAL, _driver, _stop
@@ -254,3 +255,56 @@ def test_a_tick_confirms_the_step_a_paused_run_asked_to_confirm(tmp_path: Path) 
     records = read_records(folder)
     assert [r["type"] for r in records].count("confirmation_asked") == 1  # not asked again
     assert state_of(folder).steps["restore"].status == "passed"
+
+
+def test_show_no_longer_asks_for_a_confirmation_a_tick_gave(tmp_path: Path) -> None:
+    checklist = write_checklist(tmp_path, CONFIRM)
+    runs = tmp_path / "runs"
+    assert cli("run", str(checklist), "--headless", "--operator", "ana", "--runs-dir", str(runs)).returncode == 3
+    folder = only_run(runs)
+    asked = cli("show", str(folder), "restore")
+    assert "asking for its confirmation" in asked.stdout, asked.stdout
+    assert cli("tick", str(folder), "restore", "--as", "bob").returncode == 0
+    shown = cli("show", str(folder), "restore")
+    assert shown.returncode == 0 and "asking for its confirmation" not in shown.stdout, shown.stdout
+
+
+def test_a_blank_invisible_or_punctuation_name_is_no_approver(tmp_path: Path) -> None:
+    from iact_tui.engine.record.identity import name_problem, same_person
+
+    for name in ("\u200b", "\u3164", "\u2800", "-"):
+        assert "no letter or digit" in name_problem("--as", name), repr(name)
+    assert same_person("ana", "\u1d00\u0274\u1d00")  # small capitals read as the letters
+    assert same_person("Carlos", "\u1d04\u1d00\u0280\u029f\u1d0f\ua731")
+    assert not same_person("ana", "bea")
+
+
+def test_a_tick_on_a_step_its_killed_driver_was_running_points_to_resume(tmp_path: Path) -> None:
+    b = runfactory.RunBuilder(tmp_path)
+    b.start("staging-health")  # recorded running; no process drives the run now
+    b.close()
+    done = cli("tick", str(b.folder), "staging-health", "--as", "bob")
+    assert done.returncode == 2
+    assert "resume the run first" in done.stderr and f"iact-tui resume {b.folder.name}" in done.stderr, done.stderr
+
+
+def test_resume_refuses_a_rollback_reason_that_is_not_utf8(tmp_path: Path) -> None:
+    import os
+
+    checklist = write_checklist(tmp_path, CONFIRM)
+    runs = tmp_path / "runs"
+    assert cli("run", str(checklist), "--headless", "--operator", "ana", "--runs-dir", str(runs)).returncode == 3
+    folder = only_run(runs)
+    before = (folder / "journal.jsonl").read_bytes() + (folder / "report.toml").read_bytes()
+    done = cli("resume", str(folder), "--headless", "--operator", "ana", "--rollback", "--reason", os.fsdecode(b"\xff"))
+    assert done.returncode == 2 and "--reason" in done.stderr and "UTF-8" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+    assert (folder / "journal.jsonl").read_bytes() + (folder / "report.toml").read_bytes() == before
+
+
+def test_watch_refuses_a_default_name_with_control_characters(tmp_path: Path) -> None:
+    b = runfactory.RunBuilder(tmp_path)
+    b.wait("staging-health")
+    b.close()
+    done = cli("watch", str(b.folder), env={"IACT_OPERATOR": "a\x1b[31mb"}, timeout=30)
+    assert done.returncode == 2 and "control characters" in done.stderr and "--as" in done.stderr, done.stderr

@@ -342,8 +342,8 @@ def _asked(records: list[dict[str, Any]]) -> tuple[str, str]:
         kind = r.get("type")
         if kind == "confirmation_asked":
             asking, paused = str(r.get("step", "")), ""
-        elif kind in _ANSWERED and r.get("step") == asking:
-            asking = ""
+        elif kind in _ANSWERED and r.get("step") in (asking, paused):
+            asking = paused = ""  # confirmed (a tick on the paused run, too), started, skipped
         elif kind == "run_paused":
             asking, paused = "", asking
         elif kind in ("run_resumed", "run_finished", "run_created"):

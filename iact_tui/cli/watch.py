@@ -35,6 +35,12 @@ def watch(run_ref: str | None, as_: str | None, sign: str | None, runs_dir: str 
 
     if as_ and name_problem("--as", as_):  # a person's name: UTF-8, no control characters
         fail(name_problem("--as", as_))
+    if not as_:  # who ticks from here by default: the same name `tick` would take
+        from iact_tui.engine.run.launch import default_operator
+
+        problem = name_problem("the operator name", default_operator())
+        if problem:
+            fail(f"{problem} ($IACT_OPERATOR, git's user.name or the login; or give --as NAME)")
     folder_of_runs = runs_dir_path(runs_dir)
     folder = None
     if run_ref is not None:

@@ -123,6 +123,17 @@ def _record_here(
         ).checklist
     except (OSError, ChecklistError) as exc:
         return Answer(Outcome.FAILED, f"the run's pinned checklist cannot be read: {exc}")
+    from iact_tui.engine.status import StepStatus
+
+    step = store.state.steps.get(tick.step)
+    if step is not None and step.status == StepStatus.RUNNING and not tick.ahead:
+        # recorded as running, and no process drives the run: its driver was killed mid-step
+        return Answer(
+            Outcome.REFUSED,
+            f"refused: step '{tick.step}' was running when the process driving the run stopped; "
+            f"resume the run first, which finds out whether its command still runs: "
+            f"{resume_command(store.state.run_id, folder)}",
+        )
     try:
         rec = record_tick(store, checklist, tick, check_approval, process_alive)
     except TickRefused as exc:

@@ -115,7 +115,21 @@ def without_escapes(text: str) -> str:
 
 def _base(name: str) -> str:
     text = unicodedata.normalize("NFD", unicodedata.normalize("NFKC", without_escapes(name)))
-    return " ".join(_clean(text).split())
+    return " ".join(_clean("".join(_small_capital(ch) for ch in text)).split())
+
+
+_SMALL_CAPITAL = "LATIN LETTER SMALL CAPITAL "
+
+
+@functools.lru_cache(maxsize=1024)
+def _small_capital(ch: str) -> str:
+    """A small capital (``ᴀ``, ``ʙ``, ``ꜱ``: TR39 leaves them apart) as the letter it reads as."""
+    name = unicodedata.name(ch, "")
+    if name.startswith(_SMALL_CAPITAL):
+        letters = name[len(_SMALL_CAPITAL) :]
+        if letters.isalpha() and letters.isascii():
+            return letters.lower()
+    return ch
 
 
 @functools.lru_cache(maxsize=512)
@@ -177,5 +191,10 @@ def name_problem(what: str, name: str) -> str:
         return (
             f"{what} {shown(name)} has control characters (escape sequences, line breaks, tabs); "
             "a person's name has none"
+        )
+    if name.strip() and not any(ch.isalnum() for ch in _base(name)):  # (blank: said apart)
+        return (
+            f"{what} {shown(name)} has no letter or digit that shows (blank, invisible or only "
+            "punctuation); a person's name has some"
         )
     return ""

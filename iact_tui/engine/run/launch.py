@@ -435,11 +435,32 @@ def refuse_bad_text(spec: SessionSpec) -> None:
     name (valid UTF-8, no control characters: an escape sequence would make it read as another
     name), and a --var must be valid UTF-8 (no record or file can hold anything else)."""
     problem = name_problem("the operator name", spec.operator)
+    if isinstance(spec.operator, str) and not spec.operator.strip():
+        problem = "the operator name is blank: a run needs the name of the person running it"
     if problem:
         raise BadInput(f"{problem} (--operator, $IACT_OPERATOR, git's user.name or the login)")
     for name, value in spec.overrides.items():
         if not_utf8(name) or not_utf8(value):
             raise BadInput(f"--var {shown(name)}: not valid UTF-8 text; give it as UTF-8")
+    options = spec.options
+    given = [("--reason", options.rollback_reason or "")]
+    for option in ("rerun", "wait_running", "stop_running", "choices"):
+        for value in _texts(getattr(options, option, None)):
+            given.append((f"--{option.replace('_', '-')}", value))
+    for option, value in given:
+        if not_utf8(value):
+            raise BadInput(f"{option} {shown(value)}: not valid UTF-8 text; give it as UTF-8")
+
+
+def _texts(value: Any) -> list[str]:
+    """The text in an option's value (a string, a list of them, a table of lists)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [t for k, v in value.items() for t in [str(k), *_texts(v)]]
+    if isinstance(value, list | tuple | set):
+        return [t for v in value for t in _texts(v)]
+    return []
 
 
 def refuse_unsafe_values(values: Values) -> None:
