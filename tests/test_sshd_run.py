@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -119,7 +120,17 @@ run = "echo after"
     # what the operator checks before confirming: the command still runs on the host (kill -9
     # of the client leaves it there), so they stop it and record that it completed
     assert processes_matching("sleep 4242", user=sshd_server.user)
+    # a tick cannot see the host: while the command may run there, it is refused with the way out
+    refused = cli("tick", folder.name, "migrate", "--runs-dir", str(runs), "--note", "verified by hand")
+    assert refused.returncode == 2 and "--stop-running migrate" in refused.stderr, refused.stderr
     subprocess.run(["pkill", "-u", sshd_server.user, "-f", "sleep 4242"], check=False)
+    deadline = time.monotonic() + 30
+    while processes_matching("sleep 4242", user=sshd_server.user):  # bounded: it ends on SIGTERM
+        assert time.monotonic() < deadline, "sleep 4242 outlived its SIGTERM"
+        time.sleep(0.05)
+    # a resume looks on the host, finds it gone (recorded) and asks whether the step completed
+    asked = cli("resume", folder.name, "--headless", "--runs-dir", str(runs), *SSH_ARGS)
+    assert asked.returncode == 3, asked.stdout + asked.stderr
     assert cli("tick", folder.name, "migrate", "--runs-dir", str(runs), "--note", "verified by hand").returncode == 0
     done = cli("resume", folder.name, "--headless", "--runs-dir", str(runs), *SSH_ARGS)
     assert done.returncode == 0, done.stdout + done.stderr
