@@ -308,3 +308,13 @@ def test_watch_refuses_a_default_name_with_control_characters(tmp_path: Path) ->
     b.close()
     done = cli("watch", str(b.folder), env={"IACT_OPERATOR": "a\x1b[31mb"}, timeout=30)
     assert done.returncode == 2 and "control characters" in done.stderr and "--as" in done.stderr, done.stderr
+
+
+def test_resume_refuses_an_unknown_step_for_wait_or_stop_running(tmp_path: Path) -> None:
+    checklist = write_checklist(tmp_path, CONFIRM)
+    runs = tmp_path / "runs"
+    assert cli("run", str(checklist), "--headless", "--operator", "ana", "--runs-dir", str(runs)).returncode == 3
+    folder = only_run(runs)
+    for option in ("--wait-running", "--stop-running"):
+        done = cli("resume", str(folder), "--headless", "--operator", "ana", option, "nosuch")
+        assert done.returncode == 2 and f"{option} nosuch: the checklist has no step" in done.stderr, done.stderr

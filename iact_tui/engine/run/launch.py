@@ -223,9 +223,14 @@ def _check_names(loaded: LoadedChecklist, spec: SessionSpec) -> None:
                 )
         if len(alts) > 1 and not phase.multiple:
             raise BadInput(f"--choose {phase_id}: this phase takes one alternative")
-    for sid in spec.options.rerun:
-        if sid not in c.step_ids:
-            raise BadInput(f"--rerun {sid}: the checklist has no step '{sid}'")
+    for option, given in (
+        ("--rerun", spec.options.rerun),
+        ("--wait-running", spec.options.wait_running),
+        ("--stop-running", spec.options.stop_running),
+    ):
+        for sid in sorted(given):
+            if sid not in c.step_ids:
+                raise BadInput(f"{option} {shown(sid)}: the checklist has no step '{shown(sid)}'")
 
 
 def resolve_values(
