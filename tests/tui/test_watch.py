@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 
 from iact_tui.engine.executors.base import LogWriter
+from iact_tui.engine.record.state import reduce
+from iact_tui.engine.record.store import read_records
 from iact_tui.engine.record.ticks import answer_request, pending_requests
 from iact_tui.tui.screens.watch import WatchScreen, waiting_step
 from iact_tui.tui.watching import WatchApp
@@ -154,3 +156,23 @@ async def test_a_watch_opened_mid_step_counts_all_of_its_lines(tmp_path: Path) -
         more.close()
         await _until(pilot, lambda: screen.view.lines_printed("staging-health") == 20_001)
     b.close()
+
+
+def test_a_watchers_tick_looks_up_a_local_process_as_tick_does(tmp_path: Path) -> None:
+    """An interrupted step whose local process is gone: a watcher's answer is taken, as
+    `iact-tui tick`'s is (the same lookup), not refused until a resume."""
+    import subprocess
+
+    from iact_tui.tui.screens.watch import send_tick
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a process that has ended (its pid not in use now, bar reuse)
+    b = runfactory.RunBuilder(tmp_path)
+    b.start("staging-health")
+    b.append("step_process", step="staging-health", pid=gone.pid, host="", start="1")
+    b.append("step_interrupted", step="staging-health", reason="the driver was killed")
+    b.pause("interrupted")
+    b.close()
+    message, ok = send_tick(b.folder, reduce(read_records(b.folder)), "staging-health", "pass",
+                            "bob", "done by hand", "")
+    assert ok, message

@@ -171,9 +171,9 @@ async def test_the_first_look_at_a_burst_is_drawn_with_the_next_one(tmp_path: Pa
         assert "✔" not in _label(screen, _step(1))  # ... not drawn
         assert watch.POLL <= screen._look_gap <= watch.HOLD_AGE  # the next look: when it is due
         _steps_done(b, 4, 5)
-        screen._apply(screen.follower.look(), None)  # the next look draws both
-        await pilot.pause()
-        assert "✔" in _label(screen, _step(1))
+        screen._apply(screen.follower.look(), None)  # the next look draws both (a render gap on)
+        assert not screen._holding
+        await _until(pilot, lambda: "✔" in _label(screen, _step(1)))
         assert "✔" in _label(screen, _step(5))
         assert screen._look_gap == watch.BUSY_GAP  # records still come by the handful ...
         _steps_done(b, 6, 7)
@@ -241,3 +241,22 @@ async def test_the_step_count_grows_without_a_new_layout_until_it_outgrows_its_l
         assert layouts and all(layouts)
         assert count.content_region.width >= len("1000/1000")
         assert str(count.render()).strip() == "1000/1000"
+
+
+async def test_a_drawing_due_while_a_look_is_held_waits_for_the_next_look(tmp_path: Path) -> None:
+    """A drawing timer that comes due while a burst's first look is held draws nothing: the look
+    that ends the hold draws it all."""
+    async with _watching(tmp_path) as (b, screen, pilot):
+        screen._stop.set()  # the looks are this test's own
+        await pilot.pause()
+        b.start(_step(40))
+        screen._apply(screen.follower.look(), None)  # drawn: the render gap starts
+        b.append("step_finished", step=_step(40), status="passed", attempt=1, duration=0.01)
+        _steps_done(b, 1, 3)
+        screen._apply(screen.follower.look(), None)  # held
+        assert screen._holding
+        screen._flush()  # what a timer due now would do
+        await pilot.pause()
+        assert "✔" not in _label(screen, _step(1))  # still held
+        screen._apply(screen.follower.look(), None)  # the look after: drawn
+        await _until(pilot, lambda: "✔" in _label(screen, _step(1)))

@@ -240,10 +240,7 @@ class WatchScreen(StepFollowingScreen):
         if not self.is_mounted:
             return
         busy = len(update.records) >= BUSY_RECORDS
-        held, self._holding = (
-            self._holding,
-            busy and not self._holding and not self._busy and fresh is None,
-        )
+        self._holding = busy and not self._holding and not self._busy and fresh is None
         self._busy = busy
         self._look_gap = BUSY_GAP if busy else self.follower.poll_interval
         if self._holding:  # the next look: when the oldest record is HOLD_AGE old (bounded)
@@ -274,11 +271,8 @@ class WatchScreen(StepFollowingScreen):
         if update.problem:
             self._problem = update.problem
         if self._holding:
-            return  # drawn with the next look
-        if held:
-            self._flush()  # the look after a held one: both are drawn now
-        else:
-            self._schedule_flush()
+            return  # drawn with the next look (a drawing due before it waits for it: _flush)
+        self._schedule_flush()  # after a held look: now, unless the last drawing was < a gap ago
 
     def _schedule_flush(self) -> None:
         """Draw what is pending now, or as soon as RENDER_GAP has passed since the last drawing;
@@ -298,8 +292,8 @@ class WatchScreen(StepFollowingScreen):
         if self._flush_timer is not None:
             self._flush_timer.stop()
             self._flush_timer = None
-        if not self.is_mounted:
-            return
+        if not self.is_mounted or self._holding:
+            return  # (holding: the look that ends the hold draws everything)
         self._last_flush = time.monotonic()
         view = self.view
         tree = self.query_one(StepTree)
@@ -595,7 +589,16 @@ def send_tick(
             return f"cannot sign: {exc}", False
         fields = {"signature": signed.signature, "chain_head": state.last_hash}
     tick = Tick(step, action, by, note=note, reason=reason, **fields)
-    answer = answer_step(folder, tick, check_tick_signature, wait=ANSWER_WAIT, stop=stop)
+    from iact_tui.engine.run.runner import process_alive_here
+
+    answer = answer_step(
+        folder,
+        tick,
+        check_tick_signature,
+        wait=ANSWER_WAIT,
+        process_alive=process_alive_here,  # as `tick` does: a local command is looked up at once
+        stop=stop,
+    )
     message = f"{answer.message}\n{answer.then}" if answer.then else answer.message
     return message, answer.ok
 
