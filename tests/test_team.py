@@ -362,6 +362,14 @@ def test_a_paused_run_with_approvers_beside_its_checklist_is_ticked_shown_and_re
     assert RunView.from_folder(folder).step("approval").role == "tech-lead"  # what watch reads
     done = cli("resume", folder.name, "--headless", "--runs-dir", str(runs), "--operator", "ana")
     assert done.returncode == 3, done.stdout + done.stderr  # paused at the approval
+    # every printed command for it works as printed: the role's answers are signed
+    assert f"tick {folder.name} approval --runs-dir {runs} --sign KEY|agent" in done.stdout + done.stderr
+    shown = cli("show", folder.name, "--runs-dir", str(runs)).stdout
+    assert f"tick {folder.name} approval --runs-dir {runs} --sign KEY|agent" in shown, shown
+    shown = cli("show", folder.name, "approval", "--runs-dir", str(runs)).stdout
+    assert "--sign KEY|agent" in _line(shown, "Tick it:"), shown
+    unsigned = cli("tick", folder.name, "approval", "--as", "bea", "--runs-dir", str(runs))
+    assert unsigned.returncode == 2 and "give the same tick with --sign KEY|agent" in unsigned.stderr
     done = cli("tick", folder.name, "approval", "--sign", str(team["bea"]), "--runs-dir", str(runs))
     assert done.returncode == 0, done.stderr
     done = cli("resume", folder.name, "--headless", "--runs-dir", str(runs), "--operator", "ana", "--yes")

@@ -264,6 +264,7 @@ def test_show_no_longer_asks_for_a_confirmation_a_tick_gave(tmp_path: Path) -> N
     folder = only_run(runs)
     asked = cli("show", str(folder), "restore")
     assert "asking for its confirmation" in asked.stdout, asked.stdout
+    assert f"Tick it: iact-tui tick {folder.name} restore" in asked.stdout, asked.stdout  # it works
     assert cli("tick", str(folder), "restore", "--as", "bob").returncode == 0
     shown = cli("show", str(folder), "restore")
     assert shown.returncode == 0 and "asking for its confirmation" not in shown.stdout, shown.stdout

@@ -293,12 +293,11 @@ def _tick(
             f"iact-tui tick {state.run_id} {rec.id} --skip --reason TEXT{runs_dir_arg(folder)}",
             f"or retry it: {resume_command(state.run_id, folder)}",
         )
-    if confirmation == "waiting":
+    signed = state.info.get("approver_keys") or _declared_approvers(folder)
+    if confirmation in ("waiting", "paused"):  # a tick confirms it (a paused run's too)
         if step is None:
             return tick_command(state.run_id, rec.id, folder), ""
-        how = awaited(
-            step, state.run_id, state.info.get("approver_keys"), confirm=True, folder=folder
-        )
+        how = awaited(step, state.run_id, signed, confirm=True, folder=folder)
         return how.command, how.options
     if status not in (StepStatus.WAITING, StepStatus.INTERRUPTED, StepStatus.FAILED):
         return None
@@ -307,11 +306,26 @@ def _tick(
     how = awaited(
         step,
         state.run_id,
-        state.info.get("approver_keys"),
+        signed,
         interrupted=status == StepStatus.INTERRUPTED,
         folder=folder,
     )
     return how.command, how.options
+
+
+def _declared_approvers(folder: Path) -> dict[str, Any]:
+    """The roles whose answers the run's pinned checklist wants signed ([checklist.approvers]):
+    what `tick` asks `--sign` for (the quick read of a run has no first record to take them from)."""
+    import tomllib
+
+    from iact_tui.engine.record.store import PINNED
+
+    try:
+        data = tomllib.loads((folder / PINNED).read_text(encoding="utf-8"))
+        approvers = data.get("checklist", {}).get("approvers", {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return dict.fromkeys(approvers, True) if isinstance(approvers, dict) else {}
 
 
 def _live(folder: Path) -> bool:

@@ -379,8 +379,8 @@ def check_signed_tick(
     step_id = str(getattr(step, "id", ""))
     if not signature:
         raise ApprovalError(
-            f"step '{step_id}' needs an answer signed by a {role} approver: "
-            f"iact-tui tick {state.run_id} {step_id} --sign KEY|agent"
+            f"step '{step_id}' needs an answer signed by a {role} approver: give the same tick "
+            "with --sign KEY|agent (a key file, or the key in your ssh-agent)"
         )
     if chain_head not in hashes:
         raise ApprovalError(

@@ -902,9 +902,10 @@ class Runner:
             if tick is None:
                 role = getattr(step, "role", None)
                 who = f" (role: {role})" if role else ""
+                sign = " --sign KEY|agent" if needs_signature(self.state, step) else ""
                 raise Pause(
                     f"step '{step.id}' waits for a person{who}: "
-                    f"{tick_command(self.run_id, step.id, self.store.folder)}"
+                    f"{tick_command(self.run_id, step.id, self.store.folder)}{sign}"
                 )
             try:
                 self._record_tick(tick)
