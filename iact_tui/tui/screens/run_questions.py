@@ -89,6 +89,7 @@ def sign_with_agent(tick: Tick, view: RunView) -> tuple[Tick | None, str]:
     """The tick signed with the key in this person's ssh-agent, or (None, why it cannot be)."""
     import dataclasses
 
+    from iact_tui.engine.record.asks import tick_command
     from iact_tui.engine.report.approvals import ApprovalError, payload_for, sign_payload
 
     state = view.state
@@ -99,7 +100,7 @@ def sign_with_agent(tick: Tick, view: RunView) -> tuple[Tick | None, str]:
     except ApprovalError as exc:
         return None, (
             f"this step takes a signed answer and ssh-agent cannot sign it ({exc}); answer from a "
-            f"terminal: iact-tui tick {view.run_id} {tick.step} --sign KEY"
+            f"terminal: {tick_command(view.run_id, tick.step, view.folder)} --sign KEY"
         )
     return dataclasses.replace(tick, signature=made.signature, chain_head=state.last_hash), ""
 
