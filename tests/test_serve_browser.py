@@ -101,7 +101,8 @@ def test_the_watch_view_in_chromium_follows_the_run(tmp_path: Path) -> None:
                 # the page loads, and the run's steps are on it
                 assert shown("Staging is operational"), "".join(frames)[-3000:]
                 assert shown("Tests green in CI")
-                assert shown("running staging-health") or shown("staging-health")
+                assert shown("staging-health · http · attempt 1")  # the step pane: the running step
+                assert shown("▶ running")
                 mark = len(frames)
                 # a step finishing in the engine shows up on the page
                 b.append("step_finished", step="staging-health", status="passed", attempt=1, duration=0.2)

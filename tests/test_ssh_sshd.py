@@ -258,6 +258,7 @@ async def test_the_ignoring_term_checks_fail_without_the_stop(tmp_path, sshd_ser
     follow-up, the command is still running on the host afterwards."""
     from iact_tui.engine.executors import ssh as ssh_executor
 
+    monkeypatch.setattr(ssh_executor, "STOP_TIMEOUT", 1.0)  # the stop gives up waiting sooner
     if broken == "no-op stop":
         monkeypatch.setattr(ssh_executor.RemoteCommand, "_stop", _no_stop)
     else:
