@@ -426,3 +426,55 @@ def test_an_approval_checks_by_hand_as_documented(team: dict[str, Path]) -> None
          "-s", "approval.sig", f"-Overify-time={at}"],
         stdin=(work / "approval.payload").open("rb"), capture_output=True, text=True, cwd=work, timeout=60)
     assert changed.returncode != 0  # the check can fail: another note is not what bea signed
+
+
+def _approvers_changed(team: dict[str, Path], *, added: bool) -> tuple[Path, str, Path]:
+    """A run started on the team checklist (``added``: without its approvers section), paused at
+    the approval; then the checklist file gets the approvers section (``added``) or another list
+    (only ana), and the run is resumed with --checklist-changed use-new."""
+    runs, checklist = team["runs"], team["checklist"]
+    if added:
+        checklist.write_text(CHECKLIST.replace('[checklist.approvers]\ntech-lead = "approvers"\n', ""))
+    done = cli("run", str(checklist), "--headless", "--runs-dir", str(runs), "--operator", "ana")
+    assert done.returncode == 3, done.stdout + done.stderr
+    folder = next(d for d in runs.iterdir() if d.is_dir())
+    assert cli("tick", folder.name, "ui-check", "--as", "luis", "--runs-dir", str(runs)).returncode == 0
+    if added:
+        checklist.write_text(CHECKLIST)
+    else:
+        (checklist.parent / "approvers-ana").write_text(allowed_line(team["ana"], "ana@example.com"))
+        checklist.write_text(CHECKLIST.replace('tech-lead = "approvers"', 'tech-lead = "approvers-ana"'))
+    done = cli("resume", folder.name, "--headless", "--runs-dir", str(runs), "--operator", "ana",
+               "--checklist-changed", "use-new")
+    return folder, done.stdout + done.stderr, runs
+
+
+def test_a_new_checklist_that_adds_approvers_pins_them_on_use_new(team: dict[str, Path]) -> None:
+    """Resumed on a checklist that now takes signed approvals: its lists are pinned with the
+    decision, the approval must be signed by a listed key, and verify checks it against them."""
+    folder, said, runs = _approvers_changed(team, added=True)
+    assert "--sign KEY|agent" in _line(said, f"tick {folder.name} approval"), said
+    unsigned = cli("tick", folder.name, "approval", "--as", "bea", "--runs-dir", str(runs))
+    assert unsigned.returncode == 2 and "--sign" in unsigned.stderr, unsigned.stdout + unsigned.stderr
+    done = cli("tick", folder.name, "approval", "--sign", str(team["bea"]), "--runs-dir", str(runs))
+    assert done.returncode == 0, done.stderr
+    done = cli("resume", folder.name, "--headless", "--runs-dir", str(runs), "--operator", "ana", "--yes")
+    assert done.returncode == 0, done.stdout + done.stderr
+    done = cli("verify", str(folder))
+    assert _line(done.stdout, "step 'approval': passed signed by bea@example.com").startswith("ok"), done.stdout
+    assert [line.strip() for line in done.stdout.splitlines() if line.strip().startswith("FAIL")] == [
+        "FAIL  signature  report.toml is not signed: no report.toml.sig next to it"], done.stdout
+
+
+def test_a_new_checklist_with_another_approvers_list_takes_over_from_its_decision(
+        team: dict[str, Path]) -> None:
+    """The new checklist's list replaces the pinned one from the decision on: bea (listed before,
+    not now) is refused, ana's signature is not hers to give (four eyes: she operates the run) —
+    so bea's key is refused by the new list, and verify holds the new list to the approval."""
+    folder, said, runs = _approvers_changed(team, added=False)
+    assert "--sign KEY|agent" in _line(said, f"tick {folder.name} approval"), said
+    done = cli("tick", folder.name, "approval", "--sign", str(team["bea"]), "--runs-dir", str(runs))
+    assert done.returncode == 2 and "not listed for role 'tech-lead'" in done.stderr, done.stdout + done.stderr
+    state = reduce(read_records(folder))
+    assert set(state.info["approver_keys"]) == {"tech-lead"}
+    assert state.info["approver_keys"]["tech-lead"]["file"] == "approvers-ana"

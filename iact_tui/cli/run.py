@@ -260,10 +260,24 @@ def run_headless(launch: Launch, out: Any = None) -> int:
     operator.folder = str(runner.store.folder)
     operator.approver_keys = runner.state.info.get("approver_keys")
     operator.write = printer.write
+    printer.tick_for = lambda step_id: _tick_for(runner, step_id)
     return _drive(runner, resumed, launch.resumable, printer)
 
 
 INTERRUPT_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _tick_for(runner: Runner, step_id: str) -> str:
+    """The tick command for a step that waits for a person, as ``show`` and ``--wait`` print it
+    (``--sign KEY|agent`` for a role that takes signed answers)."""
+    from iact_tui.engine.record.asks import awaited, tick_command
+
+    try:
+        step = runner.checklist.step(step_id)
+    except KeyError:
+        return tick_command(runner.run_id, step_id, runner.store.folder)
+    approver_keys = runner.state.info.get("approver_keys")
+    return awaited(step, runner.run_id, approver_keys, folder=runner.store.folder).command
 
 
 def _drive(runner: Runner, resumed: bool, resumable: bool = True, printer: Any = None) -> int:

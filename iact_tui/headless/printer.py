@@ -38,6 +38,9 @@ class Printer:
         # called once when the output is closed (nobody reads it): the run is interrupted
         self.on_closed: Callable[[], None] | None = None
         self.closed = False
+        # the tick command for a step that waits for a person (with --sign where its role takes
+        # signed answers); without one, the plain command
+        self.tick_for: Callable[[str], str] | None = None
 
     def __call__(self, event: ev.Event) -> None:
         line = self.format(event)  # from the event alone, masked as it left the runner
@@ -105,10 +108,12 @@ class Printer:
         if isinstance(e, ev.Waiting):
             step = p(e.step_id)
             if e.question == QuestionKind.MANUAL:
-                return (
-                    f"waiting {step}: needs a person — "
-                    f"{p(tick_command(self.run_id, e.step_id, self.folder))}"
+                command = (
+                    self.tick_for(e.step_id)
+                    if self.tick_for is not None
+                    else tick_command(self.run_id, e.step_id, self.folder)
                 )
+                return f"waiting {step}: needs a person — {p(command)}"
             if e.question == QuestionKind.FAILURE:
                 return None
             if e.question == QuestionKind.CONFIRM:

@@ -206,6 +206,9 @@ class RunState:
         if r.get("decision") == "use-new":
             self.checklist_sha256 = r.get("sha256_new", self.checklist_sha256)
             self._add_plan(r.get("plan", []))
+            keys = approvers_after(self.info.get("approver_keys"), r)
+            if keys:
+                self.info["approver_keys"] = keys
 
     def _on_host_connected(self, r: dict[str, Any]) -> None:
         self.hosts[r["host"]] = {
@@ -376,6 +379,17 @@ class RunState:
         s = self._step(r)
         s.decision = r.get("decision", "")
         s.decision_reason = r.get("reason", "")
+
+
+def approvers_after(pinned: Any, changed: dict[str, Any]) -> dict[str, Any] | None:
+    """The approvers lists a run holds after a ``checklist_changed`` (use-new) record: the new
+    checklist's list for each role it names, the pinned one for a role it does not (a new
+    checklist never drops a signature requirement the run started with)."""
+    before = dict(pinned) if isinstance(pinned, dict) else {}
+    new = changed.get("approver_keys")
+    if isinstance(new, dict):
+        before.update(new)
+    return before or None
 
 
 def _seconds(start: str, end: str) -> float:

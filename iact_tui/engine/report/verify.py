@@ -410,6 +410,7 @@ def _check_approvals(
     over this run's history — and, for a role in ``trusted`` (``verify --approvers ROLE=FILE``:
     the auditor's own list), by a key that list names too. An answer to a step whose role takes
     signed approvals only that carries no signature fails."""
+    from iact_tui.engine.record.state import approvers_after
     from iact_tui.engine.report.approvals import ApprovalError, check_recorded, record_time
 
     approver_keys = state.info.get("approver_keys") or {}
@@ -426,21 +427,24 @@ def _check_approvals(
     signed_roles = set(approver_keys) | declared
     _say_pinned_approvers(result, approver_keys, trusted or {})
     checklist_sha256 = ""
+    keys_now: dict[str, Any] = {}  # the lists the run held at the record: a use-new may change them
     before: set[str] = set()
     previous: dict[str, Any] = {}
     for rec in records:
         kind = rec.get("type")
         if kind == "run_created":
             checklist_sha256 = str(rec.get("checklist_sha256", ""))
+            keys_now = approvers_after(None, rec) or {}
         elif kind == "checklist_changed" and rec.get("decision") == "use-new":
             checklist_sha256 = str(rec.get("sha256_new", checklist_sha256))
+            keys_now = approvers_after(keys_now, rec) or {}
         signed = rec.get("signed")
         step = str(rec.get("step", ""))
         if isinstance(signed, dict):
             role = str(signed.get("role", ""))
             try:
                 checked = check_recorded(
-                    rec, state.run_id, approver_keys, role, before, checklist_sha256
+                    rec, state.run_id, keys_now, role, before, checklist_sha256
                 )
                 if role in (trusted or {}):
                     _check_trusted(rec, state.run_id, role, (trusted or {})[role], record_time(rec))
@@ -545,8 +549,7 @@ def _say_pinned_approvers(
             continue
         digest = str(pinned.get("sha256", ""))
         said = (
-            f"role '{role}' approvers pinned when the run started: {pinned.get('file', '')} "
-            f"(sha256 {digest})"
+            f"role '{role}' approvers pinned by the run: {pinned.get('file', '')} (sha256 {digest})"
         )
         if role not in trusted:
             result.notes.append(said + "; give --approvers to check its approvals against yours")

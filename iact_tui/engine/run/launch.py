@@ -606,6 +606,14 @@ def _checklist_for_resume(
     from iact_tui.engine.run.plan import plan_of
 
     if decision == "use-new":
+        approver_keys = None
+        if current.checklist.checklist.approvers:  # pinned with the decision, as a run pins them
+            from iact_tui.engine.checklist.approvers import pin_approvers
+
+            try:
+                approver_keys = pin_approvers(current.checklist.checklist.approvers, path)
+            except ApproversError as exc:
+                raise BadInput(f"the changed checklist {path}: {exc}") from None
         store.append(
             "checklist_changed",
             decision="use-new",
@@ -613,6 +621,7 @@ def _checklist_for_resume(
             sha256_new=current.sha256,
             changes=changes,
             plan=plan_of(current.checklist),
+            approver_keys=approver_keys,
             by=spec.operator,
         )
         atomic_write(pinned_path, current.text.encode())
