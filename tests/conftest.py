@@ -41,6 +41,16 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_CI] = in_ci()  # read once: a test that changes $CI does not change the rule
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The suite runs in two processes (pytest-xdist, ``-n 2 --dist loadgroup`` in pyproject.toml):
+    a test file's tests go to the same one (its module fixtures are made once), and so do all of
+    tests/stack/ (one staging stack, not one per process)."""
+    for item in items:
+        parts = item.nodeid.split("::", 1)[0].split("/")
+        group = "stack" if parts[:2] == ["tests", "stack"] else "/".join(parts)
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 _CI = pytest.StashKey[bool]()
 
 

@@ -269,12 +269,14 @@ async def test_cancel_stops_ansible_its_workers_and_the_remote_commands(fleet3: 
     while time.monotonic() < deadline and not _pgrep(marker):  # noqa: ASYNC110 - another process
         await asyncio.sleep(0.1)
     assert _pgrep(marker), "the remote command never started"
+    assert [p for p in _pgrep(marker) if "bin/ansible" in p and "ssh" not in p]  # told apart
     t0 = time.monotonic()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
     assert time.monotonic() - t0 < 10
-    assert not [p for p in _pgrep("ansible") if "iact-ansible-" in p and "ssh" not in p]
+    # this step's ansible and its workers (their command lines carry the marker) are gone at once
+    assert not [p for p in _pgrep(marker) if "bin/ansible" in p and "ssh" not in p]
     # the remote shell commands die with their (pipelined) sessions once ssh is gone
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline and _pgrep(marker):  # noqa: ASYNC110 - another process

@@ -318,7 +318,7 @@ def test_every_real_server_test_of_the_suite_is_marked() -> None:
     """The real-server fixtures are used only by tests that carry a marker, so `-m "not sshd"`
     and the CI rule see all of them."""
     listed = subprocess.run(
-        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "-n", "0",
          "-m", "not (sshd or postgres or stack)", "--fixtures-per-test", "tests"],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )
@@ -330,4 +330,5 @@ def test_every_real_server_test_of_the_suite_is_marked() -> None:
             test = line.split("fixtures used by ", 1)[1].strip(" -")
         elif line.split(" -- ")[0] in ("sshd_factory", "sshd_server", "stack", "deploy") and " -- " in line:
             unmarked.append(f"{test} uses {line.split(' -- ')[0]}")
+    assert sum("fixtures used by " in line for line in listed.stdout.splitlines()) > 500, listed.stdout[-2000:]
     assert unmarked == [], "real-server tests without an sshd/postgres/stack marker: " + "; ".join(unmarked)

@@ -19,7 +19,7 @@ import pytest
 from rich.console import Console
 from textual.app import App, ComposeResult
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Select
+from textual.widgets import DataTable, Label, Select
 
 from iact_tui.engine.record.store import RunStore
 from iact_tui.tui.app import IactApp
@@ -270,8 +270,16 @@ async def test_no_runs_says_so(tmp_path: Path) -> None:
     app = make_app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_metrics(pilot, tmp_path / "runs")
-        text = screen_text(app)
-        assert f"No runs in {tmp_path / 'runs'}; nothing to measure." in text
+        # the sentence wraps when the path is long: the label says it whole, the screen shows it
+        # (on its lines once the new layout is drawn: looked at after each pause, bounded)
+        said = str(screen.query_one("#metrics-where", Label).render())
+        assert said == f"No runs in {tmp_path / 'runs'}; nothing to measure."
+        for _ in range(250):
+            text = screen_text(app)
+            if "nothing to measure." in text:
+                break
+            await pilot.pause(0.02)
+        assert "No runs in" in text and "nothing to measure." in text
         assert "deployment frequency" not in text and "week" not in text
         assert not screen.query_one(WeekChart).display
 
