@@ -161,7 +161,7 @@ def test_a_whole_headless_deploy_is_one_run_plus_the_ticks(team: dict[str, Path]
         done = cli("tick", run_id, "ui-check", "--as", "luis", "--note", "looks fine", "--runs-dir", str(runs))
         assert done.returncode == 0, done.stderr
         # the approval: its role lists approvers, so it must be signed, and four eyes by key
-        out.wait_for(f"tick it: iact-tui tick {run_id} approval --sign KEY|agent")
+        out.wait_for(f"tick it: iact-tui tick {run_id} approval --runs-dir {runs} --sign KEY|agent")
         done = cli("tick", run_id, "approval", "--as", "bea", "--runs-dir", str(runs))
         assert done.returncode == 2 and "--sign" in done.stderr, done.stderr
         done = cli("tick", run_id, "approval", "--sign", str(team["ana"]), "--runs-dir", str(runs))
@@ -478,3 +478,112 @@ def test_a_new_checklist_with_another_approvers_list_takes_over_from_its_decisio
     state = reduce(read_records(folder))
     assert set(state.info["approver_keys"]) == {"tech-lead"}
     assert state.info["approver_keys"]["tech-lead"]["file"] == "approvers-ana"
+
+
+def _started_without_approvers(team: dict[str, Path]) -> tuple[Path, Path, Path]:
+    """A run started on the team checklist without its approvers section, paused at ui-check."""
+    runs, checklist = team["runs"], team["checklist"]
+    checklist.write_text(CHECKLIST.replace('[checklist.approvers]\ntech-lead = "approvers"\n', ""))
+    done = cli("run", str(checklist), "--headless", "--runs-dir", str(runs), "--operator", "ana")
+    assert done.returncode == 3, done.stdout + done.stderr
+    return next(d for d in runs.iterdir() if d.is_dir()), runs, checklist
+
+
+def _use_new(folder: Path, runs: Path, *extra: str) -> str:
+    done = cli("resume", folder.name, "--headless", "--runs-dir", str(runs), "--operator", "ana",
+               "--checklist-changed", "use-new", *extra)
+    return done.stdout + done.stderr
+
+
+def test_an_answer_ticked_ahead_is_not_used_once_its_role_takes_signed_answers(
+        team: dict[str, Path]) -> None:
+    """Unsigned ahead, then a use-new that lists the role's approvers: the step asks again (the
+    answer is dropped, saying why), and the signed answer it then gets verifies."""
+    folder, runs, checklist = _started_without_approvers(team)
+    assert cli("tick", folder.name, "approval", "--ahead", "--as", "bea", "--runs-dir", str(runs)).returncode == 0
+    assert cli("tick", folder.name, "ui-check", "--as", "luis", "--runs-dir", str(runs)).returncode == 0
+    checklist.write_text(CHECKLIST)
+    said = _use_new(folder, runs)
+    assert "not used: role 'tech-lead' takes signed answers since the checklist changed" in said, said
+    assert "--sign KEY|agent" in _line(said, f"tick {folder.name} approval"), said
+    state = reduce(read_records(folder))
+    assert state.steps["approval"].status == "waiting"
+    assert cli("tick", folder.name, "approval", "--sign", str(team["bea"]), "--runs-dir", str(runs)).returncode == 0
+    done = cli("resume", folder.name, "--headless", "--runs-dir", str(runs), "--operator", "ana", "--yes")
+    assert done.returncode == 0, done.stdout + done.stderr
+    verified = cli("verify", str(folder)).stdout
+    assert [line.strip() for line in verified.splitlines() if line.strip().startswith("FAIL")] == [
+        "FAIL  signature  report.toml is not signed: no report.toml.sig next to it"], verified
+
+
+def test_an_answer_signed_ahead_is_asked_again_after_the_checklist_changes(team: dict[str, Path]) -> None:
+    """Signed ahead by bea under list A; a use-new to a list without bea: the answer was signed for
+    another version of the checklist (and bea is no longer listed), so the step asks again."""
+    runs, checklist = team["runs"], team["checklist"]
+    done = cli("run", str(checklist), "--headless", "--runs-dir", str(runs), "--operator", "ana")
+    assert done.returncode == 3
+    folder = next(d for d in runs.iterdir() if d.is_dir())
+    done = cli("tick", folder.name, "approval", "--ahead", "--sign", str(team["bea"]), "--runs-dir", str(runs))
+    assert done.returncode == 0, done.stderr
+    assert cli("tick", folder.name, "ui-check", "--as", "luis", "--runs-dir", str(runs)).returncode == 0
+    (checklist.parent / "approvers-ana").write_text(allowed_line(team["ana"], "ana@example.com"))
+    checklist.write_text(CHECKLIST.replace('tech-lead = "approvers"', 'tech-lead = "approvers-ana"'))
+    said = _use_new(folder, runs)
+    assert "not used: it was signed for another version of the checklist" in said, said
+    assert reduce(read_records(folder)).steps["approval"].status == "waiting"
+
+
+def test_verify_takes_an_unsigned_answer_given_before_approvers_were_listed(team: dict[str, Path]) -> None:
+    """Approved without a signature while the checklist listed no approvers; a use-new then lists
+    them: that answer was right at its time, and verify says so."""
+    folder, runs, checklist = _started_without_approvers(team)
+    assert cli("tick", folder.name, "ui-check", "--as", "luis", "--runs-dir", str(runs)).returncode == 0
+    assert cli("resume", folder.name, "--headless", "--runs-dir", str(runs), "--operator", "ana").returncode == 3
+    assert cli("tick", folder.name, "approval", "--as", "bea", "--runs-dir", str(runs)).returncode == 0
+    checklist.write_text(CHECKLIST)
+    _use_new(folder, runs, "--yes")
+    changed = next(r for r in read_records(folder) if r["type"] == "checklist_changed")
+    assert "approvers of role 'tech-lead' added (approvers): its answers are signed" in changed["changes"]
+    verified = cli("verify", str(folder)).stdout
+    assert [line.strip() for line in verified.splitlines() if line.strip().startswith("FAIL")] == [
+        "FAIL  signature  report.toml is not signed: no report.toml.sig next to it"], verified
+
+
+def test_show_asks_for_a_signature_after_a_use_new_drops_the_approvers_section(
+        team: dict[str, Path]) -> None:
+    """The run pinned the role's list; the checklist it now holds names none: the role's answers
+    are still signed, and show's tick command says --sign (from the report, not the checklist)."""
+    runs, checklist = team["runs"], team["checklist"]
+    assert cli("run", str(checklist), "--headless", "--runs-dir", str(runs), "--operator", "ana").returncode == 3
+    folder = next(d for d in runs.iterdir() if d.is_dir())
+    assert cli("tick", folder.name, "ui-check", "--as", "luis", "--runs-dir", str(runs)).returncode == 0
+    checklist.write_text(CHECKLIST.replace('[checklist.approvers]\ntech-lead = "approvers"\n', ""))
+    asked = cli("resume", folder.name, "--headless", "--runs-dir", str(runs), "--operator", "ana")
+    assert asked.returncode == 3, asked.stdout + asked.stderr  # the changes it lists, to decide
+    assert "approvers of role 'tech-lead' removed (approvers): the run keeps the list it pinned" in asked.stderr
+    said = _use_new(folder, runs)
+    assert "--sign KEY|agent" in _line(said, f"tick {folder.name} approval"), said
+    import json
+
+    shown = json.loads(cli("show", folder.name, "approval", "--json", "--runs-dir", str(runs)).stdout)
+    assert shown["tick"].endswith("--sign KEY|agent"), shown["tick"]
+    listing = cli("show", folder.name, "--runs-dir", str(runs)).stdout
+    assert f"tick {folder.name} approval --runs-dir {runs} --sign KEY|agent" in listing, listing
+
+
+def test_an_approvers_file_that_never_ends_is_refused_with_a_sentence(team: dict[str, Path]) -> None:
+    runs, checklist = team["runs"], team["checklist"]
+    checklist.write_text(CHECKLIST.replace('tech-lead = "approvers"', 'tech-lead = "/dev/zero"'))
+    done = cli("run", str(checklist), "--headless", "--runs-dir", str(runs), "--operator", "ana")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "/dev/zero is over" in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_a_damaged_approvers_list_in_a_record_is_no_list() -> None:
+    from iact_tui.engine.record.state import approvers_after
+
+    pinned = {"tech-lead": {"file": "a", "sha256": "x", "text": "t"}}
+    assert approvers_after(pinned, {"approver_keys": {"tech-lead": "junk", "dev": ["x"]}}) == pinned
+    assert approvers_after(None, {"approver_keys": "junk"}) is None
+    new = {"dev": {"file": "b", "sha256": "y", "text": "u"}}
+    assert approvers_after(pinned, {"approver_keys": new}) == {**pinned, **new}

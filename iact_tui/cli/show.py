@@ -293,7 +293,13 @@ def _tick(
             f"iact-tui tick {state.run_id} {rec.id} --skip --reason TEXT{runs_dir_arg(folder)}",
             f"or retry it: {resume_command(state.run_id, folder)}",
         )
-    signed = state.info.get("approver_keys") or _declared_approvers(folder)
+    # the roles that take signed answers: those the run pinned lists for (a use-new may have
+    # pinned some the checklist in the folder no longer names) and those that checklist names
+    signed = {
+        **_declared_approvers(folder),
+        **dict.fromkeys(state.info.get("signed_roles", []), True),
+        **(state.info.get("approver_keys") or {}),
+    }
     if confirmation in ("waiting", "paused"):  # a tick confirms it (a paused run's too)
         if step is None:
             return tick_command(state.run_id, rec.id, folder), ""

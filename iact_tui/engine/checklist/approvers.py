@@ -43,7 +43,8 @@ def read_allowed_signers(path: Path) -> tuple[bytes, str]:
     """A role's allowed_signers file: its bytes and text. Raises ApproversError naming the file
     and what is wrong with it (missing, unreadable, too large, not UTF-8, no usable entry)."""
     try:
-        data = path.read_bytes()
+        with path.open("rb") as f:  # bounded: a device such as /dev/zero never ends
+            data = f.read(MAX_ALLOWED_SIGNERS_BYTES + 1)
     except FileNotFoundError:
         raise ApproversError(f"no allowed_signers file {path}") from None
     except OSError as exc:

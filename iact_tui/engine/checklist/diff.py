@@ -23,6 +23,19 @@ def checklist_changes(old: Checklist, new: Checklist) -> list[str]:
         for key in sorted(set(a) | set(b)):
             if a.get(key) != b.get(key):
                 changes.append(f"step '{sid}': {key} changed from {a.get(key)!r} to {b.get(key)!r}")
+    old_lists, new_lists = old.checklist.approvers or {}, new.checklist.approvers or {}
+    for role in sorted(set(old_lists) | set(new_lists)):
+        before, after = old_lists.get(role), new_lists.get(role)
+        if before == after:
+            continue
+        if before is None:
+            changes.append(f"approvers of role '{role}' added ({after}): its answers are signed")
+        elif after is None:
+            changes.append(
+                f"approvers of role '{role}' removed ({before}): the run keeps the list it pinned"
+            )
+        else:
+            changes.append(f"approvers of role '{role}' changed from {before!r} to {after!r}")
     old_vars = old.model_dump(include={"vars", "hosts"})
     new_vars = new.model_dump(include={"vars", "hosts"})
     if old_vars != new_vars:

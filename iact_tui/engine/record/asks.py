@@ -70,10 +70,9 @@ def awaited(
     who = role or "a person"
     if parts:
         who += f" ({'; '.join(parts)})"
-    command = tick_command(run_id, getattr(step, "id", ""))
-    if signed:
+    command = tick_command(run_id, getattr(step, "id", ""), folder)
+    if signed:  # after --runs-dir, as the run's pause line prints it
         command += " --sign KEY|agent"
-    command += runs_dir_arg(folder)
     if confirm:
         options = "runs it; --fail: not now (the run pauses); --skip --reason TEXT skips it"
     elif interrupted:

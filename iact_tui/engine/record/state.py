@@ -299,6 +299,7 @@ class RunState:
         self.ahead[s.id] = {
             k: r[k] for k in ("action", "by", "note", "reason", "role", "at", "signed") if k in r
         }
+        self.ahead[s.id]["checklist_sha256"] = self.checklist_sha256  # the version it answered
         s.ahead = f"{r.get('action', '')} by {r.get('by', '')}"
 
     def _on_step_ahead_dropped(self, r: dict[str, Any]) -> None:
@@ -388,7 +389,8 @@ def approvers_after(pinned: Any, changed: dict[str, Any]) -> dict[str, Any] | No
     before = dict(pinned) if isinstance(pinned, dict) else {}
     new = changed.get("approver_keys")
     if isinstance(new, dict):
-        before.update(new)
+        # a list is a table with its text (a damaged record's other values are no list)
+        before.update((k, v) for k, v in new.items() if isinstance(v, dict) and "text" in v)
     return before or None
 
 

@@ -850,6 +850,9 @@ def build_report(records: list[dict[str, Any]], state: RunState) -> dict[str, An
         run["choices"] = {k: list(v) for k, v in state.choices.items()}
     if state.approvers:
         run["approvers"] = dict(state.approvers)
+    pinned = info.get("approver_keys")
+    if isinstance(pinned, dict) and pinned:  # the roles whose answers must be signed (a quick
+        run["signed_roles"] = sorted(pinned)  # read of the run, as `show` makes, has no records)
     if state.hosts:
         run["hosts"] = [dict(h) for h in state.hosts.values()]
     return _without_none(

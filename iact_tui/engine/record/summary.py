@@ -90,6 +90,9 @@ def _from_tables(folder: Path) -> RunState | None:
     state.captures = dict(run.get("captures", {}))
     state.choices = {k: list(v) for k, v in dict(run.get("choices", {})).items()}
     state.approvers = dict(run.get("approvers", {}))
+    roles = run.get("signed_roles", [])
+    if isinstance(roles, list):
+        state.info["signed_roles"] = [str(r) for r in roles]
     state.hosts = {str(h["host"]): dict(h) for h in run.get("hosts", []) if "host" in h}
     for table in head.get("steps", []):
         fields: dict[str, Any] = {

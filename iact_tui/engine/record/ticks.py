@@ -310,11 +310,33 @@ def apply_ahead(store: RunStore, checklist: Checklist, step_id: str) -> dict[str
     try:
         if tick.action not in ACTIONS:
             raise TickRefused(f"unknown tick action '{printable(tick.action)}'")
+        _still_answers(store.state, step, ahead, signed)
         check_four_eyes(store.state, step, tick)
     except TickRefused as exc:
         store.append("step_ahead_dropped", step=step_id, reason=str(exc))
         raise
     return _append(store, checklist, tick, ahead_at=str(ahead.get("at", "")), signed=signed)
+
+
+def _still_answers(
+    state: RunState, step: Any, ahead: dict[str, Any], signed: dict[str, Any] | None
+) -> None:
+    """An answer ticked ahead for a step whose role takes signed answers, when the run gets there:
+    given without a signature (the checklist changed since, with use-new, and now lists the role's
+    approvers), or signed over another version of the checklist (what the signer approved, and
+    maybe a list that no longer names them), it is not used: the step asks again."""
+    if step is None or not needs_signature(state, step):
+        return
+    if signed is None:
+        raise TickRefused(
+            f"role '{getattr(step, 'role', '')}' takes signed answers since the checklist changed "
+            "(use-new); answer it again with --sign"
+        )
+    if ahead.get("checklist_sha256", state.checklist_sha256) != state.checklist_sha256:
+        raise TickRefused(
+            "it was signed for another version of the checklist (changed since, with use-new); "
+            "answer it again"
+        )
 
 
 def _role(checklist: Checklist, step_id: str) -> str | None:

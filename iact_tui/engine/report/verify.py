@@ -424,20 +424,24 @@ def _check_approvals(
                 "but the run pinned no list of its approvers (approver_keys)",
             )
         )
-    signed_roles = set(approver_keys) | declared
     _say_pinned_approvers(result, approver_keys, trusted or {})
     checklist_sha256 = ""
     keys_now: dict[str, Any] = {}  # the lists the run held at the record: a use-new may change them
+    # The pinned checklist is the last one a use-new put in place: the roles it declares are
+    # required from there on; before, the lists the records pinned say which roles were.
+    changes = [i for i, r in enumerate(records) if _used_new(r)]
+    declared_from = changes[-1] if changes else -1
     before: set[str] = set()
     previous: dict[str, Any] = {}
-    for rec in records:
+    for index, rec in enumerate(records):
         kind = rec.get("type")
         if kind == "run_created":
             checklist_sha256 = str(rec.get("checklist_sha256", ""))
             keys_now = approvers_after(None, rec) or {}
-        elif kind == "checklist_changed" and rec.get("decision") == "use-new":
+        elif _used_new(rec):
             checklist_sha256 = str(rec.get("sha256_new", checklist_sha256))
             keys_now = approvers_after(keys_now, rec) or {}
+        signed_roles = set(keys_now) | (declared if index > declared_from else set())
         signed = rec.get("signed")
         step = str(rec.get("step", ""))
         if isinstance(signed, dict):
@@ -480,6 +484,10 @@ def _check_approvals(
             )
         before.add(str(rec.get("hash", "")))
         previous = rec
+
+
+def _used_new(rec: dict[str, Any]) -> bool:
+    return rec.get("type") == "checklist_changed" and rec.get("decision") == "use-new"
 
 
 def _read_approvers(files: dict[str, Path]) -> dict[str, str]:
