@@ -587,3 +587,13 @@ def test_a_damaged_approvers_list_in_a_record_is_no_list() -> None:
     assert approvers_after(None, {"approver_keys": "junk"}) is None
     new = {"dev": {"file": "b", "sha256": "y", "text": "u"}}
     assert approvers_after(pinned, {"approver_keys": new}) == {**pinned, **new}
+
+
+def test_verify_says_a_damaged_approvers_list_is_damaged(tmp_path: Path) -> None:
+    """A record whose list of a role is no table: said as damaged, not as an --approvers mistake."""
+    from iact_tui.engine.report.verify import Verification, _say_pinned_approvers
+
+    result = Verification(tmp_path, tmp_path / "report.toml")
+    _say_pinned_approvers(result, {"tech-lead": "junk"}, {})
+    assert [c.text for c in result.checks if not c.ok] == [
+        "the run's record of role 'tech-lead' approvers list is damaged (not a list)"]

@@ -547,13 +547,12 @@ def _say_pinned_approvers(
     for role in sorted(set(approver_keys) | set(trusted)):
         pinned = approver_keys.get(role)
         if not isinstance(pinned, dict):
-            result.checks.append(
-                Check(
-                    False,
-                    "approval",
-                    f"--approvers names role '{role}', but the run took no signed approvals for it",
-                )
+            said = (
+                f"--approvers names role '{role}', but the run took no signed approvals for it"
+                if pinned is None
+                else f"the run's record of role '{role}' approvers list is damaged (not a list)"
             )
+            result.checks.append(Check(False, "approval", said))
             continue
         digest = str(pinned.get("sha256", ""))
         said = (
