@@ -574,9 +574,12 @@ def test_an_answer_ticked_ahead_waits_then_is_used() -> None:
             "role": "devops",
             "at": T1,
             "signed": {"signer": "bob"},
+            "checklist_sha256": "c0ffee",  # the version it answered (the run's, at the record)
         }
     }
     assert waiting.steps["b"].ahead == "pass by bob"
+    changed = fold(ahead, {"type": "checklist_changed", "decision": "use-new", "sha256_new": "beef"})
+    assert changed.checklist_sha256 == "beef" and changed.ahead["b"]["checklist_sha256"] == "c0ffee"
     used = fold(ahead, {"type": "step_ticked", "step": "b", "by": "bob", "ahead_at": T1, "at": T2})
     assert used.ahead == {} and used.steps["b"].ahead == ""
     assert used.steps["b"].ticked_ahead_at == T1
@@ -588,7 +591,7 @@ def test_an_answer_ticked_ahead_waits_then_is_used() -> None:
 
 def test_an_answer_ticked_ahead_without_action_or_name() -> None:
     state = fold({"type": "step_ticked_ahead", "step": "b"})
-    assert state.ahead == {"b": {"at": T1}}
+    assert state.ahead == {"b": {"at": T1, "checklist_sha256": "c0ffee"}}
     assert state.steps["b"].ahead == " by "
 
 
